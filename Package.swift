@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "InterpretabilityWorkbench",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "Model", targets: ["Model"]),
+        .library(name: "Lens", targets: ["Lens"]),
+        .library(name: "Influence", targets: ["Influence"]),
+        .library(name: "Steering", targets: ["Steering"]),
+        .executable(name: "workbench", targets: ["workbench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .target(name: "Model", dependencies: ["CBLAS", "CHDF5"]),
+        .target(name: "Lens", dependencies: ["Model"]),
+        .target(name: "Influence", dependencies: ["Model"]),
+        .target(name: "Steering", dependencies: ["Model"]),
+        .executableTarget(name: "workbench", dependencies: [
+            "Model",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "ModelTests", dependencies: ["Model"], exclude: ["Fixtures"]),
+        .testTarget(name: "LensTests", dependencies: ["Lens", "Model"]),
+        .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model"]),
+        .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,53 @@
+import Foundation
+
+/// Causal scaled-dot-product attention with grouped-query heads over a KV cache.
+enum Attention {
+    /// Stores this call's K and V rows in the cache, then for each sequence b and
+    /// head h computes softmax(Q Kᵀ / √headDim + mask) V, where query t (slot
+    /// cacheStart + t) may see slot s iff s ≤ cacheStart + t and slot s holds a
+    /// real token. Query head h reads KV head h / (heads / kvHeads).
+    static func forward(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                        v: UnsafePointer<Float>, layout: RowLayout, cache: KVCache, cacheStart start: Int,
+                        into out: UnsafeMutablePointer<Float>) {
+        let (B, T) = (layout.batchSize, layout.length)
+        let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
+        let cap = cache.capacity
+        let keys = cache.keys[layer].mutableData, values = cache.values[layer].mutableData
+        // Scatter the new K/V rows [B*T, KH*hd] into [B, KH, cap, hd].
+        for b in 0..<B {
+            for t in 0..<T {
+                let src = (b * T + t) * KH * hd
+                for kh in 0..<KH {
+                    let dst = ((b * KH + kh) * cap + start + t) * hd
+                    (keys + dst).update(from: k + src + kh * hd, count: hd)
+                    (values + dst).update(from: v + src + kh * hd, count: hd)
+                }
+            }
+        }
+        let S = start + T
+        let group = H / KH
+        let scale = 1 / Float(hd).squareRoot()
+        let qStride = H * hd
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: T * S)
+        defer { scores.deallocate() }
+        cache.slotIsReal.withUnsafeBufferPointer { real in
+            for b in 0..<B {
+                let realRow = real.baseAddress! + b * cap
+                for h in 0..<H {
+                    let kvBase = ((b * KH + h / group) * cap) * hd
+                    let qBase = q + b * T * qStride + h * hd
+                    sgemm(transB: true, m: T, n: S, k: hd, alpha: scale, a: qBase, lda: qStride,
+                          b: keys + kvBase, ldb: hd, c: scores, ldc: S)
+                    Parallel.forEachChunk(T, costPerItem: S * 8) { range in
+                        for t in range {
+                            let limit = start + t
+                            Ops.maskedSoftmax(scores + t * S, count: S) { s in s <= limit && realRow[s] }
+                        }
+                    }
+                    sgemm(m: T, n: hd, k: S, a: scores, lda: S, b: values + kvBase, ldb: hd,
+                          c: out + b * T * qStride + h * hd, ldc: qStride)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+
+/// Which positions get logits.
+public enum LogitSelection: Sendable {
+    /// [batchSize, length, V]
+    case all
+    /// [batchSize, V] for the last column (the next-token distribution under left padding).
+    case last
+    case none
+}
+
+public struct ForwardOutput {
+    /// See `LogitSelection`.
+    public var logits: Tensor?
+    /// When requested: L+1 tensors [batchSize, length, d]; index 0 is the embedding
+    /// output, index l+1 the output of block l, all before the final norm.
+    public var residuals: [Tensor]
+}
+
+extension TransformerModel {
+    /// Runs the model on a batch. With `cache`, the batch holds the new tokens only
+    /// and attends to everything cached before; without, a cache local to the call
+    /// holds the keys and values. Positions count real tokens only, so a
+    /// left-padded sequence gets the same results as the unpadded one.
+    public func forward(_ batch: TokenBatch, hooks: ForwardHooks = ForwardHooks(), cache: KVCache? = nil,
+                        logits selection: LogitSelection = .all, captureResiduals: Bool = false) throws -> ForwardOutput {
+        let c = config
+        let (B, T, d) = (batch.batchSize, batch.length, c.hiddenSize)
+        let rows = B * T
+        for (i, id) in batch.tokens.enumerated() where batch.isReal[i] && (id < 0 || id >= c.vocabSize) {
+            throw WorkbenchError("token id \(id) is outside the vocabulary (0..<\(c.vocabSize))")
+        }
+        if let cache, cache.batchSize != B {
+            throw WorkbenchError("KV cache was made for batch size \(cache.batchSize), got \(B)")
+        }
+        let kv = cache ?? KVCache(config: c, batchSize: B, capacity: T)
+        let start = kv.length
+        let positions = try kv.append(isReal: batch.isReal, count: T)
+        let layout = RowLayout(batchSize: B, length: T, isReal: batch.isReal, positions: positions)
+
+        // h_0: embedding rows (padding rows embed their pad id; they are never attended to).
+        let h = Tensor(zeros: [rows, d])
+        for r in 0..<rows {
+            let id = batch.isReal[r] ? batch.tokens[r] : 0
+            (h.mutableData + r * d).update(from: weights.embedding.row(id), count: d)
+        }
+        var residuals: [Tensor] = []
+        func residualHooks(_ index: Int) {
+            if let edit = hooks.residualEdits[index] { apply(edit, to: h.mutableData, layout: layout) }
+            if let reader = hooks.residualReader {
+                reader(index, ActivationView(pointer: h.data, rows: rows, width: d, layout: layout))
+            }
+            if captureResiduals {
+                let copy = Tensor(zeros: [B, T, d])
+                copy.mutableData.update(from: h.data, count: rows * d)
+                residuals.append(copy)
+            }
+        }
+        residualHooks(0)
+
+        let scratch = BlockScratch(config: c, rows: rows)
+        for l in 0..<c.layerCount {
+            blockForward(layer: l, h: h.mutableData, scratch: scratch, layout: layout, cache: kv, cacheStart: start, hooks: hooks)
+            residualHooks(l + 1)
+        }
+
+        var logits: Tensor?
+        switch selection {
+        case .none: break
+        case .all: logits = unembed(h.data, rows: rows, shape: [B, T, c.vocabSize])
+        case .last:
+            let last = Tensor(zeros: [B, d])
+            for b in 0..<B { (last.mutableData + b * d).update(from: h.data + (b * T + T - 1) * d, count: d) }
+            logits = unembed(last.data, rows: B, shape: [B, c.vocabSize])
+        }
+        return ForwardOutput(logits: logits, residuals: residuals)
+    }
+
+    /// logits = RMSNorm_final(x) · W_Uᵀ for `rows` residual rows.
+    public func unembed(_ x: UnsafePointer<Float>, rows: Int, shape: [Int]) -> Tensor {
+        let d = config.hiddenSize, V = config.vocabSize
+        let normed = Tensor(zeros: [rows, d])
+        Ops.rmsNorm(x, weight: weights.finalNorm.data, rows: rows, width: d, eps: config.rmsNormEps, into: normed.mutableData)
+        let out = Tensor(zeros: shape)
+        linearForward(normed.data, rows: rows, weight: weights.unembedding.data, inFeatures: d, outFeatures: V,
+                      bias: nil, into: out.mutableData)
+        return out
+    }
+
+    private func apply(_ edit: ResidualEdit, to h: UnsafeMutablePointer<Float>, layout: RowLayout) {
+        let d = config.hiddenSize, n = layout.rows * d
+        switch edit {
+        case .addVector(let v):
+            precondition(v.count == d, "steering vector has \(v.count) values, the model's width is \(d)")
+            for r in 0..<layout.rows { for i in 0..<d { h[r * d + i] += v[i] } }
+        case .add(let t):
+            precondition(t.count == n, "residual addition has \(t.count) values, expected \(n)")
+            Ops.add(t.data, into: h, count: n)
+        case .replace(let t):
+            precondition(t.count == n, "residual replacement has \(t.count) values, expected \(n)")
+            h.update(from: t.data, count: n)
+        case .custom(let f):
+            f(h, layout)
+        }
+    }
+}
+
+/// Per-call work buffers for one block, reused across layers.
+final class BlockScratch {
+    let normed: Tensor, q: Tensor, k: Tensor, v: Tensor, attn: Tensor, gate: Tensor, up: Tensor, out: Tensor
+    init(config c: ModelConfig, rows: Int) {
+        normed = Tensor(zeros: [rows, c.hiddenSize])
+        q = Tensor(zeros: [rows, c.queryWidth])
+        k = Tensor(zeros: [rows, c.kvWidth])
+        v = Tensor(zeros: [rows, c.kvWidth])
+        attn = Tensor(zeros: [rows, c.queryWidth])
+        gate = Tensor(zeros: [rows, c.intermediateSize])
+        up = Tensor(zeros: [rows, c.intermediateSize])
+        out = Tensor(zeros: [rows, c.hiddenSize])
+    }
+}
+
+extension TransformerModel {
+    /// One linear layer with its hook points: the tap sees the input, an adapter's
+    /// ΔW adds x ΔWᵀ to the output.
+    func runLinear(_ id: LinearID, input: UnsafePointer<Float>, layout: RowLayout,
+                   output: UnsafeMutablePointer<Float>, hooks: ForwardHooks, accumulate: Bool = false) {
+        let lw = weights.blocks[id.layer].linear(id.site)
+        let rows = layout.rows
+        if let tap = hooks.linearTap {
+            tap(id, ActivationView(pointer: input, rows: rows, width: lw.inFeatures, layout: layout))
+        }
+        linearForward(input, rows: rows, weight: lw.weight.data, inFeatures: lw.inFeatures,
+                      outFeatures: lw.outFeatures, bias: lw.bias?.data, into: output, accumulate: accumulate)
+        if let delta = hooks.weightDeltas[id] {
+            delta.addContribution(input: input, rows: rows, inFeatures: lw.inFeatures,
+                                  output: output, outFeatures: lw.outFeatures)
+        }
+    }
+
+    /// h ← h + Attn(RMSNorm(h)); h ← h + MLP(RMSNorm(h)) for block `l`.
+    func blockForward(layer l: Int, h: UnsafeMutablePointer<Float>, scratch s: BlockScratch, layout: RowLayout,
+                      cache: KVCache, cacheStart: Int, hooks: ForwardHooks) {
+        let c = config, w = weights.blocks[l]
+        let rows = layout.rows, d = c.hiddenSize
+        Ops.rmsNorm(h, weight: w.inputNorm.data, rows: rows, width: d, eps: c.rmsNormEps, into: s.normed.mutableData)
+        runLinear(LinearID(layer: l, site: .q), input: s.normed.data, layout: layout, output: s.q.mutableData, hooks: hooks)
+        runLinear(LinearID(layer: l, site: .k), input: s.normed.data, layout: layout, output: s.k.mutableData, hooks: hooks)
+        runLinear(LinearID(layer: l, site: .v), input: s.normed.data, layout: layout, output: s.v.mutableData, hooks: hooks)
+        Ops.applyRoPE(s.q.mutableData, rows: rows, heads: c.headCount, headDim: c.headDim,
+                      positions: layout.positions, invFreq: inverseFrequencies)
+        Ops.applyRoPE(s.k.mutableData, rows: rows, heads: c.kvHeadCount, headDim: c.headDim,
+                      positions: layout.positions, invFreq: inverseFrequencies)
+        Attention.forward(config: c, layer: l, q: s.q.data, k: s.k.data, v: s.v.data, layout: layout,
+                          cache: cache, cacheStart: cacheStart, into: s.attn.mutableData)
+        // h += attn · W_oᵀ (+ b_o), accumulated straight into the residual.
+        runLinear(LinearID(layer: l, site: .o), input: s.attn.data, layout: layout, output: h, hooks: hooks, accumulate: true)
+
+        Ops.rmsNorm(h, weight: w.postAttentionNorm.data, rows: rows, width: d, eps: c.rmsNormEps, into: s.normed.mutableData)
+        runLinear(LinearID(layer: l, site: .gate), input: s.normed.data, layout: layout, output: s.gate.mutableData, hooks: hooks)
+        runLinear(LinearID(layer: l, site: .up), input: s.normed.data, layout: layout, output: s.up.mutableData, hooks: hooks)
+        Ops.swiglu(gate: s.gate.mutableData, up: s.up.data, count: rows * c.intermediateSize)
+        runLinear(LinearID(layer: l, site: .down), input: s.gate.data, layout: layout, output: h, hooks: hooks, accumulate: true)
+    }
+}

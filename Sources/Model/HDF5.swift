@@ -1,0 +1,309 @@
+import CHDF5
+import Foundation
+
+/// A small layer over libhdf5: float32 / int32 / UTF-8 string datasets, groups,
+/// attributes, chunked gzip storage for large datasets, and reading back.
+/// Writers go to a temporary name next to the target and are renamed into
+/// place by `commit()`, so an interrupted run never leaves a half-written file.
+public final class HDF5Writer {
+    public let path: String
+    let temporaryPath: String
+    private var file: hid_t
+    private var committed = false
+
+    /// Datasets with more elements than this are chunked and gzip-compressed.
+    public static let compressionThreshold = 65_536
+
+    public init(path: String) throws {
+        wb_h5_silence_errors()
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            catch { throw WorkbenchError("cannot create the output directory: \(error.localizedDescription)", file: dir) }
+        }
+        temporaryPath = path + ".tmp-\(getpid())"
+        file = H5Fcreate(temporaryPath, wb_h5f_acc_trunc(), wb_h5p_default(), wb_h5p_default())
+        guard file >= 0 else { throw WorkbenchError("cannot create HDF5 file", file: path) }
+    }
+
+    deinit {
+        if file >= 0 { H5Fclose(file) }
+        if !committed { unlink(temporaryPath) }
+    }
+
+    /// Closes the file and moves it to its final name.
+    public func commit() throws {
+        guard !committed else { return }
+        H5Fclose(file)
+        file = -1
+        guard rename(temporaryPath, path) == 0 else {
+            throw WorkbenchError("cannot move the finished file into place (\(String(cString: strerror(errno))))", file: path)
+        }
+        committed = true
+    }
+
+    private func fail(_ what: String) -> WorkbenchError { WorkbenchError("HDF5: \(what)", file: path) }
+
+    /// Link-creation properties that create missing parent groups ("a/b/c").
+    private func linkProperties() -> hid_t {
+        let lcpl = H5Pcreate(wb_h5p_link_create())
+        H5Pset_create_intermediate_group(lcpl, 1)
+        return lcpl
+    }
+
+    private func createDataset(_ name: String, type: hid_t, shape: [Int]) throws -> hid_t {
+        let dims = shape.map { hsize_t($0) }
+        let space = shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(shape.count), dims, nil)
+        defer { H5Sclose(space) }
+        let dcpl = H5Pcreate(wb_h5p_dataset_create())
+        defer { H5Pclose(dcpl) }
+        let count = shape.reduce(1, *)
+        if count > Self.compressionThreshold, !shape.isEmpty {
+            H5Pset_chunk(dcpl, Int32(shape.count), Self.chunkShape(shape).map { hsize_t($0) })
+            H5Pset_deflate(dcpl, 4)
+        }
+        let lcpl = linkProperties()
+        defer { H5Pclose(lcpl) }
+        let ds = H5Dcreate2(file, name, type, space, lcpl, dcpl, wb_h5p_default())
+        guard ds >= 0 else { throw fail("cannot create dataset '\(name)' (does it already exist?)") }
+        return ds
+    }
+
+    /// About 1 MiB chunks: whole trailing dimensions, as many leading rows as fit.
+    static func chunkShape(_ shape: [Int]) -> [Int] {
+        var chunk = shape.map { max($0, 1) }
+        var i = 0
+        while chunk.reduce(1, *) > 262_144 && i < chunk.count {
+            let rest = chunk.reduce(1, *) / chunk[i]
+            chunk[i] = max(1, 262_144 / max(rest, 1))
+            i += 1
+        }
+        return chunk
+    }
+
+    public func writeFloats(_ name: String, shape: [Int], _ values: UnsafePointer<Float>) throws {
+        let ds = try createDataset(name, type: wb_h5t_native_float(), shape: shape)
+        defer { H5Dclose(ds) }
+        guard H5Dwrite(ds, wb_h5t_native_float(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), values) >= 0 else {
+            throw fail("cannot write dataset '\(name)'")
+        }
+    }
+
+    public func writeFloats(_ name: String, shape: [Int], _ values: [Float]) throws {
+        precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
+        try values.withUnsafeBufferPointer { try writeFloats(name, shape: shape, $0.baseAddress!) }
+    }
+
+    public func write(_ name: String, tensor: Tensor) throws {
+        try writeFloats(name, shape: tensor.shape, tensor.data)
+    }
+
+    public func writeInt32(_ name: String, shape: [Int], _ values: [Int]) throws {
+        precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
+        let v = values.map { Int32(truncatingIfNeeded: $0) }
+        let ds = try createDataset(name, type: wb_h5t_native_int32(), shape: shape)
+        defer { H5Dclose(ds) }
+        let ok = v.withUnsafeBufferPointer {
+            H5Dwrite(ds, wb_h5t_native_int32(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
+        }
+        guard ok else { throw fail("cannot write dataset '\(name)'") }
+    }
+
+    /// A 1-D dataset of variable-length UTF-8 strings (h5py reads them as str).
+    public func writeStrings(_ name: String, _ values: [String]) throws {
+        let type = Self.utf8StringType()
+        defer { H5Tclose(type) }
+        let ds = try createDataset(name, type: type, shape: [values.count])
+        defer { H5Dclose(ds) }
+        let cStrings = values.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let ok = cStrings.withUnsafeBufferPointer {
+            H5Dwrite(ds, type, wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
+        }
+        guard ok else { throw fail("cannot write dataset '\(name)'") }
+    }
+
+    static func utf8StringType() -> hid_t {
+        let t = H5Tcopy(wb_h5t_c_s1())
+        H5Tset_size(t, wb_h5t_variable())
+        H5Tset_cset(t, H5T_CSET_UTF8)
+        return t
+    }
+
+    /// Creates a group (and its parents); attributes can then be set on it.
+    public func createGroup(_ name: String) throws {
+        let lcpl = linkProperties()
+        defer { H5Pclose(lcpl) }
+        let g = H5Gcreate2(file, name, lcpl, wb_h5p_default(), wb_h5p_default())
+        guard g >= 0 else { throw fail("cannot create group '\(name)'") }
+        H5Gclose(g)
+    }
+
+    /// An attribute value.
+    public enum Attribute {
+        case string(String), int(Int), double(Double), floats([Float])
+    }
+
+    /// Sets an attribute on the object at `object` ("/" for the file itself).
+    public func setAttribute(_ name: String, _ value: Attribute, on object: String = "/") throws {
+        let obj = H5Oopen(file, object, wb_h5p_default())
+        guard obj >= 0 else { throw fail("no object '\(object)' to attach attribute '\(name)' to") }
+        defer { H5Oclose(obj) }
+        if H5Aexists(obj, name) > 0 { H5Adelete(obj, name) }
+        func write(type: hid_t, space: hid_t, _ body: (hid_t) -> herr_t) throws {
+            let attr = H5Acreate2(obj, name, type, space, wb_h5p_default(), wb_h5p_default())
+            guard attr >= 0 else { throw fail("cannot create attribute '\(name)'") }
+            defer { H5Aclose(attr) }
+            guard body(attr) >= 0 else { throw fail("cannot write attribute '\(name)'") }
+        }
+        switch value {
+        case .string(let s):
+            let type = Self.utf8StringType()
+            defer { H5Tclose(type) }
+            let space = H5Screate(H5S_SCALAR)
+            defer { H5Sclose(space) }
+            let c = strdup(s)
+            defer { free(c) }
+            var ptr: UnsafeMutablePointer<CChar>? = c
+            try write(type: type, space: space) { H5Awrite($0, type, &ptr) }
+        case .int(let i):
+            let space = H5Screate(H5S_SCALAR)
+            defer { H5Sclose(space) }
+            var v = Int64(i)
+            try write(type: wb_h5t_native_int64(), space: space) { H5Awrite($0, wb_h5t_native_int64(), &v) }
+        case .double(let d):
+            let space = H5Screate(H5S_SCALAR)
+            defer { H5Sclose(space) }
+            var v = d
+            try write(type: wb_h5t_native_double(), space: space) { H5Awrite($0, wb_h5t_native_double(), &v) }
+        case .floats(let f):
+            var dims = [hsize_t(f.count)]
+            let space = H5Screate_simple(1, &dims, nil)
+            defer { H5Sclose(space) }
+            try write(type: wb_h5t_native_float(), space: space) { attr in
+                f.withUnsafeBufferPointer { H5Awrite(attr, wb_h5t_native_float(), $0.baseAddress!) }
+            }
+        }
+    }
+}
+
+/// Reads datasets and attributes back from an HDF5 file.
+public final class HDF5Reader {
+    public let path: String
+    private let file: hid_t
+
+    public init(path: String) throws {
+        wb_h5_silence_errors()
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else { throw WorkbenchError("no such file", file: path) }
+        guard H5Fis_hdf5(path) > 0 else { throw WorkbenchError("not an HDF5 file", file: path) }
+        file = H5Fopen(path, wb_h5f_acc_rdonly(), wb_h5p_default())
+        guard file >= 0 else { throw WorkbenchError("cannot open HDF5 file", file: path) }
+    }
+
+    deinit { H5Fclose(file) }
+
+    private func fail(_ what: String) -> WorkbenchError { WorkbenchError("HDF5: \(what)", file: path) }
+
+    public func contains(_ name: String) -> Bool {
+        // Check each prefix: H5Lexists fails on a missing intermediate group.
+        var prefix = ""
+        for part in name.split(separator: "/") {
+            prefix += "/" + part
+            if H5Lexists(file, prefix, wb_h5p_default()) <= 0 { return false }
+        }
+        return true
+    }
+
+    private func open(_ name: String) throws -> hid_t {
+        guard contains(name) else { throw fail("no dataset '\(name)'") }
+        let ds = H5Dopen2(file, name, wb_h5p_default())
+        guard ds >= 0 else { throw fail("'\(name)' is not a dataset") }
+        return ds
+    }
+
+    /// The shape of dataset `name`.
+    public func shape(_ name: String) throws -> [Int] {
+        let ds = try open(name)
+        defer { H5Dclose(ds) }
+        return shape(of: ds)
+    }
+
+    private func shape(of ds: hid_t) -> [Int] {
+        let space = H5Dget_space(ds)
+        defer { H5Sclose(space) }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        var dims = [hsize_t](repeating: 0, count: max(rank, 1))
+        H5Sget_simple_extent_dims(space, &dims, nil)
+        return rank == 0 ? [] : dims.prefix(rank).map { Int($0) }
+    }
+
+    public func readFloats(_ name: String) throws -> (shape: [Int], values: [Float]) {
+        let ds = try open(name)
+        defer { H5Dclose(ds) }
+        let shape = shape(of: ds)
+        var values = [Float](repeating: 0, count: shape.reduce(1, *))
+        let ok = values.withUnsafeMutableBufferPointer {
+            H5Dread(ds, wb_h5t_native_float(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
+        }
+        guard ok else { throw fail("cannot read '\(name)' as float32") }
+        return (shape, values)
+    }
+
+    public func readInts(_ name: String) throws -> (shape: [Int], values: [Int]) {
+        let ds = try open(name)
+        defer { H5Dclose(ds) }
+        let shape = shape(of: ds)
+        var values = [Int64](repeating: 0, count: shape.reduce(1, *))
+        let ok = values.withUnsafeMutableBufferPointer {
+            H5Dread(ds, wb_h5t_native_int64(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
+        }
+        guard ok else { throw fail("cannot read '\(name)' as integers") }
+        return (shape, values.map { Int($0) })
+    }
+
+    public func readStrings(_ name: String) throws -> [String] {
+        let ds = try open(name)
+        defer { H5Dclose(ds) }
+        let count = shape(of: ds).reduce(1, *)
+        let type = HDF5Writer.utf8StringType()
+        defer { H5Tclose(type) }
+        var ptrs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+        let ok = ptrs.withUnsafeMutableBufferPointer {
+            H5Dread(ds, type, wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
+        }
+        guard ok else { throw fail("cannot read '\(name)' as strings") }
+        defer { ptrs.forEach { if let p = $0 { H5free_memory(p) } } }
+        return ptrs.map { $0.map { String(cString: $0) } ?? "" }
+    }
+
+    /// A string attribute of `object` ("/" for the file), or nil when absent.
+    public func stringAttribute(_ name: String, of object: String = "/") throws -> String? {
+        let obj = H5Oopen(file, object, wb_h5p_default())
+        guard obj >= 0 else { throw fail("no object '\(object)'") }
+        defer { H5Oclose(obj) }
+        guard H5Aexists(obj, name) > 0 else { return nil }
+        let attr = H5Aopen(obj, name, wb_h5p_default())
+        defer { H5Aclose(attr) }
+        let type = HDF5Writer.utf8StringType()
+        defer { H5Tclose(type) }
+        var ptr: UnsafeMutablePointer<CChar>?
+        guard H5Aread(attr, type, &ptr) >= 0, let p = ptr else { throw fail("attribute '\(name)' is not a string") }
+        defer { H5free_memory(p) }
+        return String(cString: p)
+    }
+
+    /// A numeric scalar attribute as Double, or nil when absent.
+    public func numberAttribute(_ name: String, of object: String = "/") throws -> Double? {
+        let obj = H5Oopen(file, object, wb_h5p_default())
+        guard obj >= 0 else { throw fail("no object '\(object)'") }
+        defer { H5Oclose(obj) }
+        guard H5Aexists(obj, name) > 0 else { return nil }
+        let attr = H5Aopen(obj, name, wb_h5p_default())
+        defer { H5Aclose(attr) }
+        var v: Double = 0
+        guard H5Aread(attr, wb_h5t_native_double(), &v) >= 0 else { throw fail("attribute '\(name)' is not numeric") }
+        return v
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+
+/// Element-wise and row-wise kernels of the forward pass, over flat row-major
+/// buffers. Each splits its rows across cores with `Parallel`.
+public enum Ops {
+    /// RMSNorm: y = x / sqrt(mean(x²) + eps) ⊙ γ, row by row ([rows, d]).
+    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, width d: Int,
+                               eps: Float, into y: UnsafeMutablePointer<Float>) {
+        Parallel.forEachChunk(rows, costPerItem: d) { range in
+            for r in range {
+                let xr = x + r * d, yr = y + r * d
+                var sum: Float = 0
+                for i in 0..<d { sum += xr[i] * xr[i] }
+                let scale = 1 / (sum / Float(d) + eps).squareRoot()
+                for i in 0..<d { yr[i] = weight[i] * (xr[i] * scale) }
+            }
+        }
+    }
+
+    /// Rotate-half RoPE applied in place to `heads` vectors of size `headDim` per row.
+    /// For pair i (i < headDim/2): (x_i, x_{i+half}) ← (x_i cos − x_{i+half} sin, x_{i+half} cos + x_i sin),
+    /// angle = position × invFreq[i].
+    public static func applyRoPE(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int,
+                                 positions: [Int], invFreq: [Float]) {
+        let half = headDim / 2
+        let width = heads * headDim
+        Parallel.forEachChunk(rows, costPerItem: width * 4) { range in
+            var cosT = [Float](repeating: 0, count: half)
+            var sinT = [Float](repeating: 0, count: half)
+            for r in range {
+                let pos = Float(positions[r])
+                for i in 0..<half {
+                    let angle = pos * invFreq[i]
+                    cosT[i] = cos(angle)
+                    sinT[i] = sin(angle)
+                }
+                for h in 0..<heads {
+                    let v = x + r * width + h * headDim
+                    for i in 0..<half {
+                        let a = v[i], b = v[i + half]
+                        v[i] = a * cosT[i] - b * sinT[i]
+                        v[i + half] = b * cosT[i] + a * sinT[i]
+                    }
+                }
+            }
+        }
+    }
+
+    /// SwiGLU: gate ← silu(gate) ⊙ up, with silu(z) = z / (1 + e^{−z}).
+    public static func swiglu(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+        Parallel.forEachChunk(count) { range in
+            for i in range {
+                let g = gate[i]
+                gate[i] = g / (1 + exp(-g)) * up[i]
+            }
+        }
+    }
+
+    /// y += x, element-wise.
+    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forEachChunk(count) { range in
+            for i in range { y[i] += x[i] }
+        }
+    }
+
+    /// Numerically stable softmax of one row in place, over the entries where
+    /// `allowed(j)` holds; the others become 0. A row with nothing allowed is all 0.
+    @inline(__always)
+    static func maskedSoftmax(_ row: UnsafeMutablePointer<Float>, count: Int, allowed: (Int) -> Bool) {
+        var maxV = -Float.infinity
+        for j in 0..<count where allowed(j) { maxV = max(maxV, row[j]) }
+        if maxV == -Float.infinity {
+            for j in 0..<count { row[j] = 0 }
+            return
+        }
+        var sum: Float = 0
+        for j in 0..<count {
+            if allowed(j) {
+                let e = exp(row[j] - maxV)
+                row[j] = e
+                sum += e
+            } else {
+                row[j] = 0
+            }
+        }
+        let inv = 1 / sum
+        for j in 0..<count { row[j] *= inv }
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+
+/// Work that is not BLAS (norms, RoPE, softmax, sampling) is split across the
+/// machine's cores with this helper. Chunks are contiguous so each worker walks
+/// memory in order; `body` receives a half-open range of item indices.
+public enum Parallel {
+    /// Number of worker threads used for non-BLAS work.
+    public static let workerCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs `body` over `0..<count`, split into at most `workerCount` contiguous
+    /// chunks. Small jobs (`count * costPerItem` below a threshold) run inline so
+    /// thread hand-off never dominates.
+    public static func forEachChunk(_ count: Int, costPerItem: Int = 1,
+                                    _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let workers = min(workerCount, count)
+        if workers <= 1 || count * costPerItem < 32_768 {
+            body(0..<count)
+            return
+        }
+        let chunk = (count + workers - 1) / workers
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let start = w * chunk
+            let end = min(count, start + chunk)
+            if start < end { body(start..<end) }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+/// Memory that holds float32 values: either owned (allocated here) or borrowed
+/// from a memory-mapped file that `keepAlive` keeps open. Weights loaded from an
+/// f32 safetensors file borrow the mapping, so the file is never copied.
+public final class FloatStorage: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+    private let owned: Bool
+    private let keepAlive: AnyObject?
+
+    /// Allocates `count` zero-initialised floats.
+    public init(zeros count: Int) {
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+        self.count = count
+        owned = true
+        keepAlive = nil
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(zeros: values.count)
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    /// Borrows memory owned by `owner` (read-only by convention: never write through it).
+    init(borrowing pointer: UnsafePointer<Float>, count: Int, owner: AnyObject) {
+        self.pointer = UnsafeMutablePointer(mutating: pointer)
+        self.count = count
+        owned = false
+        keepAlive = owner
+    }
+
+    deinit { if owned { pointer.deallocate() } }
+
+    public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
+}
+
+/// A dense row-major float32 tensor.
+public struct Tensor: @unchecked Sendable {
+    public var shape: [Int]
+    public let storage: FloatStorage
+
+    public init(shape: [Int], storage: FloatStorage) {
+        precondition(shape.reduce(1, *) == storage.count, "shape \(shape) does not match \(storage.count) values")
+        self.shape = shape
+        self.storage = storage
+    }
+
+    public init(zeros shape: [Int]) {
+        self.init(shape: shape, storage: FloatStorage(zeros: shape.reduce(1, *)))
+    }
+
+    public init(shape: [Int], values: [Float]) {
+        self.init(shape: shape, storage: FloatStorage(values))
+    }
+
+    public var count: Int { storage.count }
+    public var data: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+    public var mutableData: UnsafeMutablePointer<Float> { storage.pointer }
+    public var values: [Float] { Array(storage.buffer) }
+
+    /// Row `i` of a tensor viewed as [shape[0], rest].
+    public func row(_ i: Int) -> UnsafePointer<Float> {
+        data + i * (count / shape[0])
+    }
+}

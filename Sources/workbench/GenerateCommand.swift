@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Model
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate tokens with the KV cache (greedy by default).",
+        discussion: """
+        Several prompts can be given by repeating --ids; they are left-padded and generated \
+        as one batch. Sampling is seeded: the same seed gives the same tokens. Generation of \
+        a sequence stops at the model's EOS id (config.json eos_token_id) or after --max-new tokens.
+        """)
+
+    @Option(help: "Hugging Face model directory.")
+    var model: String
+
+    @Option(help: "Prompt token ids, comma-separated; repeat for a batch.")
+    var ids: [String]
+
+    @Option(help: "Maximum number of new tokens per prompt.")
+    var maxNew: Int = 32
+
+    @Option(help: "Sampling temperature; 0 = greedy.")
+    var temperature: Float = 0
+
+    @Option(help: "Keep only the k most likely tokens (0 = off).")
+    var topK: Int = 0
+
+    @Option(help: "Nucleus sampling: keep the most likely tokens up to this probability mass (1 = off).")
+    var topP: Float = 1
+
+    @Option(help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Do not stop at the EOS token.")
+    var ignoreEos = false
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard !ids.isEmpty else { throw ValidationError("give at least one --ids prompt") }
+        guard maxNew >= 1 else { throw ValidationError("--max-new must be at least 1") }
+    }
+
+    func run() throws {
+        let prompts = try ids.map { try parseIDs($0, option: "--ids") }
+        let m = try TransformerModel.load(directory: model)
+        let options = GenerationOptions(
+            maxNewTokens: maxNew,
+            sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP),
+            seed: seed,
+            stopTokens: ignoreEos ? [] : Set(m.config.eosTokenIds))
+        let start = Date()
+        let result = try m.generate(prompts: prompts, options: options)
+        let seconds = Date().timeIntervalSince(start)
+        let produced = result.tokens.map(\.count).reduce(0, +)
+        if json {
+            let rows = result.tokens.enumerated().map { i, t in
+                "{\"prompt\": \(prompts[i]), \"tokens\": \(t), \"stopped_at_eos\": \(result.stopped[i])}"
+            }
+            print("[" + rows.joined(separator: ", ") + "]")
+        } else {
+            for (i, t) in result.tokens.enumerated() {
+                print("[\(i)] " + t.map(String.init).joined(separator: ",") + (result.stopped[i] ? "  (EOS)" : ""))
+            }
+            printError(String(format: "%d tokens in %.2f s (%.1f tokens/s)", produced, seconds, Double(produced) / max(seconds, 1e-9)))
+        }
+    }
+}

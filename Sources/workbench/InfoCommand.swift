@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Model
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe a model directory and the BLAS kernels in use.",
+        discussion: "Without MODEL_DIR, only the runtime (BLAS kernel, threads, measured sgemm speed) is shown.")
+
+    @Argument(help: "A Hugging Face model directory.")
+    var modelDir: String?
+
+    @Flag(help: "Skip the sgemm speed measurement.")
+    var noMeasure = false
+
+    func run() throws {
+        if let modelDir {
+            let model = try TransformerModel.load(directory: modelDir)
+            let c = model.config
+            var rope = "theta \(c.ropeTheta)"
+            if case let .llama3(f, lo, hi, orig) = c.ropeScaling {
+                rope += ", llama3 scaling (factor \(f), low \(lo), high \(hi), original \(orig))"
+            }
+            let rows: [(String, String)] = [
+                ("model", modelDir),
+                ("architecture", c.architecture.rawValue),
+                ("parameters", formatCount(model.parameterCount)),
+                ("dtype on disk", model.storedDTypes.joined(separator: ", ")),
+                ("layers", "\(c.layerCount)"),
+                ("hidden size", "\(c.hiddenSize)"),
+                ("intermediate size", "\(c.intermediateSize)"),
+                ("attention heads", "\(c.headCount) (key/value heads \(c.kvHeadCount), head dim \(c.headDim))"),
+                ("vocabulary", "\(c.vocabSize)"),
+                ("embeddings", model.isTied ? "tied (lm_head = embed_tokens)" : "separate lm_head"),
+                ("biases", [c.qkvBias ? "q/k/v" : nil, c.outputBias ? "o" : nil, c.mlpBias ? "mlp" : nil]
+                    .compactMap { $0 }.joined(separator: ", ").nilIfEmpty ?? "none"),
+                ("rms norm eps", "\(c.rmsNormEps)"),
+                ("rope", rope),
+                ("fingerprint", model.fingerprint),
+            ]
+            printTable(rows)
+            print("")
+        }
+        var runtime: [(String, String)] = [
+            ("BLAS kernel", BLASRuntime.coreName),
+            ("BLAS threads", "\(BLASRuntime.threadCount)"),
+            ("BLAS build", BLASRuntime.configuration),
+            ("worker threads", "\(Parallel.workerCount)"),
+        ]
+        if let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
+            runtime.append(("OPENBLAS_CORETYPE", forced))
+        }
+        if !noMeasure {
+            runtime.append(("sgemm (1024³)", String(format: "%.1f GFLOP/s", BLASRuntime.measureSgemmGFLOPS())))
+        }
+        printTable(runtime)
+    }
+}
+
+func printTable(_ rows: [(String, String)]) {
+    let width = rows.map(\.0.count).max() ?? 0
+    for (k, v) in rows {
+        print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v)
+    }
+}
+
+func formatCount(_ n: Int) -> String {
+    if n >= 1_000_000_000 { return String(format: "%.2fB (%d)", Double(n) / 1e9, n) }
+    if n >= 1_000_000 { return String(format: "%.2fM (%d)", Double(n) / 1e6, n) }
+    if n >= 1_000 { return String(format: "%.1fK (%d)", Double(n) / 1e3, n) }
+    return "\(n)"
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}
