@@ -31,6 +31,8 @@ let package = Package(
         .testTarget(name: "LensTests", dependencies: ["Lens", "Model"]),
         .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model"]),
+        // Runs the built `workbench` binary as a user would; depending on it builds it first.
+        .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "Model"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -15,9 +15,10 @@ This is a benchmark, not a test. Steps:
      do_sample=True, temperature 1.0, top_k 0 (disabled), top_p 1.0,
      min_new_tokens 32; tokens/s = 8 * 32 / wall time of the whole generate
      call (prompt prefill included). One warm-up, then ``--repeats`` runs.
-   The median of the timed runs is reported (the best is shown as well).
+   Prefill reports the best timed run (as ``workbench bench`` does), sampling
+   the median; the other statistic is printed underneath the table.
 3. Run ``workbench bench --model DIR --prefill 512 --batch 8 --prompt 16
-   --new 32 --json`` and read the JSON object it prints.
+   --new 32 --repeats N --json`` and read the JSON object it prints.
 4. Print a table with both sides and the workbench/PyTorch ratios.
 """
 
@@ -169,8 +170,8 @@ def measure_prefill(model_dir: Path, repeats: int) -> dict[str, Any]:
     times = [once() for _ in range(repeats)]
     return {
         "prefill_times_s": times,
-        "prefill_tokens_per_s": PREFILL_TOKENS / statistics.median(times),
-        "prefill_tokens_per_s_best": PREFILL_TOKENS / min(times),
+        "prefill_tokens_per_s": PREFILL_TOKENS / min(times),
+        "prefill_tokens_per_s_median": PREFILL_TOKENS / statistics.median(times),
         "peak_rss_mib": peak_rss_mib(),
         "threads": torch.get_num_threads(),
         "attn_implementation": model.config._attn_implementation,
@@ -230,7 +231,7 @@ def measure_torch(model_dir: Path, repeats: int) -> dict[str, Any]:
     sample = run_child("sample", model_dir, repeats)
     return {
         "prefill_tokens_per_s": prefill["prefill_tokens_per_s"],
-        "prefill_tokens_per_s_best": prefill["prefill_tokens_per_s_best"],
+        "prefill_tokens_per_s_median": prefill["prefill_tokens_per_s_median"],
         "prefill_times_s": prefill["prefill_times_s"],
         "prefill_peak_rss_mib": prefill["peak_rss_mib"],
         "sample_tokens_per_s": sample["sample_tokens_per_s"],
@@ -248,7 +249,7 @@ def measure_torch(model_dir: Path, repeats: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
-def measure_workbench(binary: Path, model_dir: Path) -> dict[str, Any] | None:
+def measure_workbench(binary: Path, model_dir: Path, repeats: int) -> dict[str, Any] | None:
     if not binary.is_file() or not os.access(binary, os.X_OK):
         print(f"workbench binary not found at {binary}; reporting PyTorch numbers only.")
         return None
@@ -259,6 +260,7 @@ def measure_workbench(binary: Path, model_dir: Path) -> dict[str, Any] | None:
         "--batch", str(BATCH),
         "--prompt", str(PROMPT_TOKENS),
         "--new", str(NEW_TOKENS),
+        "--repeats", str(repeats),
         "--json",
     ]
     log("workbench: " + " ".join(cmd))
@@ -295,13 +297,13 @@ def fmt(value: Any, digits: int = 1) -> str:
 
 def print_table(torch_res: dict[str, Any] | None, wb_res: dict[str, Any] | None) -> None:
     rows = [
-        ("prefill tokens/s (1x512)", "prefill_tokens_per_s", "speed"),
-        (f"sample tokens/s ({BATCH}x{NEW_TOKENS})", "sample_tokens_per_s", "speed"),
-        ("peak RSS MiB", "peak_rss_mib", "rss"),
+        (f"prefill tokens/s (1x{PREFILL_TOKENS})", "prefill_tokens_per_s"),
+        (f"sample tokens/s ({BATCH}x{NEW_TOKENS})", "sample_tokens_per_s"),
+        ("peak RSS MiB", "peak_rss_mib"),
     ]
     header = ("metric", "PyTorch", "workbench", "ratio")
     table = [header]
-    for label, key, _kind in rows:
+    for label, key in rows:
         t = torch_res.get(key) if torch_res else None
         w = wb_res.get(key) if wb_res else None
         ratio = f"{w / t:.2f}x" if isinstance(t, (int, float)) and isinstance(w, (int, float)) and t else "-"
@@ -316,9 +318,9 @@ def print_table(torch_res: dict[str, Any] | None, wb_res: dict[str, Any] | None)
     if torch_res:
         print(
             f"PyTorch {torch_version()}: fp32, {torch_res['threads']} threads, "
-            f"attention={torch_res['attn_implementation']}; median of runs "
-            f"(best: prefill {fmt(torch_res['prefill_tokens_per_s_best'])}, "
-            f"sample {fmt(torch_res['sample_tokens_per_s_best'])} tokens/s); "
+            f"attention={torch_res['attn_implementation']}; prefill best of runs "
+            f"(median {fmt(torch_res['prefill_tokens_per_s_median'])}), sample median of runs "
+            f"(best {fmt(torch_res['sample_tokens_per_s_best'])}) tokens/s; "
             f"peak RSS prefill {fmt(torch_res['prefill_peak_rss_mib'])} MiB, "
             f"sample {fmt(torch_res['sample_peak_rss_mib'])} MiB"
         )
@@ -341,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workbench", type=Path, default=DEFAULT_WORKBENCH, help="path to the workbench binary")
     parser.add_argument("--skip-torch", action="store_true", help="do not measure PyTorch")
     parser.add_argument("--skip-swift", action="store_true", help="do not run workbench")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per PyTorch measurement (after one warm-up)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (after one warm-up); also passed to workbench")
     parser.add_argument("--json-out", type=Path, help="also write all results to this JSON file")
     parser.add_argument("--_build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_measure", choices=["prefill", "sample"], help=argparse.SUPPRESS)
@@ -359,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_checkpoint(model_dir)
 
     torch_res = None if args.skip_torch else measure_torch(model_dir, max(1, args.repeats))
-    wb_res = None if args.skip_swift else measure_workbench(args.workbench, model_dir)
+    wb_res = None if args.skip_swift else measure_workbench(args.workbench, model_dir, max(1, args.repeats))
 
     print_table(torch_res, wb_res)
     if args.json_out:

@@ -29,6 +29,9 @@ public enum BLASRuntime {
         public var avx512bw: Bool
         public var avx512vl: Bool
         public var hasAVX512Kernels: Bool { avx512f && avx512bw && avx512vl }
+        public init(avx2: Bool, avx512f: Bool, avx512bw: Bool, avx512vl: Bool) {
+            self.avx2 = avx2; self.avx512f = avx512f; self.avx512bw = avx512bw; self.avx512vl = avx512vl
+        }
     }
 
     /// Reads the CPU's flags from /proc/cpuinfo (Linux); all false elsewhere.
@@ -61,8 +64,18 @@ public enum BLASRuntime {
         return nil
     }
 
-    /// Environment variable set on re-execution; its presence stops a second attempt.
+    /// Environment variable set on re-execution to the core name OpenBLAS first
+    /// chose; its presence also stops a second attempt.
     static let reexecMarker = "WORKBENCH_BLAS_REEXEC"
+
+    /// For tests of the start-up switch: pretend OpenBLAS chose this core.
+    static let simulatedCoreVariable = "WORKBENCH_SIMULATE_BLAS_CORE"
+
+    /// The kernel OpenBLAS picked on its own when the workbench replaced it at
+    /// start-up, nil when it kept OpenBLAS's choice.
+    public static var replacedCore: String? {
+        ProcessInfo.processInfo.environment[reexecMarker]
+    }
 
     /// Called first thing by every executable. If OpenBLAS chose slow kernels for
     /// this CPU and the user has not chosen a core type, re-executes the current
@@ -72,9 +85,10 @@ public enum BLASRuntime {
     public static func ensureFastKernels() {
         let env = ProcessInfo.processInfo.environment
         if env["OPENBLAS_CORETYPE"] != nil || env[reexecMarker] != nil { return }
-        guard let wanted = preferredCoreType(current: coreName, cpu: cpuFeatures()) else { return }
+        let current = env[simulatedCoreVariable] ?? coreName
+        guard let wanted = preferredCoreType(current: current, cpu: cpuFeatures()) else { return }
         setenv("OPENBLAS_CORETYPE", wanted, 1)
-        setenv(reexecMarker, "1", 1)
+        setenv(reexecMarker, current, 1)
         let args = CommandLine.arguments
         var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
         cArgs.append(nil)
@@ -82,6 +96,7 @@ public enum BLASRuntime {
         // execv only returns on failure: carry on with the kernels we have.
         for p in cArgs { free(p) }
         unsetenv("OPENBLAS_CORETYPE")
+        unsetenv(reexecMarker)
     }
 
     /// Measures sgemm throughput in GFLOP/s on square matrices of size `n`.

@@ -64,6 +64,7 @@ struct Generate: ParsableCommand {
             for (i, t) in result.tokens.enumerated() {
                 print("[\(i)] " + t.map(String.init).joined(separator: ",") + (result.stopped[i] ? "  (EOS)" : ""))
             }
+            fflush(stdout)
             printError(String(format: "%d tokens in %.2f s (%.1f tokens/s)", produced, seconds, Double(produced) / max(seconds, 1e-9)))
         }
     }

@@ -42,13 +42,14 @@ struct Info: ParsableCommand {
             print("")
         }
         var runtime: [(String, String)] = [
-            ("BLAS kernel", BLASRuntime.coreName),
+            ("BLAS kernel", BLASRuntime.coreName
+                + (BLASRuntime.replacedCore.map { " (OpenBLAS chose \($0); switched at start-up)" } ?? "")),
             ("BLAS threads", "\(BLASRuntime.threadCount)"),
             ("BLAS build", BLASRuntime.configuration),
             ("worker threads", "\(Parallel.workerCount)"),
         ]
-        if let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
-            runtime.append(("OPENBLAS_CORETYPE", forced))
+        if let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], BLASRuntime.replacedCore == nil {
+            runtime.append(("OPENBLAS_CORETYPE", "\(forced) (set by the user)"))
         }
         if !noMeasure {
             runtime.append(("sgemm (1024³)", String(format: "%.1f GFLOP/s", BLASRuntime.measureSgemmGFLOPS())))
