@@ -19,7 +19,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
-        .target(name: "Model", dependencies: ["CBLAS", "CHDF5"]),
+        // Hand-written kernel for few-row matrix products (decoding), which BLAS does poorly.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Model", dependencies: ["CBLAS", "CHDF5", "CKernels"]),
         .target(name: "Lens", dependencies: ["Model"]),
         .target(name: "Influence", dependencies: ["Model"]),
         .target(name: "Steering", dependencies: ["Model"]),

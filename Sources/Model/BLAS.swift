@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 
 /// Row-major single-precision matrix multiply: C = alpha * op(A) * op(B) + beta * C,
@@ -17,24 +18,47 @@ public func sgemm(transA: Bool = false, transB: Bool = false,
                 a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
 }
 
-/// A linear layer applied to a batch of rows: y[rows, out] = x[rows, in] · Wᵀ (+ bias).
-/// W is stored as Hugging Face stores it, [out, in] row-major.
+/// A linear layer applied to a batch of rows: y[rows, out] = x[rows, in] · Wᵀ (+ bias),
+/// or y += x · Wᵀ (+ bias) with `accumulate`. W is stored as Hugging Face stores it,
+/// [out, in] row-major. Few rows (decoding) go to `SkinnyGemm`, the rest to sgemm.
 public func linearForward(_ x: UnsafePointer<Float>, rows: Int, weight w: UnsafePointer<Float>,
                           inFeatures: Int, outFeatures: Int, bias: UnsafePointer<Float>?,
                           into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-    if let bias, !accumulate {
-        for r in 0..<rows { (y + r * outFeatures).update(from: bias, count: outFeatures) }
-        sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-              a: x, lda: inFeatures, b: w, ldb: inFeatures, beta: 1, c: y, ldc: outFeatures)
-    } else {
+    if !SkinnyGemm.run(x, rows: rows, weight: w, inFeatures: inFeatures, outFeatures: outFeatures,
+                       into: y, accumulate: accumulate) {
         sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
               a: x, lda: inFeatures, b: w, ldb: inFeatures, beta: accumulate ? 1 : 0,
               c: y, ldc: outFeatures)
-        if let bias, accumulate {
-            for r in 0..<rows {
-                let row = y + r * outFeatures
-                for j in 0..<outFeatures { row[j] += bias[j] }
-            }
+    }
+    if let bias {
+        for r in 0..<rows {
+            let row = y + r * outFeatures
+            for j in 0..<outFeatures { row[j] += bias[j] }
         }
+    }
+}
+
+/// x · Wᵀ for a handful of rows. OpenBLAS packs W before multiplying, which for
+/// a few rows costs more than the product: decoding 8 sequences reads each
+/// weight matrix about twice. This kernel (Sources/CKernels) streams W once,
+/// split by output columns across the cores.
+public enum SkinnyGemm {
+    public static let maxRows = 16
+    /// Whether this CPU has a vector kernel (AVX-512 or AVX2 + FMA).
+    public static let isAvailable: Bool = {
+        var y: Float = 0, v: Float = 0
+        return wb_skinny_gemm_nt(0, 1, 0, 0, &v, &v, &y, 1, 0) == 1
+    }()
+
+    /// Returns false (and does nothing) when the shape or the CPU does not suit.
+    public static func run(_ x: UnsafePointer<Float>, rows: Int, weight w: UnsafePointer<Float>,
+                           inFeatures: Int, outFeatures: Int, into y: UnsafeMutablePointer<Float>,
+                           accumulate: Bool) -> Bool {
+        guard isAvailable, rows >= 1, rows <= maxRows, inFeatures * outFeatures >= 16_384 else { return false }
+        Parallel.forEachChunk(outFeatures, costPerItem: inFeatures * rows) { range in
+            _ = wb_skinny_gemm_nt(Int32(rows), Int32(inFeatures), Int32(range.lowerBound), Int32(range.upperBound),
+                                  x, w, y, Int32(outFeatures), accumulate ? 1 : 0)
+        }
+        return true
     }
 }

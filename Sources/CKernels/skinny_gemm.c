@@ -1,0 +1,132 @@
+#include "skinny_gemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* Register block of 4 input rows x 4 weight rows: 16 accumulators, and 8
+   loads feed 16 FMAs. The four weight rows (4 * k floats) stay in L1 while
+   the blocks of input rows pass over them, so each weight is read from memory
+   once. */
+#define WB_TILE_STORE(r, a) do { float v_ = _mm512_reduce_add_ps(a); \
+    float *d_ = (r); *d_ = accumulate ? *d_ + v_ : v_; } while (0)
+
+__attribute__((target("avx512f")))
+static void tile_4x4(int k, const float *x, const float *w0, float *y, int ldy, int accumulate) {
+    const int kv = k & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (k - kv)) - 1u);
+    const float *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+    const float *x0 = x, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+    __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+    __m512 c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    for (int p = 0; p <= k - 1; p += 16) {
+        const __mmask16 mk = p < kv ? (__mmask16)0xFFFF : tail;
+        __m512 b0 = _mm512_maskz_loadu_ps(mk, w0 + p), b1 = _mm512_maskz_loadu_ps(mk, w1 + p);
+        __m512 b2 = _mm512_maskz_loadu_ps(mk, w2 + p), b3 = _mm512_maskz_loadu_ps(mk, w3 + p);
+        __m512 a;
+        a = _mm512_maskz_loadu_ps(mk, x0 + p);
+        c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01);
+        c02 = _mm512_fmadd_ps(a, b2, c02); c03 = _mm512_fmadd_ps(a, b3, c03);
+        a = _mm512_maskz_loadu_ps(mk, x1 + p);
+        c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11);
+        c12 = _mm512_fmadd_ps(a, b2, c12); c13 = _mm512_fmadd_ps(a, b3, c13);
+        a = _mm512_maskz_loadu_ps(mk, x2 + p);
+        c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21);
+        c22 = _mm512_fmadd_ps(a, b2, c22); c23 = _mm512_fmadd_ps(a, b3, c23);
+        a = _mm512_maskz_loadu_ps(mk, x3 + p);
+        c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31);
+        c32 = _mm512_fmadd_ps(a, b2, c32); c33 = _mm512_fmadd_ps(a, b3, c33);
+    }
+    float *y0 = y, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
+    WB_TILE_STORE(y0, c00); WB_TILE_STORE(y0 + 1, c01); WB_TILE_STORE(y0 + 2, c02); WB_TILE_STORE(y0 + 3, c03);
+    WB_TILE_STORE(y1, c10); WB_TILE_STORE(y1 + 1, c11); WB_TILE_STORE(y1 + 2, c12); WB_TILE_STORE(y1 + 3, c13);
+    WB_TILE_STORE(y2, c20); WB_TILE_STORE(y2 + 1, c21); WB_TILE_STORE(y2 + 2, c22); WB_TILE_STORE(y2 + 3, c23);
+    WB_TILE_STORE(y3, c30); WB_TILE_STORE(y3 + 1, c31); WB_TILE_STORE(y3 + 2, c32); WB_TILE_STORE(y3 + 3, c33);
+}
+
+/* One input row against one weight row: the edges the 4x4 tiles leave. */
+__attribute__((target("avx512f")))
+static float dot_avx512(int k, const float *a, const float *b) {
+    const int kv = k & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (k - kv)) - 1u);
+    __m512 acc = _mm512_setzero_ps();
+    for (int p = 0; p < kv; p += 16)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + p), _mm512_loadu_ps(b + p), acc);
+    if (tail)
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + kv), _mm512_maskz_loadu_ps(tail, b + kv), acc);
+    return _mm512_reduce_add_ps(acc);
+}
+
+__attribute__((target("avx512f")))
+static void skinny_avx512(int m, int k, int j_begin, int j_end, const float *x, const float *w,
+                          float *y, int ldy, int accumulate) {
+    const int m4 = m & ~3;
+    int j = j_begin;
+    for (; j + 4 <= j_end; j += 4) {
+        const float *wj = w + (size_t)j * k;
+        for (int i = 0; i < m4; i += 4)
+            tile_4x4(k, x + (size_t)i * k, wj, y + (size_t)i * ldy + j, ldy, accumulate);
+        for (int i = m4; i < m; i++)
+            for (int q = 0; q < 4; q++) {
+                float v = dot_avx512(k, x + (size_t)i * k, wj + (size_t)q * k);
+                float *d = y + (size_t)i * ldy + j + q;
+                *d = accumulate ? *d + v : v;
+            }
+    }
+    for (; j < j_end; j++)
+        for (int i = 0; i < m; i++) {
+            float v = dot_avx512(k, x + (size_t)i * k, w + (size_t)j * k);
+            float *d = y + (size_t)i * ldy + j;
+            *d = accumulate ? *d + v : v;
+        }
+}
+
+__attribute__((target("avx2,fma")))
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma")))
+static void skinny_avx2(int m, int k, int j_begin, int j_end, const float *x, const float *w,
+                        float *y, int ldy, int accumulate) {
+    const int kv = k & ~7;
+    for (int j = j_begin; j < j_end; j += 2) {
+        const int two = (j + 1 < j_end);
+        const float *w0 = w + (size_t)j * k, *w1 = two ? w0 + k : w0;
+        for (int i = 0; i < m; i++) {
+            const float *xi = x + (size_t)i * k;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            for (int p = 0; p < kv; p += 8) {
+                __m256 xv = _mm256_loadu_ps(xi + p);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + p), xv, a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + p), xv, a1);
+            }
+            float r0 = hsum256(a0), r1 = hsum256(a1);
+            for (int p = kv; p < k; p++) { r0 += w0[p] * xi[p]; r1 += w1[p] * xi[p]; }
+            float *yi = y + (size_t)i * ldy + j;
+            yi[0] = accumulate ? yi[0] + r0 : r0;
+            if (two) yi[1] = accumulate ? yi[1] + r1 : r1;
+        }
+    }
+}
+#endif
+
+int wb_skinny_gemm_nt(int m, int k, int j_begin, int j_end,
+                      const float *x, const float *w, float *y, int ldy, int accumulate) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) {
+        skinny_avx512(m, k, j_begin, j_end, x, w, y, ldy, accumulate);
+        return 1;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        skinny_avx2(m, k, j_begin, j_end, x, w, y, ldy, accumulate);
+        return 1;
+    }
+#endif
+    (void)m; (void)k; (void)j_begin; (void)j_end; (void)x; (void)w; (void)y; (void)ldy; (void)accumulate;
+    return 0;
+}
