@@ -20,24 +20,31 @@ static void tile_4x4(int k, const float *x, const float *w0, float *y, int ldy, 
     __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
     __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
     __m512 c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-    for (int p = 0; p <= k - 1; p += 16) {
-        const __mmask16 mk = p < kv ? (__mmask16)0xFFFF : tail;
-        __m512 b0 = _mm512_maskz_loadu_ps(mk, w0 + p), b1 = _mm512_maskz_loadu_ps(mk, w1 + p);
-        __m512 b2 = _mm512_maskz_loadu_ps(mk, w2 + p), b3 = _mm512_maskz_loadu_ps(mk, w3 + p);
-        __m512 a;
-        a = _mm512_maskz_loadu_ps(mk, x0 + p);
-        c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01);
-        c02 = _mm512_fmadd_ps(a, b2, c02); c03 = _mm512_fmadd_ps(a, b3, c03);
-        a = _mm512_maskz_loadu_ps(mk, x1 + p);
-        c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11);
-        c12 = _mm512_fmadd_ps(a, b2, c12); c13 = _mm512_fmadd_ps(a, b3, c13);
-        a = _mm512_maskz_loadu_ps(mk, x2 + p);
-        c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21);
-        c22 = _mm512_fmadd_ps(a, b2, c22); c23 = _mm512_fmadd_ps(a, b3, c23);
-        a = _mm512_maskz_loadu_ps(mk, x3 + p);
-        c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31);
-        c32 = _mm512_fmadd_ps(a, b2, c32); c33 = _mm512_fmadd_ps(a, b3, c33);
-    }
+    /* One step of 16 columns; LOAD is an unmasked or a tail-masked load. */
+#define WB_TILE_STEP(LOAD) do { \
+        __m512 b0 = LOAD(w0 + p), b1 = LOAD(w1 + p), b2 = LOAD(w2 + p), b3 = LOAD(w3 + p); \
+        __m512 a; \
+        a = LOAD(x0 + p); \
+        c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01); \
+        c02 = _mm512_fmadd_ps(a, b2, c02); c03 = _mm512_fmadd_ps(a, b3, c03); \
+        a = LOAD(x1 + p); \
+        c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11); \
+        c12 = _mm512_fmadd_ps(a, b2, c12); c13 = _mm512_fmadd_ps(a, b3, c13); \
+        a = LOAD(x2 + p); \
+        c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21); \
+        c22 = _mm512_fmadd_ps(a, b2, c22); c23 = _mm512_fmadd_ps(a, b3, c23); \
+        a = LOAD(x3 + p); \
+        c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31); \
+        c32 = _mm512_fmadd_ps(a, b2, c32); c33 = _mm512_fmadd_ps(a, b3, c33); \
+    } while (0)
+#define WB_FULL_LOAD(ptr) _mm512_loadu_ps(ptr)
+#define WB_TAIL_LOAD(ptr) _mm512_maskz_loadu_ps(tail, ptr)
+    int p = 0;
+    for (; p < kv; p += 16) WB_TILE_STEP(WB_FULL_LOAD);
+    if (tail) WB_TILE_STEP(WB_TAIL_LOAD);
+#undef WB_TILE_STEP
+#undef WB_FULL_LOAD
+#undef WB_TAIL_LOAD
     float *y0 = y, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
     WB_TILE_STORE(y0, c00); WB_TILE_STORE(y0 + 1, c01); WB_TILE_STORE(y0 + 2, c02); WB_TILE_STORE(y0 + 3, c03);
     WB_TILE_STORE(y1, c10); WB_TILE_STORE(y1 + 1, c11); WB_TILE_STORE(y1 + 2, c12); WB_TILE_STORE(y1 + 3, c13);

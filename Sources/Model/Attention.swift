@@ -28,24 +28,32 @@ enum Attention {
         let group = H / KH
         let scale = 1 / Float(hd).squareRoot()
         let qStride = H * hd
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: T * S)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(T, 128) * S)
         defer { scores.deallocate() }
+        // Causal structure: query rows [t0, t1) only see slots < start + t1, so the
+        // rows go in blocks and each block multiplies only against the keys it can
+        // see (about half the work of one full T × S product for a long prompt).
+        let rowBlock = 128
         cache.slotIsReal.withUnsafeBufferPointer { real in
             for b in 0..<B {
                 let realRow = real.baseAddress! + b * cap
                 for h in 0..<H {
                     let kvBase = ((b * KH + h / group) * cap) * hd
-                    let qBase = q + b * T * qStride + h * hd
-                    sgemm(transB: true, m: T, n: S, k: hd, alpha: scale, a: qBase, lda: qStride,
-                          b: keys + kvBase, ldb: hd, c: scores, ldc: S)
-                    Parallel.forEachChunk(T, costPerItem: S * 8) { range in
-                        for t in range {
-                            let limit = start + t
-                            Ops.maskedSoftmax(scores + t * S, count: S) { s in s <= limit && realRow[s] }
+                    for t0 in stride(from: 0, to: T, by: rowBlock) {
+                        let rowsHere = min(rowBlock, T - t0)
+                        let visible = start + t0 + rowsHere
+                        let qBase = q + (b * T + t0) * qStride + h * hd
+                        sgemm(transB: true, m: rowsHere, n: visible, k: hd, alpha: scale, a: qBase, lda: qStride,
+                              b: keys + kvBase, ldb: hd, c: scores, ldc: visible)
+                        Parallel.forEachChunk(rowsHere, costPerItem: visible * 8) { range in
+                            for i in range {
+                                let limit = start + t0 + i
+                                Ops.maskedSoftmax(scores + i * visible, count: visible) { s in s <= limit && realRow[s] }
+                            }
                         }
+                        sgemm(m: rowsHere, n: hd, k: visible, a: scores, lda: visible, b: values + kvBase, ldb: hd,
+                              c: out + (b * T + t0) * qStride + h * hd, ldc: qStride)
                     }
-                    sgemm(m: T, n: hd, k: S, a: scores, lda: S, b: values + kvBase, ldb: hd,
-                          c: out + b * T * qStride + h * hd, ldc: qStride)
                 }
             }
         }

@@ -88,6 +88,23 @@ final class ParityTests: XCTestCase {
         XCTAssertNotEqual(a.tokens, other.tokens, "a different seed should change sampled tokens")
     }
 
+    /// A long prompt runs attention in blocks of query rows; feeding the same tokens
+    /// one at a time through the cache must give the same logits at every position.
+    func testBlockedPrefillEqualsTokenByTokenDecoding() throws {
+        let model = try Fixtures.model("llama_headdim_mqa_bf16")
+        let V = model.config.vocabSize
+        var rng = SeededGenerator(seed: 5)
+        let tokens = (0..<300).map { _ in Int(rng.next() % UInt64(V)) }
+        let full = try model.forward(TokenBatch(tokens), logits: .all).logits!
+        let cache = KVCache(config: model.config, batchSize: 1, capacity: tokens.count)
+        var worst: Float = 0
+        for (t, id) in tokens.enumerated() {
+            let step = try model.forward(TokenBatch([id]), cache: cache, logits: .last).logits!
+            for j in 0..<V { worst = max(worst, abs(step.data[j] - full.data[t * V + j])) }
+        }
+        XCTAssertLessThanOrEqual(worst, 1e-4 * maxAbs(full.data, indices: Array(0..<(tokens.count * V))))
+    }
+
     func testPaddingDoesNotChangeResults() throws {
         let model = try Fixtures.model("qwen2_bias_tied_f16")
         let seq = [3, 17, 42, 99, 7]

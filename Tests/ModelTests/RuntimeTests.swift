@@ -33,6 +33,31 @@ final class BLASRuntimeTests: XCTestCase {
     }
 }
 
+final class SkinnyGemmTests: XCTestCase {
+    /// The few-row kernel against sgemm on awkward shapes: every row count it takes,
+    /// k not a multiple of 16, n not a multiple of 4, with and without accumulation.
+    func testMatchesSgemm() throws {
+        try XCTSkipUnless(SkinnyGemm.isAvailable, "no AVX2/AVX-512 on this CPU")
+        var rng = SeededGenerator(seed: 11)
+        for (m, k, n) in [(1, 33, 517), (3, 64, 300), (4, 896, 129), (5, 100, 1000), (8, 257, 258), (16, 1031, 67)] {
+            let x = (0..<(m * k)).map { _ in rng.nextUnitFloat() - 0.5 }
+            let w = (0..<(n * k)).map { _ in rng.nextUnitFloat() - 0.5 }
+            let start = (0..<(m * n)).map { _ in rng.nextUnitFloat() }
+            for accumulate in [false, true] {
+                var expected = start, got = start
+                sgemm(transB: true, m: m, n: n, k: k, a: x, lda: k, b: w, ldb: k, beta: accumulate ? 1 : 0, c: &expected, ldc: n)
+                let ran = SkinnyGemm.run(x, rows: m, weight: w, inFeatures: k, outFeatures: n, into: &got, accumulate: accumulate)
+                XCTAssertTrue(ran, "shape \(m)×\(k)×\(n) should use the kernel")
+                let diff = zip(expected, got).map { abs($0 - $1) }.max()!
+                XCTAssertLessThan(diff, 1e-4, "m=\(m) k=\(k) n=\(n) accumulate=\(accumulate)")
+            }
+        }
+        var y: [Float] = [0]
+        XCTAssertFalse(SkinnyGemm.run([1], rows: 17, weight: [1], inFeatures: 1, outFeatures: 1, into: &y, accumulate: false),
+                       "more than 16 rows go to BLAS")
+    }
+}
+
 final class SamplingTests: XCTestCase {
     func row(_ v: [Float], _ body: (UnsafeBufferPointer<Float>) -> Int) -> Int { v.withUnsafeBufferPointer(body) }
 
