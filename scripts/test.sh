@@ -5,4 +5,15 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
 bash scripts/setup.sh
 swift build -c release --build-tests
-swift test -c release --skip-build
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+swift test -c release --skip-build --disable-swift-testing 2>&1 | tee "$log" || status=$?
+# One closing line with the totals of XCTest's final summary.
+summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1 || true)
+if [ -n "$summary" ]; then
+    total=$(echo "$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')
+    failed=$(echo "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')
+    echo "tests: $((total - failed)) passed, $failed failed"
+fi
+exit $status

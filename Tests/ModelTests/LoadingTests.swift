@@ -43,7 +43,7 @@ final class LoadingTests: XCTestCase {
 
     func makeModelDir(config: String, copyWeightsFrom fixture: String? = "llama_gqa_llama3rope") throws -> String {
         let dir = try Fixtures.temporaryDirectory()
-        FileManager.default.createFile(atPath: dir + "/config.json", contents: Data(config.utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/config.json", contents: Data(config.utf8))
         if let fixture {
             try FileManager.default.copyItem(atPath: Fixtures.path(fixture) + "/model.safetensors", toPath: dir + "/model.safetensors")
         }

@@ -25,7 +25,7 @@ final class SafeTensorsTests: XCTestCase {
 
     func write(_ data: Data, _ name: String = "t.safetensors") -> String {
         let p = (dir as NSString).appendingPathComponent(name)
-        FileManager.default.createFile(atPath: p, contents: data)
+        _ = FileManager.default.createFile(atPath: p, contents: data)
         return p
     }
 

@@ -120,7 +120,7 @@ final class CLITests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.copyItem(atPath: Self.fixtures + "/llama_sharded/config.json", toPath: dir + "/config.json")
-        FileManager.default.createFile(atPath: dir + "/model.safetensors", contents: Data([0x10, 0, 0, 0, 0, 0, 0, 0]) + Data("{\"a\": 1}".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/model.safetensors", contents: Data([0x10, 0, 0, 0, 0, 0, 0, 0]) + Data("{\"a\": 1}".utf8))
         assertOneLineError(try run(["info", dir, "--no-measure"]), containing: "\(dir)/model.safetensors: ")
     }
 }
