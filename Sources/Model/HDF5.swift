@@ -239,27 +239,25 @@ public final class HDF5Reader {
         return rank == 0 ? [] : dims.prefix(rank).map { Int($0) }
     }
 
-    public func readFloats(_ name: String) throws -> (shape: [Int], values: [Float]) {
+    /// Reads a whole numeric dataset converted by HDF5 to `memoryType`.
+    private func read<T: Numeric>(_ name: String, as memoryType: hid_t, typeName: String) throws -> (shape: [Int], values: [T]) {
         let ds = try open(name)
         defer { H5Dclose(ds) }
         let shape = shape(of: ds)
-        var values = [Float](repeating: 0, count: shape.reduce(1, *))
+        var values = [T](repeating: 0, count: shape.reduce(1, *))
         let ok = values.withUnsafeMutableBufferPointer {
-            H5Dread(ds, wb_h5t_native_float(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
+            H5Dread(ds, memoryType, wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
         }
-        guard ok else { throw fail("cannot read '\(name)' as float32") }
+        guard ok else { throw fail("cannot read '\(name)' as \(typeName)") }
         return (shape, values)
     }
 
+    public func readFloats(_ name: String) throws -> (shape: [Int], values: [Float]) {
+        try read(name, as: wb_h5t_native_float(), typeName: "float32")
+    }
+
     public func readInts(_ name: String) throws -> (shape: [Int], values: [Int]) {
-        let ds = try open(name)
-        defer { H5Dclose(ds) }
-        let shape = shape(of: ds)
-        var values = [Int64](repeating: 0, count: shape.reduce(1, *))
-        let ok = values.withUnsafeMutableBufferPointer {
-            H5Dread(ds, wb_h5t_native_int64(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
-        }
-        guard ok else { throw fail("cannot read '\(name)' as integers") }
+        let (shape, values): ([Int], [Int64]) = try read(name, as: wb_h5t_native_int64(), typeName: "integers")
         return (shape, values.map { Int($0) })
     }
 
