@@ -28,16 +28,21 @@ enum Attention {
         let group = H / KH
         let scale = 1 / Float(hd).squareRoot()
         let qStride = H * hd
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(T, 128) * S)
-        defer { scores.deallocate() }
         // Causal structure: query rows [t0, t1) only see slots < start + t1, so the
         // rows go in blocks and each block multiplies only against the keys it can
         // see (about half the work of one full T × S product for a long prompt).
         let rowBlock = 128
+        // The (sequence, head) pairs are independent: they are spread over the
+        // cores, each running single-threaded sgemm on its own score buffer.
+        let pairs = B * H
+        _ = BLASRuntime.singleThreadedCalls
         cache.slotIsReal.withUnsafeBufferPointer { real in
-            for b in 0..<B {
-                let realRow = real.baseAddress! + b * cap
-                for h in 0..<H {
+            Parallel.forEachChunk(pairs, costPerItem: T * S * hd) { range in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(T, rowBlock) * S)
+                defer { scores.deallocate() }
+                for pair in range {
+                    let (b, h) = (pair / H, pair % H)
+                    let realRow = real.baseAddress! + b * cap
                     let kvBase = ((b * KH + h / group) * cap) * hd
                     for t0 in stride(from: 0, to: T, by: rowBlock) {
                         let rowsHere = min(rowBlock, T - t0)
@@ -45,11 +50,9 @@ enum Attention {
                         let qBase = q + (b * T + t0) * qStride + h * hd
                         sgemm(transB: true, m: rowsHere, n: visible, k: hd, alpha: scale, a: qBase, lda: qStride,
                               b: keys + kvBase, ldb: hd, c: scores, ldc: visible)
-                        Parallel.forEachChunk(rowsHere, costPerItem: visible * 8) { range in
-                            for i in range {
-                                let limit = start + t0 + i
-                                Ops.maskedSoftmax(scores + i * visible, count: visible) { s in s <= limit && realRow[s] }
-                            }
+                        for i in 0..<rowsHere {
+                            let limit = start + t0 + i
+                            Ops.maskedSoftmax(scores + i * visible, count: visible) { s in s <= limit && realRow[s] }
                         }
                         sgemm(m: rowsHere, n: hd, k: visible, a: scores, lda: visible, b: values + kvBase, ldb: hd,
                               c: out + (b * T + t0) * qStride + h * hd, ldc: qStride)

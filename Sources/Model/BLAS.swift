@@ -26,9 +26,18 @@ public func linearForward(_ x: UnsafePointer<Float>, rows: Int, weight w: Unsafe
                           into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
     if !SkinnyGemm.run(x, rows: rows, weight: w, inFeatures: inFeatures, outFeatures: outFeatures,
                        into: y, accumulate: accumulate) {
-        sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-              a: x, lda: inFeatures, b: w, ldb: inFeatures, beta: accumulate ? 1 : 0,
-              c: y, ldc: outFeatures)
+        // Split the output columns across the workbench's workers, each running
+        // single-threaded sgemm on its slice of W (see BLASRuntime.singleThreadedCalls).
+        _ = BLASRuntime.singleThreadedCalls
+        let columnBlock = 64
+        let blocks = (outFeatures + columnBlock - 1) / columnBlock
+        Parallel.forEachChunk(blocks, costPerItem: rows * inFeatures * columnBlock) { range in
+            let j0 = range.lowerBound * columnBlock
+            let j1 = min(outFeatures, range.upperBound * columnBlock)
+            sgemm(transB: true, m: rows, n: j1 - j0, k: inFeatures,
+                  a: x, lda: inFeatures, b: w + j0 * inFeatures, ldb: inFeatures, beta: accumulate ? 1 : 0,
+                  c: y + j0, ldc: outFeatures)
+        }
     }
     if let bias {
         for r in 0..<rows {

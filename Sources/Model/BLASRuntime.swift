@@ -22,6 +22,15 @@ public enum BLASRuntime {
 
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
+    /// The workbench splits its work across the cores itself (`Parallel`) and asks
+    /// OpenBLAS for one thread per call. Two thread pools on two cores fight:
+    /// OpenBLAS's idle workers spin on sched_yield while the workbench's run, which
+    /// measurably slowed attention and SwiGLU (prefill 1×512: 201 → 227 tokens/s on
+    /// the Qwen2.5-0.5B shape). Evaluated once, before the first product.
+    public static let singleThreadedCalls: Void = {
+        openblas_set_num_threads(1)
+    }()
+
     /// Instruction-set features of this CPU that matter for the kernel choice.
     public struct CPUFeatures: Equatable {
         public var avx2: Bool
@@ -99,7 +108,8 @@ public enum BLASRuntime {
         unsetenv(reexecMarker)
     }
 
-    /// Measures sgemm throughput in GFLOP/s on square matrices of size `n`.
+    /// Measures the runtime's matrix-product throughput in GFLOP/s on square
+    /// matrices of size `n` (x · Wᵀ split across the cores, as the model runs it).
     public static func measureSgemmGFLOPS(n: Int = 1024, repeats: Int = 5) -> Double {
         let a = [Float](repeating: 0.001, count: n * n)
         let b = [Float](repeating: 0.002, count: n * n)
@@ -108,8 +118,8 @@ public enum BLASRuntime {
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
-                        sgemm(m: n, n: n, k: n, a: pa.baseAddress!, lda: n,
-                              b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n)
+                        linearForward(pa.baseAddress!, rows: n, weight: pb.baseAddress!, inFeatures: n,
+                                      outFeatures: n, bias: nil, into: pc.baseAddress!)
                     }
                 }
             }

@@ -1,11 +1,15 @@
 import Foundation
 
-/// Work that is not BLAS (norms, RoPE, softmax, sampling) is split across the
-/// machine's cores with this helper. Chunks are contiguous so each worker walks
-/// memory in order; `body` receives a half-open range of item indices.
+/// All multi-core work goes through this helper: norms, RoPE, softmax, sampling,
+/// and the matrix products, whose column blocks each run single-threaded sgemm.
+/// Chunks are contiguous so each worker walks memory in order; `body` receives a
+/// half-open range of item indices.
 public enum Parallel {
-    /// Number of worker threads used for non-BLAS work.
-    public static let workerCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Number of worker threads: the machine's cores, or WORKBENCH_THREADS when set.
+    public static let workerCount: Int = {
+        if let text = ProcessInfo.processInfo.environment["WORKBENCH_THREADS"], let n = Int(text), n >= 1 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Runs `body` over `0..<count`, split into at most `workerCount` contiguous
     /// chunks. Small jobs (`count * costPerItem` below a threshold) run inline so

@@ -44,15 +44,14 @@ struct Info: ParsableCommand {
         var runtime: [(String, String)] = [
             ("BLAS kernel", BLASRuntime.coreName
                 + (BLASRuntime.replacedCore.map { " (OpenBLAS chose \($0); switched at start-up)" } ?? "")),
-            ("BLAS threads", "\(BLASRuntime.threadCount)"),
             ("BLAS build", BLASRuntime.configuration),
-            ("worker threads", "\(Parallel.workerCount)"),
+            ("threads", "\(Parallel.workerCount) (the workbench splits products itself; one BLAS thread per call)"),
         ]
         if let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], BLASRuntime.replacedCore == nil {
             runtime.append(("OPENBLAS_CORETYPE", "\(forced) (set by the user)"))
         }
         if !noMeasure {
-            runtime.append(("sgemm (1024³)", String(format: "%.1f GFLOP/s", BLASRuntime.measureSgemmGFLOPS())))
+            runtime.append(("sgemm (1024³)", String(format: "%.1f GFLOP/s on %d threads", BLASRuntime.measureSgemmGFLOPS(), Parallel.workerCount)))
         }
         printTable(runtime)
     }
