@@ -29,7 +29,7 @@ let package = Package(
             "Model",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "ModelTests", dependencies: ["Model"], exclude: ["Fixtures"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels"], exclude: ["Fixtures"]),
         .testTarget(name: "LensTests", dependencies: ["Lens", "Model"]),
         .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model"]),

@@ -51,8 +51,7 @@ enum Attention {
                         sgemm(transB: true, m: rowsHere, n: visible, k: hd, alpha: scale, a: qBase, lda: qStride,
                               b: keys + kvBase, ldb: hd, c: scores, ldc: visible)
                         for i in 0..<rowsHere {
-                            let limit = start + t0 + i
-                            Ops.maskedSoftmax(scores + i * visible, count: visible) { s in s <= limit && realRow[s] }
+                            Ops.causalSoftmax(scores + i * visible, count: visible, limit: start + t0 + i, isReal: realRow)
                         }
                         sgemm(m: rowsHere, n: hd, k: visible, a: scores, lda: visible, b: values + kvBase, ldb: hd,
                               c: out + (b * T + t0) * qStride + h * hd, ldc: qStride)

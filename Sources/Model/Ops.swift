@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Element-wise and row-wise kernels of the forward pass, over flat row-major
@@ -48,11 +49,8 @@ public enum Ops {
 
     /// SwiGLU: gate ← silu(gate) ⊙ up, with silu(z) = z / (1 + e^{−z}).
     public static func swiglu(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
-        Parallel.forEachChunk(count) { range in
-            for i in range {
-                let g = gate[i]
-                gate[i] = g / (1 + exp(-g)) * up[i]
-            }
+        Parallel.forEachChunk(count, costPerItem: 4) { range in
+            wb_silu_mul(gate + range.lowerBound, up + range.lowerBound, range.count)
         }
     }
 
@@ -63,27 +61,24 @@ public enum Ops {
         }
     }
 
-    /// Numerically stable softmax of one row in place, over the entries where
-    /// `allowed(j)` holds; the others become 0. A row with nothing allowed is all 0.
+    /// Numerically stable causal softmax of one attention row in place: entries
+    /// 0...limit take part unless `isReal` marks them as padding; the others become 0.
+    /// A row with nothing allowed is all 0.
     @inline(__always)
-    static func maskedSoftmax(_ row: UnsafeMutablePointer<Float>, count: Int, allowed: (Int) -> Bool) {
+    public static func causalSoftmax(_ row: UnsafeMutablePointer<Float>, count: Int, limit: Int,
+                              isReal: UnsafePointer<Bool>) {
+        let n = min(limit + 1, count)
         var maxV = -Float.infinity
-        for j in 0..<count where allowed(j) { maxV = max(maxV, row[j]) }
+        for j in 0..<n {
+            if isReal[j] { maxV = max(maxV, row[j]) } else { row[j] = -Float.infinity }
+        }
+        for j in n..<count { row[j] = 0 }
         if maxV == -Float.infinity {
-            for j in 0..<count { row[j] = 0 }
+            for j in 0..<n { row[j] = 0 }
             return
         }
-        var sum: Float = 0
-        for j in 0..<count {
-            if allowed(j) {
-                let e = exp(row[j] - maxV)
-                row[j] = e
-                sum += e
-            } else {
-                row[j] = 0
-            }
-        }
+        let sum = wb_exp_shifted_sum(row, n, maxV)   // exp(−∞) = 0 for padding
         let inv = 1 / sum
-        for j in 0..<count { row[j] *= inv }
+        for j in 0..<n { row[j] *= inv }
     }
 }

@@ -1,0 +1,14 @@
+#ifndef WORKBENCH_VECTOR_MATH_H
+#define WORKBENCH_VECTOR_MATH_H
+
+#include <stddef.h>
+
+/* x[i] <- exp(x[i] - shift) for i < n; returns the sum of the results.
+   Relative error below 2e-7 (range reduction by ln 2 and a degree-6
+   polynomial); inputs below -87 give exactly 0. */
+float wb_exp_shifted_sum(float *x, size_t n, float shift);
+
+/* gate[i] <- gate[i] / (1 + exp(-gate[i])) * up[i]  (SwiGLU). */
+void wb_silu_mul(float *gate, const float *up, size_t n);
+
+#endif

@@ -1,0 +1,77 @@
+#include "vector_math.h"
+#include <math.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* exp(x) = 2^k * e^r with k = round(x / ln 2), r = x - k ln 2 (ln 2 split in a
+   high and a low part so r is exact), e^r by its Taylor polynomial to degree 6
+   (|r| <= ln2 / 2: truncation error < 2e-7 relative). */
+__attribute__((target("avx512f")))
+static inline __m512 exp512(__m512 x) {
+    const __m512 lo_limit = _mm512_set1_ps(-87.0f);
+    __mmask16 underflow = _mm512_cmp_ps_mask(x, lo_limit, _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo_limit), _mm512_set1_ps(88.0f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512 result = _mm512_scalef_ps(p, k);
+    return _mm512_maskz_mov_ps(~underflow, result);
+}
+
+__attribute__((target("avx512f")))
+static float exp_shifted_sum_avx512(float *x, size_t n, float shift) {
+    const __m512 s = _mm512_set1_ps(shift);
+    __m512 acc = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), s));
+        _mm512_storeu_ps(x + i, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), s));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(m, e));
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+__attribute__((target("avx512f")))
+static void silu_mul_avx512(float *gate, const float *up, size_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 g = _mm512_loadu_ps(gate + i);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        __m512 silu = _mm512_div_ps(g, _mm512_add_ps(one, e));
+        _mm512_storeu_ps(gate + i, _mm512_mul_ps(silu, _mm512_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+#endif
+
+float wb_exp_shifted_sum(float *x, size_t n, float shift) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) return exp_shifted_sum_avx512(x, n, shift);
+#endif
+    float sum = 0;
+    for (size_t i = 0; i < n; i++) { x[i] = expf(x[i] - shift); sum += x[i]; }
+    return sum;
+}
+
+void wb_silu_mul(float *gate, const float *up, size_t n) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) { silu_mul_avx512(gate, up, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
