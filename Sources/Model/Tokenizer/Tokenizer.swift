@@ -1,0 +1,101 @@
+import Foundation
+
+/// A Hugging Face `tokenizer.json` pipeline: added tokens → normalizer →
+/// pre-tokenizer → BPE → post-processor, and the decoder for the way back.
+public final class Tokenizer: @unchecked Sendable {
+    public let model: BPEModel
+    public let normalizer: TextNormalizer?
+    public let preTokenizer: PreTokenizer?
+    public let postProcessor: PostProcessor?
+    public let decoder: TokenDecoder?
+    public let addedTokens: [AddedToken]
+    /// Where it was loaded from, for messages.
+    public let source: String
+    private let rawMatcher: AddedTokenMatcher
+    private let normalizedMatcher: AddedTokenMatcher
+    private let addedByID: [Int: AddedToken]
+    private let addedByContent: [TokenKey: Int]
+
+    public init(model: BPEModel, normalizer: TextNormalizer?, preTokenizer: PreTokenizer?,
+                postProcessor: PostProcessor?, decoder: TokenDecoder?, addedTokens: [AddedToken], source: String) {
+        self.model = model
+        self.normalizer = normalizer
+        self.preTokenizer = preTokenizer
+        self.postProcessor = postProcessor
+        self.decoder = decoder
+        self.addedTokens = addedTokens
+        self.source = source
+        rawMatcher = AddedTokenMatcher(tokens: addedTokens.filter { !$0.normalized }) { $0.content }
+        normalizedMatcher = AddedTokenMatcher(tokens: addedTokens.filter(\.normalized)) { t in
+            normalizer?.normalize(t.content) ?? t.content
+        }
+        addedByID = Dictionary(addedTokens.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        addedByContent = Dictionary(addedTokens.map { (TokenKey($0.content), $0.id) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Loads a tokenizer.json file.
+    public static func load(path: String) throws -> Tokenizer {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw WorkbenchError(FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file", file: path)
+        }
+        return try TokenizerJSON.parse(data, source: path)
+    }
+
+    /// The tokenizer.json inside a model directory.
+    public static func load(modelDirectory: String) throws -> Tokenizer {
+        try load(path: (modelDirectory as NSString).appendingPathComponent("tokenizer.json"))
+    }
+
+    /// Number of ids: the model's vocabulary and the added tokens.
+    public var vocabularySize: Int {
+        max(model.idToToken.count, (addedTokens.map(\.id).max() ?? -1) + 1)
+    }
+
+    public func id(of token: String) -> Int? {
+        addedByContent[TokenKey(token)] ?? model.id(of: token)
+    }
+
+    public func token(of id: Int) -> String? {
+        if let t = addedByID[id] { return t.content }
+        guard id >= 0, id < model.idToToken.count, !model.idToToken[id].isEmpty || model.vocab[TokenKey("")] == id else { return nil }
+        return model.idToToken[id]
+    }
+
+    public func isSpecial(_ id: Int) -> Bool { addedByID[id]?.special ?? false }
+
+    /// Token ids of `text`, with the post-processor's special tokens when `addSpecialTokens`.
+    public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
+        var ids: [Int] = []
+        for segment in rawMatcher.split(TextPiece(Array(text.unicodeScalars), atTextStart: true)) {
+            switch segment {
+            case .token(let id): ids.append(id)
+            case .text(let piece):
+                var p = piece
+                if let normalizer { p.scalars = Array(normalizer.normalize(piece.string).unicodeScalars) }
+                for inner in normalizedMatcher.split(p) {
+                    switch inner {
+                    case .token(let id): ids.append(id)
+                    case .text(let textPiece):
+                        let pieces = preTokenizer?.apply([textPiece]) ?? [textPiece]
+                        for w in pieces { ids += model.tokenize(w.scalars) }
+                    }
+                }
+            }
+        }
+        if addSpecialTokens, let postProcessor { return postProcessor.process(ids) }
+        return ids
+    }
+
+    /// The token strings of `ids` ("" for unknown ids).
+    public func tokens(_ ids: [Int]) -> [String] { ids.map { token(of: $0) ?? "" } }
+
+    /// Text for `ids`, through the decoder (tokens joined by spaces when there is none).
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+        let strings = ids.compactMap { id -> String? in
+            if skipSpecialTokens && isSpecial(id) { return nil }
+            return token(of: id)
+        }
+        guard let decoder else { return strings.joined(separator: " ") }
+        return decoder.decodeChain(strings).joined()
+    }
+}
