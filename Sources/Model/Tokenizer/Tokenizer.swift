@@ -66,24 +66,46 @@ public final class Tokenizer: @unchecked Sendable {
     /// Token ids of `text`, with the post-processor's special tokens when `addSpecialTokens`.
     public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
         var ids: [Int] = []
-        for segment in rawMatcher.split(TextPiece(Array(text.unicodeScalars), atTextStart: true)) {
+        forEachSegment(text) { segment in
             switch segment {
             case .token(let id): ids.append(id)
-            case .text(let piece):
-                var p = piece
-                if let normalizer { p.scalars = Array(normalizer.normalize(piece.string).unicodeScalars) }
-                for inner in normalizedMatcher.split(p) {
-                    switch inner {
-                    case .token(let id): ids.append(id)
-                    case .text(let textPiece):
-                        let pieces = preTokenizer?.apply([textPiece]) ?? [textPiece]
-                        for w in pieces { ids += model.tokenize(w.scalars) }
-                    }
-                }
+            case .text(let piece): ids += model.tokenize(piece.scalars)
             }
         }
         if addSpecialTokens, let postProcessor { return postProcessor.process(ids) }
         return ids
+    }
+
+    /// Encodes many texts, split across the cores (no special tokens added).
+    public func encodeBatch(_ texts: [String], addSpecialTokens: Bool = false) -> [[Int]] {
+        var out = [[Int]](repeating: [], count: texts.count)
+        out.withUnsafeMutableBufferPointer { buffer in
+            Parallel.forEachChunk(texts.count, costPerItem: 100_000) { range in
+                for i in range { buffer[i] = encode(texts[i], addSpecialTokens: addSpecialTokens) }
+            }
+        }
+        return out
+    }
+
+    /// The pieces BPE would see for `text` (added tokens left out): the trainer counts these.
+    public func preTokenize(_ text: String) -> [[Unicode.Scalar]] {
+        var out: [[Unicode.Scalar]] = []
+        forEachSegment(text) { if case .text(let piece) = $0 { out.append(piece.scalars) } }
+        return out
+    }
+
+    /// Added tokens split out of the raw text, normalization, added tokens split out
+    /// of the normalized text, then pre-tokenization: each resulting segment in order.
+    private func forEachSegment(_ text: String, _ body: (Segment) -> Void) {
+        for segment in rawMatcher.split(TextPiece(Array(text.unicodeScalars), atTextStart: true)) {
+            guard case .text(let piece) = segment else { body(segment); continue }
+            var p = piece
+            if let normalizer { p.scalars = Array(normalizer.normalize(piece.string).unicodeScalars) }
+            for inner in normalizedMatcher.split(p) {
+                guard case .text(let textPiece) = inner else { body(inner); continue }
+                for w in preTokenizer?.apply([textPiece]) ?? [textPiece] { body(.text(w)) }
+            }
+        }
     }
 
     /// The token strings of `ids` ("" for unknown ids).

@@ -15,7 +15,7 @@ enum TokenizerJSON {
         } catch let e as WorkbenchError { throw e } catch {
             throw fail("malformed JSON (\(Self.describe(error)))")
         }
-        var p = Parser(source: source)
+        let p = Parser(source: source)
         let normalizer = try p.optional(root["normalizer"], "normalizer") { try p.normalizer($0, "normalizer") }
         let preTokenizer = try p.optional(root["pre_tokenizer"], "pre_tokenizer") { try p.preTokenizer($0, "pre_tokenizer") }
         let decoder = try p.optional(root["decoder"], "decoder") { try p.decoder($0, "decoder") }

@@ -1,0 +1,42 @@
+import Foundation
+
+/// Reads the texts of a corpus directory: `.jsonl` files with one
+/// {"id", "text", "source"} object per line, and `.txt` files taken whole.
+/// Files are read in name order, so the result does not depend on the file system.
+public enum TextCorpus {
+    public static func documents(in directory: String) throws -> [String] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
+            throw WorkbenchError("no such directory", file: directory)
+        }
+        let files: [String]
+        if isDir.boolValue {
+            guard let enumerator = FileManager.default.enumerator(atPath: directory) else {
+                throw WorkbenchError("cannot list directory", file: directory)
+            }
+            files = enumerator.compactMap { $0 as? String }
+                .filter { $0.hasSuffix(".jsonl") || $0.hasSuffix(".txt") }
+                .sorted()
+                .map { (directory as NSString).appendingPathComponent($0) }
+        } else {
+            files = [directory]
+        }
+        guard !files.isEmpty else { throw WorkbenchError("no .jsonl or .txt files", file: directory) }
+        var docs: [String] = []
+        for path in files {
+            guard let data = FileManager.default.contents(atPath: path) else { throw WorkbenchError("cannot read file", file: path) }
+            guard let text = String(validating: data, as: UTF8.self) else { throw WorkbenchError("invalid UTF-8", file: path) }
+            if path.hasSuffix(".txt") { docs.append(text); continue }
+            for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+                if trimmed.isEmpty { continue }
+                guard let obj = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
+                    throw WorkbenchError("line \(n + 1): not a JSON object", file: path)
+                }
+                guard let t = obj["text"] as? String else { throw WorkbenchError("line \(n + 1): missing string field \"text\"", file: path) }
+                docs.append(t)
+            }
+        }
+        return docs
+    }
+}
