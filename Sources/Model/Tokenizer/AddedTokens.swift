@@ -41,10 +41,11 @@ struct AddedTokenMatcher {
 
     var isEmpty: Bool { byFirst.isEmpty }
 
-    /// Splits `piece` into text and token segments covering it.
+    /// Splits `piece` into text and token segments covering it (empty text is dropped).
     func split(_ piece: TextPiece) -> [Segment] {
         let s = piece.scalars
-        if isEmpty || s.isEmpty { return [.text(piece)] }
+        if s.isEmpty { return [] }
+        if isEmpty { return [.text(piece)] }
         var segments: [Segment] = []
         var textStart = 0   // start of the pending text segment
         var i = 0

@@ -30,11 +30,13 @@ public enum ByteLevelMap {
         return String(out)
     }
 
-    /// Bytes of a byte-level string; characters outside the map are kept as their UTF-8.
-    public static func bytes(of text: String) -> [UInt8] {
+    /// The bytes a token stands for: its characters' bytes when every character is
+    /// in the byte alphabet, else the token's own UTF-8 (an added token such as "你好").
+    public static func bytes(ofToken token: String) -> [UInt8] {
         var out: [UInt8] = []
-        for s in text.unicodeScalars {
-            if let b = scalarToByte[s.value] { out.append(b) } else { out.append(contentsOf: Array(String(s).utf8)) }
+        for s in token.unicodeScalars {
+            guard let b = scalarToByte[s.value] else { return Array(token.utf8) }
+            out.append(b)
         }
         return out
     }

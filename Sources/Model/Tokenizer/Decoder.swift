@@ -8,6 +8,8 @@ public indirect enum TokenDecoder: Sendable {
     case fuse
     case strip(content: Unicode.Scalar, start: Int, stop: Int)
     case replace(TextPattern, with: String)
+    /// BPEDecoder: the end-of-word suffix becomes a space, except in the last token where it is removed.
+    case wordSuffix(String)
     case sequence([TokenDecoder])
 
     /// One step: tokens in, tokens out (tokenizers' decode_chain); the caller joins the result.
@@ -16,10 +18,16 @@ public indirect enum TokenDecoder: Sendable {
         case .sequence(let steps):
             return steps.reduce(tokens) { $1.decodeChain($0) }
         case .byteLevel:
-            // All tokens' bytes together, decoded once (invalid UTF-8 → U+FFFD).
+            // A token made only of byte-alphabet characters becomes those bytes; any
+            // other token keeps its UTF-8. All bytes are then decoded at once, each
+            // maximal invalid subsequence becoming U+FFFD.
             var bytes: [UInt8] = []
-            for t in tokens { bytes += ByteLevelMap.bytes(of: t) }
+            for t in tokens { bytes += ByteLevelMap.bytes(ofToken: t) }
             return [String(decoding: bytes, as: UTF8.self)]
+        case .wordSuffix(let suffix):
+            return tokens.enumerated().map { i, t in
+                t.replacingOccurrences(of: suffix, with: i == tokens.count - 1 ? "" : " ")
+            }
         case .fuse:
             return [tokens.joined()]
         case .replace(let pattern, let content):

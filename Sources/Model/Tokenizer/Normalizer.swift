@@ -4,6 +4,8 @@ import Foundation
 public indirect enum TextNormalizer: Sendable {
     case nfc, nfd, nfkc, nfkd
     case lowercase
+    /// Removes combining marks, Mn, Mc and Me (use after NFD to drop accents).
+    case stripAccents
     case strip(left: Bool, right: Bool)
     case replace(TextPattern, with: String)
     case prepend(String)
@@ -16,9 +18,21 @@ public indirect enum TextNormalizer: Sendable {
         case .nfkc: return text.precomposedStringWithCompatibilityMapping
         case .nfkd: return text.decomposedStringWithCompatibilityMapping
         case .lowercase:
-            // Unicode full lowercase mapping per scalar (Rust's str::to_lowercase,
-            // except its final-sigma rule, which Swift's lowercased() also applies).
-            return text.lowercased()
+            // Each scalar's full lowercase mapping on its own, with no context rules:
+            // tokenizers lowercases per character, so "Σ" at a word's end stays "σ"
+            // (String.lowercased() would apply the final-sigma rule).
+            var out = String.UnicodeScalarView()
+            for u in text.unicodeScalars { out.append(contentsOf: u.properties.lowercaseMapping.unicodeScalars) }
+            return String(out)
+        case .stripAccents:
+            var out = String.UnicodeScalarView()
+            for u in text.unicodeScalars {
+                switch u.properties.generalCategory {
+                case .nonspacingMark, .spacingMark, .enclosingMark: continue
+                default: out.append(u)
+                }
+            }
+            return String(out)
         case .strip(let left, let right):
             var scalars = Substring(text).unicodeScalars[...]
             if left { while let f = scalars.first, f.properties.isWhitespace { scalars.removeFirst() } }

@@ -63,6 +63,9 @@ public final class Tokenizer: @unchecked Sendable {
 
     public func isSpecial(_ id: Int) -> Bool { addedByID[id]?.special ?? false }
 
+    /// Whether `id` is one of the added tokens (special or not).
+    public func isAdded(_ id: Int) -> Bool { addedByID[id] != nil }
+
     /// Token ids of `text`, with the post-processor's special tokens when `addSpecialTokens`.
     public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
         var ids: [Int] = []
@@ -101,6 +104,7 @@ public final class Tokenizer: @unchecked Sendable {
             guard case .text(let piece) = segment else { body(segment); continue }
             var p = piece
             if let normalizer { p.scalars = Array(normalizer.normalize(piece.string).unicodeScalars) }
+            // Empty text (e.g. all whitespace under Strip) yields nothing, not even a prefix space.
             for inner in normalizedMatcher.split(p) {
                 guard case .text(let textPiece) = inner else { body(inner); continue }
                 for w in preTokenizer?.apply([textPiece]) ?? [textPiece] { body(.text(w)) }

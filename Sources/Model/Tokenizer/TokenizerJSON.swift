@@ -96,6 +96,7 @@ enum TokenizerJSON {
             case "NFKC": return .nfkc
             case "NFKD": return .nfkd
             case "Lowercase": return .lowercase
+            case "StripAccents": return .stripAccents
             case "Strip": return .strip(left: (o["strip_left"] as? Bool) ?? true, right: (o["strip_right"] as? Bool) ?? true)
             case "Replace": return .replace(try pattern(o["pattern"], path + ".pattern"), with: try string(o, "content", path))
             case "Prepend": return .prepend(try string(o, "prepend", path))
@@ -141,6 +142,7 @@ enum TokenizerJSON {
             case "ByteLevel": return .byteLevel
             case "Metaspace": return .metaspace(replacement: try scalar(o, "replacement", path), prependScheme: try prependScheme(o, path))
             case "ByteFallback": return .byteFallback
+            case "BPEDecoder": return .wordSuffix((o["suffix"] as? String) ?? "</w>")
             case "Fuse": return .fuse
             case "Strip":
                 return .strip(content: try scalar(o, "content", path), start: (o["start"] as? NSNumber)?.intValue ?? 0,
