@@ -15,13 +15,13 @@ Steps:
    (a case with a newline cannot be one line; ``--no-cases`` leaves them out).
 3. Write the inputs to a temporary file, one per line, and run::
 
-       workbench tokenize --tokenizer X.json --file F --json
+       workbench tokenize --tokenizer X.json --file F --lines --json
 
    or read ``--ids-file`` instead (the saved output of such a run).
 4. Encode every input with the library (``add_special_tokens=True``, the
    library default, so BOS/EOS templates apply) and compare the id lists.
 
-Contract for ``workbench tokenize --json``: the input file is UTF-8 and is
+Contract for ``workbench tokenize --lines --json``: the input file is UTF-8 and is
 split into lines on "\\n" (byte 0x0A) only; a "\\r" before it stays part of the
 line; a final "\\n" does not start an extra empty line. For every input line
 the command prints exactly one line, a JSON object ``{"ids": [...]}`` (other
@@ -70,7 +70,7 @@ def run_workbench(workbench: Path, tokenizer: Path, inputs: list[str]) -> list[s
         f.write(("\n".join(inputs) + "\n").encode("utf-8") if inputs else b"")
         path = f.name
     try:
-        cmd = [str(workbench), "tokenize", "--tokenizer", str(tokenizer), "--file", path, "--json"]
+        cmd = [str(workbench), "tokenize", "--tokenizer", str(tokenizer), "--file", path, "--lines", "--json"]
         proc = subprocess.run(cmd, capture_output=True)
     finally:
         os.unlink(path)
@@ -116,7 +116,7 @@ def main() -> int:
     ap.add_argument("--tokenizer", type=Path, required=True, help="tokenizer.json (e.g. written by workbench tokenizer-train)")
     ap.add_argument("--text", type=Path, help="text file; every line is one input")
     ap.add_argument("--workbench", type=Path, default=DEFAULT_WORKBENCH, help=f"workbench binary (default {DEFAULT_WORKBENCH})")
-    ap.add_argument("--ids-file", type=Path, help="compare against this saved `workbench tokenize --json` output instead of running the workbench (it must cover the same inputs: --text lines, then the cases)")
+    ap.add_argument("--ids-file", type=Path, help="compare against this saved `workbench tokenize --lines --json` output instead of running the workbench (it must cover the same inputs: --text lines, then the cases)")
     ap.add_argument("--cases", type=Path, default=DEFAULT_CASES, help="cases.json to add to the inputs")
     ap.add_argument("--no-cases", action="store_true", help="only use the lines of --text")
     ap.add_argument("--show", type=int, default=5, help="how many mismatches to print in full")

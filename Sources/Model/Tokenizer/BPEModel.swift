@@ -20,7 +20,9 @@ public final class BPEModel: @unchecked Sendable {
 
     private let cache = WordCache()
 
-    public init(vocab: [String: Int], merges: [(String, String)], unkToken: String? = nil, fuseUnk: Bool = false,
+    /// `vocab` is a list of (token, id): tokens that are canonically equivalent but
+    /// spelled differently are distinct entries.
+    public init(vocab: [(String, Int)], merges: [(String, String)], unkToken: String? = nil, fuseUnk: Bool = false,
                 byteFallback: Bool = false, ignoreMerges: Bool = false, continuingSubwordPrefix: String? = nil,
                 endOfWordSuffix: String? = nil, source: String = "tokenizer.json") throws {
         var v: [TokenKey: Int] = [:]

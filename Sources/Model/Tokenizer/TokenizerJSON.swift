@@ -4,17 +4,13 @@ import Foundation
 /// Every unsupported or malformed component is reported with the file and the
 /// JSON path of the problem.
 enum TokenizerJSON {
-    typealias Object = [String: Any]
+    typealias Object = JSONObject
 
     static func parse(_ data: Data, source: String) throws -> Tokenizer {
         func fail(_ m: String) -> WorkbenchError { WorkbenchError(m, file: source) }
-        let root: Object
-        do {
-            guard let r = try JSONSerialization.jsonObject(with: data) as? Object else { throw fail("not a JSON object") }
-            root = r
-        } catch let e as WorkbenchError { throw e } catch {
-            throw fail("malformed JSON (\(Self.describe(error)))")
-        }
+        let parsed: Any
+        do { parsed = try OrderedJSON.parse(data) } catch let e as WorkbenchError { throw fail(e.message) }
+        guard let root = parsed as? Object else { throw fail("not a JSON object") }
         let p = Parser(source: source)
         let normalizer = try p.optional(root["normalizer"], "normalizer") { try p.normalizer($0, "normalizer") }
         let preTokenizer = try p.optional(root["pre_tokenizer"], "pre_tokenizer") { try p.preTokenizer($0, "pre_tokenizer") }
@@ -22,10 +18,10 @@ enum TokenizerJSON {
         guard let modelObject = root["model"] as? Object else { throw fail("missing 'model'") }
         let model = try p.bpe(modelObject)
         var added: [AddedToken] = []
-        if let list = root["added_tokens"], !(list is NSNull) {
+        if let list = root["added_tokens"], !(list is JSONNull) {
             guard let entries = list as? [Object] else { throw fail("added_tokens: expected a list of objects") }
             for (i, e) in entries.enumerated() {
-                guard let id = (e["id"] as? NSNumber)?.intValue, let content = e["content"] as? String else {
+                guard let id = e["id"] as? Int, let content = e["content"] as? String else {
                     throw fail("added_tokens[\(i)]: needs 'id' and 'content'")
                 }
                 let special = (e["special"] as? Bool) ?? false
@@ -43,17 +39,12 @@ enum TokenizerJSON {
                          decoder: decoder, addedTokens: added, source: source)
     }
 
-    static func describe(_ error: Error) -> String {
-        let ns = error as NSError
-        return (ns.userInfo["NSDebugDescription"] as? String) ?? ns.localizedDescription
-    }
-
     struct Parser {
         let source: String
         func fail(_ path: String, _ m: String) -> WorkbenchError { WorkbenchError("\(path): \(m)", file: source) }
 
         func optional<T>(_ value: Any?, _ path: String, _ body: (Object) throws -> T) throws -> T? {
-            guard let value, !(value is NSNull) else { return nil }
+            guard let value, !(value is JSONNull) else { return nil }
             guard let o = value as? Object else { throw fail(path, "expected an object") }
             return try body(o)
         }
@@ -145,8 +136,8 @@ enum TokenizerJSON {
             case "BPEDecoder": return .wordSuffix((o["suffix"] as? String) ?? "</w>")
             case "Fuse": return .fuse
             case "Strip":
-                return .strip(content: try scalar(o, "content", path), start: (o["start"] as? NSNumber)?.intValue ?? 0,
-                              stop: (o["stop"] as? NSNumber)?.intValue ?? 0)
+                return .strip(content: try scalar(o, "content", path), start: (o["start"] as? Int) ?? 0,
+                              stop: (o["stop"] as? Int) ?? 0)
             case "Replace": return .replace(try pattern(o["pattern"], path + ".pattern"), with: try string(o, "content", path))
             case "Sequence":
                 return .sequence(try list(o, "decoders", path).enumerated().map { try decoder($1, "\(path).decoders[\($0)]") })
@@ -160,15 +151,15 @@ enum TokenizerJSON {
             case "ByteLevel": return .byteLevel
             case "TemplateProcessing":
                 guard let single = o["single"] as? [Object] else { throw fail(path, "missing 'single' template") }
-                let specials = (o["special_tokens"] as? [String: Object]) ?? [:]
+                let specials = o["special_tokens"] as? Object
                 var pieces: [PostProcessor.TemplatePiece] = []
                 for (i, item) in single.enumerated() {
                     if item["Sequence"] != nil { pieces.append(.sequence); continue }
                     guard let sp = item["SpecialToken"] as? Object, let name = sp["id"] as? String else {
                         throw fail("\(path).single[\(i)]", "expected {\"Sequence\": ...} or {\"SpecialToken\": ...}")
                     }
-                    if let entry = specials[name], let ids = entry["ids"] as? [NSNumber] {
-                        pieces.append(.special(ids.map(\.intValue)))
+                    if let entry = specials?[name] as? Object, let ids = entry["ids"] as? [Int] {
+                        pieces.append(.special(ids))
                     } else if let id = lookup(name) {
                         pieces.append(.special([id]))
                     } else {
@@ -177,8 +168,8 @@ enum TokenizerJSON {
                 }
                 return .template(pieces)
             case "BertProcessing", "RobertaProcessing":
-                guard let cls = o["cls"] as? [Any], cls.count == 2, let clsID = (cls[1] as? NSNumber)?.intValue,
-                      let sep = o["sep"] as? [Any], sep.count == 2, let sepID = (sep[1] as? NSNumber)?.intValue else {
+                guard let cls = o["cls"] as? [Any], cls.count == 2, let clsID = cls[1] as? Int,
+                      let sep = o["sep"] as? [Any], sep.count == 2, let sepID = sep[1] as? Int else {
                     throw fail(path, "needs 'cls' and 'sep' as [token, id]")
                 }
                 return .template([.special([clsID]), .sequence, .special([sepID])])
@@ -193,15 +184,15 @@ enum TokenizerJSON {
         func bpe(_ o: Object) throws -> BPEModel {
             let t = (o["type"] as? String) ?? "BPE"
             guard t == "BPE" else { throw fail("model", "unsupported model type '\(t)' (supported: BPE)") }
-            if let d = o["dropout"], !(d is NSNull), let v = (d as? NSNumber)?.doubleValue, v > 0 {
+            if let d = o["dropout"], let v = (d as? Double) ?? (d as? Int).map(Double.init), v > 0 {
                 throw fail("model", "BPE dropout (\(v)) is not supported for encoding")
             }
-            guard let vocabAny = o["vocab"] as? [String: Any] else { throw fail("model", "missing 'vocab' object") }
-            var vocab: [String: Int] = [:]
-            vocab.reserveCapacity(vocabAny.count)
-            for (k, v) in vocabAny {
-                guard let n = v as? NSNumber else { throw fail("model.vocab", "id of '\(k)' is not a number") }
-                vocab[k] = n.intValue
+            guard let vocabObject = o["vocab"] as? Object else { throw fail("model", "missing 'vocab' object") }
+            var vocab: [(String, Int)] = []
+            vocab.reserveCapacity(vocabObject.pairs.count)
+            for (k, v) in vocabObject.pairs {
+                guard let n = v as? Int else { throw fail("model.vocab", "id of '\(k)' is not an integer") }
+                vocab.append((k, n))
             }
             guard let mergesAny = o["merges"] as? [Any] else { throw fail("model", "missing 'merges' list") }
             var merges: [(String, String)] = []

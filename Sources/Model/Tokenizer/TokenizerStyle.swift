@@ -86,7 +86,7 @@ public enum TokenizerStyle: String, CaseIterable, Sendable {
 
     /// A tokenizer with this style's pipeline and the given vocabulary and merges.
     public func tokenizer(vocab: [String: Int], merges: [(String, String)]) throws -> Tokenizer {
-        let data = try JSONSerialization.data(withJSONObject: json(vocab: vocab, merges: merges))
+        let data = try JSONSerialization.data(withJSONObject: json(vocab: vocab, merges: merges), options: [.withoutEscapingSlashes])
         return try TokenizerJSON.parse(data, source: "tokenizer style \(rawValue)")
     }
 }
