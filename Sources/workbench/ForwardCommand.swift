@@ -15,7 +15,10 @@ struct Forward: ParsableCommand {
     var model: String
 
     @Option(help: "Token ids, comma-separated, e.g. 1,2,3.")
-    var ids: String
+    var ids: String?
+
+    @Option(help: "Text to encode with the model's tokenizer.json (instead of --ids).")
+    var text: String?
 
     @Option(help: "Output HDF5 file.")
     var out: String = "out/forward.h5"
@@ -23,9 +26,13 @@ struct Forward: ParsableCommand {
     @Flag(help: "Leave out /residual.")
     var noResidual = false
 
+    func validate() throws {
+        guard (ids == nil) != (text == nil) else { throw ValidationError("give exactly one of --ids and --text") }
+    }
+
     func run() throws {
-        let tokens = try parseIDs(ids, option: "--ids")
         let m = try TransformerModel.load(directory: model)
+        let tokens = try promptTokens(ids: ids, text: text, model: model)
         let result = try m.forward(TokenBatch(tokens), logits: .all, captureResiduals: !noResidual)
         let logits = result.logits!
         let (T, V, d, L) = (tokens.count, m.config.vocabSize, m.config.hiddenSize, m.config.layerCount)
@@ -33,6 +40,10 @@ struct Forward: ParsableCommand {
         let file = try HDF5Writer(path: out)
         try Provenance(model: m).write(to: file)
         try file.writeInt32("input_ids", shape: [T], tokens)
+        if let text {
+            try file.setAttribute("text", .string(text))
+            try file.writeStrings("tokens", try Tokenizer.load(modelDirectory: model).tokens(tokens))
+        }
         try file.writeFloats("logits", shape: [T, V], logits.data)
         if !noResidual {
             var all = [Float]()
@@ -48,4 +59,13 @@ struct Forward: ParsableCommand {
         print("next-token argmax after the last position: \(next) (logit \(String(format: "%.4f", last[next])))")
         print("wrote \(out): /input_ids [\(T)], /logits [\(T), \(V)]" + (noResidual ? "" : ", /residual [\(L + 1), \(T), \(d)]"))
     }
+}
+
+/// Token ids from --ids, or from --text through the model directory's tokenizer.json.
+func promptTokens(ids: String?, text: String?, model: String) throws -> [Int] {
+    if let ids { return try parseIDs(ids, option: "--ids") }
+    let tokenizer = try Tokenizer.load(modelDirectory: model)
+    let tokens = tokenizer.encode(text ?? "")
+    guard !tokens.isEmpty else { throw WorkbenchError("--text: the text encodes to no tokens") }
+    return tokens
 }

@@ -15,7 +15,11 @@ struct Generate: ParsableCommand {
     var model: String
 
     @Option(help: "Prompt token ids, comma-separated; repeat for a batch.")
-    var ids: [String]
+    var ids: [String] = []
+
+    @Option(name: [.customLong("text"), .customLong("prompt")],
+            help: "Prompt text, encoded with the model's tokenizer.json; repeat for a batch.")
+    var texts: [String] = []
 
     @Option(help: "Maximum number of new tokens per prompt.")
     var maxNew: Int = 32
@@ -39,13 +43,15 @@ struct Generate: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard !ids.isEmpty else { throw ValidationError("give at least one --ids prompt") }
+        guard ids.isEmpty != texts.isEmpty else { throw ValidationError("give prompts with --ids or with --text, not both") }
         guard maxNew >= 1 else { throw ValidationError("--max-new must be at least 1") }
     }
 
     func run() throws {
-        let prompts = try ids.map { try parseIDs($0, option: "--ids") }
         let m = try TransformerModel.load(directory: model)
+        let prompts = try ids.isEmpty ? texts.map { try promptTokens(ids: nil, text: $0, model: model) }
+                                      : ids.map { try parseIDs($0, option: "--ids") }
+        let tokenizer = texts.isEmpty ? nil : try Tokenizer.load(modelDirectory: model)
         let options = GenerationOptions(
             maxNewTokens: maxNew,
             sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP),
@@ -57,12 +63,19 @@ struct Generate: ParsableCommand {
         let produced = result.tokens.map(\.count).reduce(0, +)
         if json {
             let rows = result.tokens.enumerated().map { i, t in
-                "{\"prompt\": \(prompts[i]), \"tokens\": \(t), \"stopped_at_eos\": \(result.stopped[i])}"
+                var row = "{\"prompt\": \(prompts[i]), \"tokens\": \(t), \"stopped_at_eos\": \(result.stopped[i])"
+                if let tokenizer { row += ", \"text\": " + jsonString(tokenizer.decode(t, skipSpecialTokens: true)) }
+                return row + "}"
             }
             print("[" + rows.joined(separator: ", ") + "]")
         } else {
             for (i, t) in result.tokens.enumerated() {
-                print("[\(i)] " + t.map(String.init).joined(separator: ",") + (result.stopped[i] ? "  (EOS)" : ""))
+                if let tokenizer {
+                    print("[\(i)] " + String(reflecting: texts[i]) + " → " + String(reflecting: tokenizer.decode(t, skipSpecialTokens: true))
+                          + (result.stopped[i] ? "  (EOS)" : ""))
+                } else {
+                    print("[\(i)] " + t.map(String.init).joined(separator: ",") + (result.stopped[i] ? "  (EOS)" : ""))
+                }
             }
             fflush(stdout)
             printError(String(format: "%d tokens in %.2f s (%.1f tokens/s)", produced, seconds, Double(produced) / max(seconds, 1e-9)))

@@ -108,6 +108,70 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(json[0]["tokens"] as? [Int], expected)
     }
 
+    static let tokenizers = fixtures + "/tokenizers"
+
+    func testTokenizeAndDetokenize() throws {
+        let tok = Self.tokenizers + "/llama3_style.json"
+        let r = try run(["tokenize", "--tokenizer", tok, "--text", "Hello world", "--json", "--tokens"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let ids = obj["ids"] as! [Int]
+        XCTAssertEqual(ids.first, 0, "the llama3 style adds <|begin_of_text|>")
+        XCTAssertEqual((obj["tokens"] as! [String]).first, "<|begin_of_text|>")
+        let back = try run(["detokenize", "--tokenizer", tok, "--ids", ids.map(String.init).joined(separator: ","), "--skip-special"])
+        XCTAssertEqual(back.stdout, "Hello world\n")
+
+        // --lines: one output line per input line, split at the scalar "\n" ("one\r" is a line;
+        // splitting Characters would miss it, "\r\n" being one Character).
+        let dir = NSTemporaryDirectory() + "cli-tok-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = FileManager.default.createFile(atPath: dir + "/in.txt", contents: Data("one\r\ntwo\nthree\n".utf8))
+        let lines = try run(["tokenize", "--tokenizer", tok, "--file", dir + "/in.txt", "--lines", "--no-special"])
+        XCTAssertEqual(lines.stdout.split(separator: "\n").count, 3, lines.stdout)
+
+        _ = FileManager.default.createFile(atPath: dir + "/bad.txt", contents: Data([0x61, 0x62, 0xFF, 0x63]))
+        assertOneLineError(try run(["tokenize", "--tokenizer", tok, "--file", dir + "/bad.txt"]),
+                           containing: "\(dir)/bad.txt: invalid UTF-8 at byte 2")
+        _ = FileManager.default.createFile(atPath: dir + "/broken.json", contents: Data("{\"model\": [".utf8))
+        assertOneLineError(try run(["tokenize", "--tokenizer", dir + "/broken.json", "--text", "x"]),
+                           containing: "\(dir)/broken.json: malformed JSON at line 1")
+        assertOneLineError(try run(["detokenize", "--tokenizer", tok, "--ids", "999999"]), containing: "999999 is not a token")
+    }
+
+    /// A model directory with a tokenizer: the qwen2 fixture plus a 272-token tokenizer
+    /// trained by `workbench tokenizer-train` (the fixture's vocabulary size).
+    func modelWithTokenizer() throws -> String {
+        let dir = NSTemporaryDirectory() + "cli-model-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: Self.fixtures + "/qwen2_bias_tied_f16", toPath: dir)
+        let corpus = dir + "/corpus.txt"
+        _ = FileManager.default.createFile(atPath: corpus, contents: Data(String(repeating: "the river flows to the sea. ", count: 50).utf8))
+        let r = try run(["tokenizer-train", "--corpus", corpus, "--vocab-size", "272", "--style", "qwen2", "--out", dir + "/tokenizer.json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return dir
+    }
+
+    func testForwardAndGenerateFromText() throws {
+        let dir = try modelWithTokenizer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let f = try run(["forward", "--model", dir, "--text", "the river", "--out", dir + "/acts.h5"])
+        XCTAssertEqual(f.status, 0, f.stderr)
+        let h5 = try HDF5Reader(path: dir + "/acts.h5")
+        let tokenizer = try Tokenizer.load(modelDirectory: dir)
+        XCTAssertEqual(try h5.readInts("input_ids").values, tokenizer.encode("the river"))
+        XCTAssertEqual(try h5.readStrings("tokens"), tokenizer.tokens(tokenizer.encode("the river")))
+        XCTAssertEqual(try h5.stringAttribute("text"), "the river")
+
+        let g = try run(["generate", "--model", dir, "--text", "the sea", "--max-new", "5", "--ignore-eos", "--json"])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        let rows = try JSONSerialization.jsonObject(with: Data(g.stdout.utf8)) as! [[String: Any]]
+        let tokens = rows[0]["tokens"] as! [Int]
+        XCTAssertEqual(tokens.count, 5)
+        XCTAssertEqual(rows[0]["text"] as? String, tokenizer.decode(tokens, skipSpecialTokens: true))
+        assertOneLineError(try run(["forward", "--model", Self.fixtures + "/llama_sharded", "--text", "hi"]),
+                           containing: "llama_sharded/tokenizer.json: no such file")
+    }
+
     func testBadInputGivesOneErrorLine() throws {
         assertOneLineError(try run(["forward", "--model", "/nonexistent/dir", "--ids", "1"]),
                            containing: "error: /nonexistent/dir: model directory does not exist")
