@@ -29,6 +29,9 @@ enum Segment {
 struct AddedTokenMatcher {
     /// candidates by first scalar, longest first
     private var byFirst: [Unicode.Scalar: [(scalars: [Unicode.Scalar], token: AddedToken)]] = [:]
+    /// Which ASCII scalars start some token: most text is skipped on this test alone.
+    private var asciiFirst: (UInt64, UInt64) = (0, 0)
+    private var anyNonASCIIFirst = false
 
     init(tokens: [AddedToken], patternOf: (AddedToken) -> String) {
         for t in tokens {
@@ -36,7 +39,22 @@ struct AddedTokenMatcher {
             guard let first = p.first else { continue }
             byFirst[first, default: []].append((p, t))
         }
-        for k in byFirst.keys { byFirst[k]!.sort { $0.scalars.count > $1.scalars.count } }
+        for k in byFirst.keys {
+            byFirst[k]!.sort { $0.scalars.count > $1.scalars.count }
+            switch k.value {
+            case 0..<64: asciiFirst.0 |= 1 << UInt64(k.value)
+            case 64..<128: asciiFirst.1 |= 1 << UInt64(k.value - 64)
+            default: anyNonASCIIFirst = true
+            }
+        }
+    }
+
+    @inline(__always)
+    private func mayStartToken(_ s: Unicode.Scalar) -> Bool {
+        let v = s.value
+        if v < 64 { return asciiFirst.0 & (1 << UInt64(v)) != 0 }
+        if v < 128 { return asciiFirst.1 & (1 << UInt64(v - 64)) != 0 }
+        return anyNonASCIIFirst
     }
 
     var isEmpty: Bool { byFirst.isEmpty }
@@ -50,7 +68,7 @@ struct AddedTokenMatcher {
         var textStart = 0   // start of the pending text segment
         var i = 0
         while i < s.count {
-            guard let candidates = byFirst[s[i]],
+            guard mayStartToken(s[i]), let candidates = byFirst[s[i]],
                   let hit = candidates.first(where: { c in
                       i + c.scalars.count <= s.count && s[i..<(i + c.scalars.count)].elementsEqual(c.scalars)
                   }) else { i += 1; continue }

@@ -72,8 +72,7 @@ public final class BPEModel: @unchecked Sendable {
     /// Token ids for one pre-tokenized piece.
     public func tokenize(_ piece: [Unicode.Scalar]) -> [Int] {
         if piece.isEmpty { return [] }
-        let word = String(String.UnicodeScalarView(piece))
-        let key = TokenKey(word)
+        let key = TokenKey(String(scalars: piece))
         if let cached = cache.get(key) { return cached }
         let ids = tokenizeUncached(piece, word: key)
         cache.set(key, ids)
@@ -121,20 +120,28 @@ public final class BPEModel: @unchecked Sendable {
     }
 }
 
-/// A word → ids cache shared by the threads encoding with one model.
+/// A word → ids cache shared by the threads encoding with one model, in shards
+/// with a lock each so that threads rarely wait for one another.
 final class WordCache: @unchecked Sendable {
-    private var table: [TokenKey: [Int]] = [:]
-    private let lock = NSLock()
-    private let capacity = 200_000
+    private final class Shard {
+        var table: [TokenKey: [Int]] = [:]
+        let lock = NSLock()
+    }
+    private let shards = (0..<16).map { _ in Shard() }
+    private let capacityPerShard = 16_384
+
+    private func shard(_ key: TokenKey) -> Shard { shards[Int(UInt(bitPattern: key.hashValue) % 16)] }
 
     func get(_ key: TokenKey) -> [Int]? {
-        lock.lock(); defer { lock.unlock() }
-        return table[key]
+        let s = shard(key)
+        s.lock.lock(); defer { s.lock.unlock() }
+        return s.table[key]
     }
 
     func set(_ key: TokenKey, _ ids: [Int]) {
-        lock.lock(); defer { lock.unlock() }
-        if table.count >= capacity { table.removeAll(keepingCapacity: true) }
-        table[key] = ids
+        let s = shard(key)
+        s.lock.lock(); defer { s.lock.unlock() }
+        if s.table.count >= capacityPerShard { s.table.removeAll(keepingCapacity: true) }
+        s.table[key] = ids
     }
 }

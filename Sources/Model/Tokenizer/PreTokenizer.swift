@@ -10,7 +10,35 @@ public struct TextPiece: Sendable {
         self.scalars = scalars
         self.atTextStart = atTextStart
     }
-    public var string: String { String(String.UnicodeScalarView(scalars)) }
+    public var string: String { String(scalars: scalars) }
+}
+
+extension String {
+    /// A string from scalars, built through UTF-8 (the fast path of String's initialisers).
+    init<C: Collection>(scalars: C) where C.Element == Unicode.Scalar {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(scalars.count)
+        for s in scalars { appendUTF8(s, to: &bytes) }
+        self = String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Appends the UTF-8 encoding of `s`.
+@inline(__always)
+func appendUTF8(_ s: Unicode.Scalar, to bytes: inout [UInt8]) {
+    let v = s.value
+    switch v {
+    case 0..<0x80:
+        bytes.append(UInt8(v))
+    case 0x80..<0x800:
+        bytes.append(UInt8(0xC0 | (v >> 6))); bytes.append(UInt8(0x80 | (v & 0x3F)))
+    case 0x800..<0x10000:
+        bytes.append(UInt8(0xE0 | (v >> 12))); bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+        bytes.append(UInt8(0x80 | (v & 0x3F)))
+    default:
+        bytes.append(UInt8(0xF0 | (v >> 18))); bytes.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+        bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F))); bytes.append(UInt8(0x80 | (v & 0x3F)))
+    }
 }
 
 /// What a split does with the parts a pattern matched (tokenizers' SplitDelimiterBehavior).
@@ -98,10 +126,11 @@ public indirect enum PreTokenizer: Sendable {
             for var p in pieces {
                 if addPrefixSpace && p.scalars.first != " " { p.scalars.insert(" ", at: 0) }
                 let parts = useRegex ? Self.split(p, by: { Self.gpt2Regex.matches(in: $0) }, .isolated, invert: false) : [p]
+                var utf8: [UInt8] = []
                 for part in parts {
-                    var bytes = [Unicode.Scalar]()
-                    for b in String(String.UnicodeScalarView(part.scalars)).utf8 { bytes.append(ByteLevelMap.byteToScalar[Int(b)]) }
-                    out.append(TextPiece(bytes, atTextStart: part.atTextStart))
+                    utf8.removeAll(keepingCapacity: true)
+                    for u in part.scalars { appendUTF8(u, to: &utf8) }
+                    out.append(TextPiece(utf8.map { ByteLevelMap.byteToScalar[Int($0)] }, atTextStart: part.atTextStart))
                 }
             }
             return out
