@@ -57,7 +57,8 @@ struct Forward: ParsableCommand {
         let next = Sampler.argmax(last)
         print("forward: \(T) tokens through \(L) blocks (\(m.config.architecture.rawValue), d=\(d), V=\(V))")
         print("next-token argmax after the last position: \(next) (logit \(String(format: "%.4f", last[next])))")
-        print("wrote \(out): /input_ids [\(T)], /logits [\(T), \(V)]" + (noResidual ? "" : ", /residual [\(L + 1), \(T), \(d)]"))
+        print("wrote \(out): /input_ids [\(T)]" + (text == nil ? "" : ", /tokens [\(T)]") + ", /logits [\(T), \(V)]"
+              + (noResidual ? "" : ", /residual [\(L + 1), \(T), \(d)]"))
     }
 }
 

@@ -40,7 +40,7 @@ struct TokenizerTrain: ParsableCommand {
         let result = try BPETrainer(style: style, vocabularySize: vocabSize, minFrequency: minFrequency)
             .train(documents: docs) { done, wanted in
                 let percent = wanted > 0 ? done * 100 / wanted : 100
-                if percent / 10 != lastShown / 10 || done == wanted {
+                if wanted >= 500 && (percent / 10 != lastShown / 10 || done == wanted) {
                     lastShown = percent
                     printError("  merges \(done)/\(wanted) (\(percent)%)")
                 }
