@@ -8,7 +8,7 @@ enum Attention {
     /// real token. Query head h reads KV head h / (heads / kvHeads).
     static func forward(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                         v: UnsafePointer<Float>, layout: RowLayout, cache: KVCache, cacheStart start: Int,
-                        into out: UnsafeMutablePointer<Float>) {
+                        into out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>? = nil) {
         let (B, T) = (layout.batchSize, layout.length)
         let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
         let cap = cache.capacity
@@ -34,12 +34,14 @@ enum Attention {
         let rowBlock = 128
         // The (sequence, head) pairs are independent: they are spread over the
         // cores, each running single-threaded sgemm on its own score buffer.
+        // With `probabilities` ([B, H, T, S], for the backward pass) the scores are
+        // computed in place there instead, entries a query cannot see set to 0.
         let pairs = B * H
         _ = BLASRuntime.singleThreadedCalls
         cache.slotIsReal.withUnsafeBufferPointer { real in
             Parallel.forEachChunk(pairs, costPerItem: T * S * hd) { range in
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: min(T, rowBlock) * S)
-                defer { scores.deallocate() }
+                let scratch = probabilities == nil ? UnsafeMutablePointer<Float>.allocate(capacity: min(T, rowBlock) * S) : nil
+                defer { scratch?.deallocate() }
                 for pair in range {
                     let (b, h) = (pair / H, pair % H)
                     let realRow = real.baseAddress! + b * cap
@@ -48,12 +50,14 @@ enum Attention {
                         let rowsHere = min(rowBlock, T - t0)
                         let visible = start + t0 + rowsHere
                         let qBase = q + (b * T + t0) * qStride + h * hd
+                        let (scores, ld) = probabilities.map { ($0 + (pair * T + t0) * S, S) } ?? (scratch!, visible)
                         sgemm(transB: true, m: rowsHere, n: visible, k: hd, alpha: scale, a: qBase, lda: qStride,
-                              b: keys + kvBase, ldb: hd, c: scores, ldc: visible)
+                              b: keys + kvBase, ldb: hd, c: scores, ldc: ld)
                         for i in 0..<rowsHere {
-                            Ops.causalSoftmax(scores + i * visible, count: visible, limit: start + t0 + i, isReal: realRow)
+                            Ops.causalSoftmax(scores + i * ld, count: visible, limit: start + t0 + i, isReal: realRow)
+                            if ld > visible { (scores + i * ld + visible).update(repeating: 0, count: ld - visible) }
                         }
-                        sgemm(m: rowsHere, n: hd, k: visible, a: scores, lda: visible, b: values + kvBase, ldb: hd,
+                        sgemm(m: rowsHere, n: hd, k: visible, a: scores, lda: ld, b: values + kvBase, ldb: hd,
                               c: out + (b * T + t0) * qStride + h * hd, ldc: qStride)
                     }
                 }

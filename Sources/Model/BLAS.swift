@@ -26,24 +26,31 @@ public func linearForward(_ x: UnsafePointer<Float>, rows: Int, weight w: Unsafe
                           into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
     if !SkinnyGemm.run(x, rows: rows, weight: w, inFeatures: inFeatures, outFeatures: outFeatures,
                        into: y, accumulate: accumulate) {
-        // Split the output columns across the workbench's workers, each running
-        // single-threaded sgemm on its slice of W (see BLASRuntime.singleThreadedCalls).
-        _ = BLASRuntime.singleThreadedCalls
-        let columnBlock = 64
-        let blocks = (outFeatures + columnBlock - 1) / columnBlock
-        Parallel.forEachChunk(blocks, costPerItem: rows * inFeatures * columnBlock) { range in
-            let j0 = range.lowerBound * columnBlock
-            let j1 = min(outFeatures, range.upperBound * columnBlock)
-            sgemm(transB: true, m: rows, n: j1 - j0, k: inFeatures,
-                  a: x, lda: inFeatures, b: w + j0 * inFeatures, ldb: inFeatures, beta: accumulate ? 1 : 0,
-                  c: y + j0, ldc: outFeatures)
-        }
+        sgemmParallel(transB: true, m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+                      b: w, ldb: inFeatures, beta: accumulate ? 1 : 0, c: y, ldc: outFeatures)
     }
     if let bias {
         for r in 0..<rows {
             let row = y + r * outFeatures
             for j in 0..<outFeatures { row[j] += bias[j] }
         }
+    }
+}
+
+/// `sgemm` with the output columns split across the workbench's workers, each
+/// running single-threaded sgemm on its slice (see BLASRuntime.singleThreadedCalls).
+public func sgemmParallel(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                          alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                          b: UnsafePointer<Float>, ldb: Int,
+                          beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    _ = BLASRuntime.singleThreadedCalls
+    let columnBlock = 64
+    let blocks = (n + columnBlock - 1) / columnBlock
+    Parallel.forEachChunk(blocks, costPerItem: m * k * columnBlock) { range in
+        let j0 = range.lowerBound * columnBlock
+        let j1 = min(n, range.upperBound * columnBlock)
+        sgemm(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: a, lda: lda,
+              b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
     }
 }
 

@@ -22,8 +22,12 @@ extension TransformerModel {
     /// and attends to everything cached before; without, a cache local to the call
     /// holds the keys and values. Positions count real tokens only, so a
     /// left-padded sequence gets the same results as the unpadded one.
+    ///
+    /// With `record`, every activation the backward pass needs is kept in it
+    /// (training; no cache allowed).
     public func forward(_ batch: TokenBatch, hooks: ForwardHooks = ForwardHooks(), cache: KVCache? = nil,
-                        logits selection: LogitSelection = .all, captureResiduals: Bool = false) throws -> ForwardOutput {
+                        logits selection: LogitSelection = .all, captureResiduals: Bool = false,
+                        record: ForwardRecord? = nil) throws -> ForwardOutput {
         let c = config
         let (B, T, d) = (batch.batchSize, batch.length, c.hiddenSize)
         let rows = B * T
@@ -33,6 +37,7 @@ extension TransformerModel {
         if let cache, cache.batchSize != B {
             throw WorkbenchError("KV cache was made for batch size \(cache.batchSize), got \(B)")
         }
+        if record != nil && cache != nil { throw WorkbenchError("a forward pass recorded for backward cannot use a KV cache") }
         let kv = cache ?? KVCache(config: c, batchSize: B, capacity: T)
         let start = kv.length
         let positions = try kv.append(isReal: batch.isReal, count: T)
@@ -58,11 +63,14 @@ extension TransformerModel {
         }
         residualHooks(0)
 
+        record?.begin(batch: batch, layout: layout, cache: kv)
         let scratch = BlockScratch(config: c, rows: rows)
         for l in 0..<c.layerCount {
-            blockForward(layer: l, h: h.mutableData, scratch: scratch, layout: layout, cache: kv, cacheStart: start, hooks: hooks)
+            let buffers = record.map { $0.newLayer(config: c, rows: rows, residualIn: h) } ?? scratch
+            blockForward(layer: l, h: h.mutableData, scratch: buffers, layout: layout, cache: kv, cacheStart: start, hooks: hooks)
             residualHooks(l + 1)
         }
+        record?.finalResidual = Tensor(shape: [rows, d], values: Array(h.storage.buffer))
 
         var logits: Tensor?
         switch selection {
@@ -105,9 +113,12 @@ extension TransformerModel {
     }
 }
 
-/// Per-call work buffers for one block, reused across layers.
-final class BlockScratch {
-    let normed: Tensor, q: Tensor, k: Tensor, v: Tensor, attn: Tensor, gate: Tensor, up: Tensor, out: Tensor
+/// Work buffers for one block. A plain forward pass reuses one set for every
+/// layer; a recorded one keeps a set per layer (with the extra activations the
+/// backward pass needs: the residual entering the block and after attention, the
+/// second norm's output, the MLP activation and the attention probabilities).
+class BlockScratch {
+    let normed: Tensor, q: Tensor, k: Tensor, v: Tensor, attn: Tensor, gate: Tensor, up: Tensor
     init(config c: ModelConfig, rows: Int) {
         normed = Tensor(zeros: [rows, c.hiddenSize])
         q = Tensor(zeros: [rows, c.queryWidth])
@@ -116,8 +127,9 @@ final class BlockScratch {
         attn = Tensor(zeros: [rows, c.queryWidth])
         gate = Tensor(zeros: [rows, c.intermediateSize])
         up = Tensor(zeros: [rows, c.intermediateSize])
-        out = Tensor(zeros: [rows, c.hiddenSize])
     }
+    /// Set in recorded layers only.
+    var recorded: LayerRecord? { nil }
 }
 
 extension TransformerModel {
@@ -151,15 +163,22 @@ extension TransformerModel {
                       positions: layout.positions, invFreq: inverseFrequencies)
         Ops.applyRoPE(s.k.mutableData, rows: rows, heads: c.kvHeadCount, headDim: c.headDim,
                       positions: layout.positions, invFreq: inverseFrequencies)
+        let rec = s.recorded
         Attention.forward(config: c, layer: l, q: s.q.data, k: s.k.data, v: s.v.data, layout: layout,
-                          cache: cache, cacheStart: cacheStart, into: s.attn.mutableData)
+                          cache: cache, cacheStart: cacheStart, into: s.attn.mutableData,
+                          probabilities: rec?.probabilities.mutableData)
         // h += attn · W_oᵀ (+ b_o), accumulated straight into the residual.
         runLinear(LinearID(layer: l, site: .o), input: s.attn.data, layout: layout, output: h, hooks: hooks, accumulate: true)
+        rec?.residualMid.mutableData.update(from: h, count: rows * d)
 
-        Ops.rmsNorm(h, weight: w.postAttentionNorm.data, rows: rows, width: d, eps: c.rmsNormEps, into: s.normed.mutableData)
-        runLinear(LinearID(layer: l, site: .gate), input: s.normed.data, layout: layout, output: s.gate.mutableData, hooks: hooks)
-        runLinear(LinearID(layer: l, site: .up), input: s.normed.data, layout: layout, output: s.up.mutableData, hooks: hooks)
-        Ops.swiglu(gate: s.gate.mutableData, up: s.up.data, count: rows * c.intermediateSize)
-        runLinear(LinearID(layer: l, site: .down), input: s.gate.data, layout: layout, output: h, hooks: hooks, accumulate: true)
+        let normed2 = rec?.normed2 ?? s.normed
+        Ops.rmsNorm(h, weight: w.postAttentionNorm.data, rows: rows, width: d, eps: c.rmsNormEps, into: normed2.mutableData)
+        runLinear(LinearID(layer: l, site: .gate), input: normed2.data, layout: layout, output: s.gate.mutableData, hooks: hooks)
+        runLinear(LinearID(layer: l, site: .up), input: normed2.data, layout: layout, output: s.up.mutableData, hooks: hooks)
+        // The activation silu(gate) ⊙ up replaces gate, unless gate must be kept for backward.
+        let activation = rec?.activation ?? s.gate
+        if let rec { rec.activation.mutableData.update(from: s.gate.data, count: rows * c.intermediateSize) }
+        Ops.swiglu(gate: activation.mutableData, up: s.up.data, count: rows * c.intermediateSize)
+        runLinear(LinearID(layer: l, site: .down), input: activation.data, layout: layout, output: h, hooks: hooks, accumulate: true)
     }
 }

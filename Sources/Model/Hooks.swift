@@ -57,6 +57,17 @@ public protocol WeightDelta {
     /// Adds x ΔWᵀ to `output` ([rows, out]) for `input` ([rows, in]).
     func addContribution(input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                          output: UnsafeMutablePointer<Float>, outFeatures: Int)
+    /// Backward: adds g ΔW to `inputGradient` ([rows, in]) for the layer's output
+    /// gradient g ([rows, out]).
+    func addInputGradient(outputGradient: UnsafePointer<Float>, rows: Int, outFeatures: Int,
+                          inputGradient: UnsafeMutablePointer<Float>, inFeatures: Int)
+}
+
+/// An adapter with parameters of its own, which the backward pass feeds.
+public protocol TrainableWeightDelta: WeightDelta {
+    /// Accumulates the gradient of its parameters given the layer's input x and output gradient g.
+    func accumulateGradients(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, rows: Int,
+                             inFeatures: Int, outFeatures: Int)
 }
 
 /// ΔW given as a dense [out, in] matrix.
@@ -68,6 +79,11 @@ public struct DenseWeightDelta: WeightDelta {
         precondition(delta.shape == [outFeatures, inFeatures], "ΔW shape \(delta.shape) ≠ [\(outFeatures), \(inFeatures)]")
         sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: input, lda: inFeatures,
               b: delta.data, ldb: inFeatures, beta: 1, c: output, ldc: outFeatures)
+    }
+    public func addInputGradient(outputGradient: UnsafePointer<Float>, rows: Int, outFeatures: Int,
+                                 inputGradient: UnsafeMutablePointer<Float>, inFeatures: Int) {
+        sgemm(m: rows, n: inFeatures, k: outFeatures, a: outputGradient, lda: outFeatures,
+              b: delta.data, ldb: inFeatures, beta: 1, c: inputGradient, ldc: inFeatures)
     }
 }
 
@@ -88,6 +104,15 @@ public struct LowRankWeightDelta: WeightDelta {
         defer { tmp.deallocate() }
         sgemm(transB: true, m: rows, n: r, k: inFeatures, a: input, lda: inFeatures, b: a.data, ldb: inFeatures, c: tmp, ldc: r)
         sgemm(transB: true, m: rows, n: outFeatures, k: r, a: tmp, lda: r, b: b.data, ldb: r, beta: 1, c: output, ldc: outFeatures)
+    }
+    public func addInputGradient(outputGradient: UnsafePointer<Float>, rows: Int, outFeatures: Int,
+                                 inputGradient: UnsafeMutablePointer<Float>, inFeatures: Int) {
+        let r = a.shape[0]
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: rows * r)
+        defer { tmp.deallocate() }
+        // (g B) A
+        sgemm(m: rows, n: r, k: outFeatures, a: outputGradient, lda: outFeatures, b: b.data, ldb: r, c: tmp, ldc: r)
+        sgemm(m: rows, n: inFeatures, k: r, a: tmp, lda: r, b: a.data, ldb: inFeatures, beta: 1, c: inputGradient, ldc: inFeatures)
     }
 }
 

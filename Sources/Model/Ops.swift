@@ -18,11 +18,40 @@ public enum Ops {
         }
     }
 
+    /// Backward of `rmsNorm` for y = x · r ⊙ γ with r = 1/√(mean(x²) + eps):
+    /// dx (+)= r γ⊙dy − x r³/d · Σ_j dy_j γ_j x_j per row; dγ += Σ_rows dy ⊙ x r.
+    public static func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+                                       rows: Int, width d: Int, eps: Float, inputGradient dx: UnsafeMutablePointer<Float>,
+                                       accumulate: Bool, weightGradient: UnsafeMutablePointer<Float>?) {
+        let lock = NSLock()
+        Parallel.forEachChunk(rows, costPerItem: d * 2) { range in
+            var localGamma = [Float](repeating: 0, count: weightGradient == nil ? 0 : d)
+            for row in range {
+                let xr = x + row * d, dyr = dy + row * d, dxr = dx + row * d
+                var sumSquares: Float = 0, dot: Float = 0
+                for i in 0..<d { sumSquares += xr[i] * xr[i]; dot += dyr[i] * weight[i] * xr[i] }
+                let r = 1 / (sumSquares / Float(d) + eps).squareRoot()
+                let coefficient = r * r * r / Float(d) * dot
+                for i in 0..<d {
+                    let g = r * weight[i] * dyr[i] - xr[i] * coefficient
+                    dxr[i] = accumulate ? dxr[i] + g : g
+                }
+                if weightGradient != nil { for i in 0..<d { localGamma[i] += dyr[i] * xr[i] * r } }
+            }
+            if let weightGradient {
+                lock.lock()
+                for i in 0..<d { weightGradient[i] += localGamma[i] }
+                lock.unlock()
+            }
+        }
+    }
+
     /// Rotate-half RoPE applied in place to `heads` vectors of size `headDim` per row.
     /// For pair i (i < headDim/2): (x_i, x_{i+half}) ← (x_i cos − x_{i+half} sin, x_{i+half} cos + x_i sin),
     /// angle = position × invFreq[i].
+    /// `inverse` rotates by −angle: the backward pass (a rotation's transpose is its inverse).
     public static func applyRoPE(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int,
-                                 positions: [Int], invFreq: [Float]) {
+                                 positions: [Int], invFreq: [Float], inverse: Bool = false) {
         let half = headDim / 2
         let width = heads * headDim
         Parallel.forEachChunk(rows, costPerItem: width * 4) { range in
@@ -33,7 +62,7 @@ public enum Ops {
                 for i in 0..<half {
                     let angle = pos * invFreq[i]
                     cosT[i] = cos(angle)
-                    sinT[i] = sin(angle)
+                    sinT[i] = inverse ? -sin(angle) : sin(angle)
                 }
                 for h in 0..<heads {
                     let v = x + r * width + h * headDim

@@ -1,0 +1,205 @@
+import Foundation
+
+/// What the backward pass computes besides passing gradients down.
+public struct BackwardOptions {
+    /// Weight gradients are added here when set (pretraining, full fine-tuning).
+    public var weightGradients: ModelGradients?
+    /// Called with dL/dh_r for every residual index r in 0...L (r = 0: embedding
+    /// output). A steering vector s_r added at every row has gradient Σ_rows dL/dh_r.
+    public var residualGradientReader: ((Int, ActivationView) -> Void)?
+    /// Called for every linear layer with its input a and its output gradient g,
+    /// per row ([rows, in] and [rows, out]): EK-FAC's raw material.
+    public var linearGradientTap: ((LinearID, ActivationView, ActivationView) -> Void)?
+
+    public init(weightGradients: ModelGradients? = nil) { self.weightGradients = weightGradients }
+}
+
+extension TransformerModel {
+    /// Backpropagates `logitGradient` (dL/dlogits, [rows, V] as the forward pass's
+    /// `.all` logits) through the recorded forward pass. `hooks` must be the hooks of
+    /// that forward pass: adapters pass gradients to their input, and a residual
+    /// `.replace` edit stops the gradient below it (other edits are additive).
+    public func backward(_ record: ForwardRecord, logitGradient: Tensor, hooks: ForwardHooks = ForwardHooks(),
+                         options: BackwardOptions = BackwardOptions()) {
+        let c = config
+        let layout = record.layout!
+        let rows = layout.rows, d = c.hiddenSize, V = c.vocabSize
+        precondition(logitGradient.count == rows * V, "logit gradient has \(logitGradient.count) values, expected \(rows) × \(V)")
+        let grads = options.weightGradients
+        let view = { (p: UnsafePointer<Float>, width: Int) in ActivationView(pointer: p, rows: rows, width: width, layout: layout) }
+
+        // Final norm and unembedding.
+        let hL = record.finalResidual!
+        let normedFinal = Tensor(zeros: [rows, d])
+        Ops.rmsNorm(hL.data, weight: weights.finalNorm.data, rows: rows, width: d, eps: c.rmsNormEps, into: normedFinal.mutableData)
+        let dNormed = Tensor(zeros: [rows, d])
+        sgemmParallel(m: rows, n: d, k: V, a: logitGradient.data, lda: V, b: weights.unembedding.data, ldb: d,
+                      c: dNormed.mutableData, ldc: d)
+        if let grads {
+            let target = grads.unembedding ?? grads.embedding
+            sgemmParallel(transA: true, m: V, n: d, k: rows, a: logitGradient.data, lda: V, b: normedFinal.data, ldb: d,
+                          beta: 1, c: target.mutableData, ldc: d)
+        }
+        let dh = Tensor(zeros: [rows, d])
+        Ops.rmsNormBackward(hL.data, weight: weights.finalNorm.data, outputGradient: dNormed.data, rows: rows, width: d,
+                            eps: c.rmsNormEps, inputGradient: dh.mutableData, accumulate: false,
+                            weightGradient: grads?.finalNorm.mutableData)
+        func residualGradient(_ index: Int) {
+            options.residualGradientReader?(index, view(dh.data, d))
+            if case .replace = hooks.residualEdits[index] { dh.mutableData.update(repeating: 0, count: rows * d) }
+        }
+        residualGradient(c.layerCount)
+
+        for l in stride(from: c.layerCount - 1, through: 0, by: -1) {
+            blockBackward(layer: l, record: record.layers[l], cache: record.cache, layout: layout, dh: dh.mutableData,
+                          hooks: hooks, options: options)
+            residualGradient(l)
+        }
+
+        if let grads {
+            let dE = grads.embedding.mutableData
+            for r in 0..<rows where layout.isReal[r] {
+                let row = dE + record.batch.tokens[r] * d
+                for i in 0..<d { row[i] += dh.data[r * d + i] }
+            }
+        }
+    }
+
+    /// Backward through one linear layer y = x Wᵀ + b (+ x ΔWᵀ): dx (+)= g W (+ g ΔW),
+    /// dW += gᵀ x, db += Σ_rows g; taps see (x, g).
+    func linearBackward(_ id: LinearID, input x: UnsafePointer<Float>, outputGradient g: UnsafePointer<Float>,
+                        inputGradient dx: UnsafeMutablePointer<Float>, accumulate: Bool, layout: RowLayout,
+                        hooks: ForwardHooks, options: BackwardOptions) {
+        let lw = weights.blocks[id.layer].linear(id.site)
+        let (rows, inF, outF) = (layout.rows, lw.inFeatures, lw.outFeatures)
+        options.linearGradientTap?(id, ActivationView(pointer: x, rows: rows, width: inF, layout: layout),
+                                   ActivationView(pointer: g, rows: rows, width: outF, layout: layout))
+        sgemmParallel(m: rows, n: inF, k: outF, a: g, lda: outF, b: lw.weight.data, ldb: inF,
+                      beta: accumulate ? 1 : 0, c: dx, ldc: inF)
+        if let delta = hooks.weightDeltas[id] {
+            delta.addInputGradient(outputGradient: g, rows: rows, outFeatures: outF, inputGradient: dx, inFeatures: inF)
+            (delta as? TrainableWeightDelta)?.accumulateGradients(input: x, outputGradient: g, rows: rows,
+                                                                  inFeatures: inF, outFeatures: outF)
+        }
+        if let grads = options.weightGradients?.blocks[id.layer].linear(id.site) {
+            sgemmParallel(transA: true, m: outF, n: inF, k: rows, a: g, lda: outF, b: x, ldb: inF,
+                          beta: 1, c: grads.weight.mutableData, ldc: inF)
+            if let db = grads.bias?.mutableData {
+                for r in 0..<rows { for j in 0..<outF { db[j] += g[r * outF + j] } }
+            }
+        }
+    }
+
+    /// dh holds dL/d(block output) on entry and dL/d(block input) on return.
+    func blockBackward(layer l: Int, record rec: LayerRecord, cache: KVCache, layout: RowLayout,
+                       dh: UnsafeMutablePointer<Float>, hooks: ForwardHooks, options: BackwardOptions) {
+        let c = config, w = weights.blocks[l]
+        let rows = layout.rows, d = c.hiddenSize, I = c.intermediateSize
+        let grads = options.weightGradients?.blocks[l]
+        func id(_ s: LinearSite) -> LinearID { LinearID(layer: l, site: s) }
+
+        // MLP half: h_out = h_mid + down(silu(gate) ⊙ up).
+        let dAct = Tensor(zeros: [rows, I])
+        linearBackward(id(.down), input: rec.activation.data, outputGradient: dh, inputGradient: dAct.mutableData,
+                       accumulate: false, layout: layout, hooks: hooks, options: options)
+        // act = silu(g) u: du = dact silu(g); dg = dact u σ(g)(1 + g(1 − σ(g))).
+        let dGate = Tensor(zeros: [rows, I]), dUp = Tensor(zeros: [rows, I])
+        Parallel.forEachChunk(rows * I, costPerItem: 8) { range in
+            let g = rec.gate.data, u = rec.up.data, da = dAct.data
+            let dg = dGate.mutableData, du = dUp.mutableData
+            for i in range {
+                let sigma = 1 / (1 + exp(-g[i]))
+                du[i] = da[i] * g[i] * sigma
+                dg[i] = da[i] * u[i] * sigma * (1 + g[i] * (1 - sigma))
+            }
+        }
+        let dNormed2 = Tensor(zeros: [rows, d])
+        linearBackward(id(.gate), input: rec.normed2.data, outputGradient: dGate.data, inputGradient: dNormed2.mutableData,
+                       accumulate: false, layout: layout, hooks: hooks, options: options)
+        linearBackward(id(.up), input: rec.normed2.data, outputGradient: dUp.data, inputGradient: dNormed2.mutableData,
+                       accumulate: true, layout: layout, hooks: hooks, options: options)
+        // h_mid feeds both the residual and the second norm.
+        Ops.rmsNormBackward(rec.residualMid.data, weight: w.postAttentionNorm.data, outputGradient: dNormed2.data,
+                            rows: rows, width: d, eps: c.rmsNormEps, inputGradient: dh, accumulate: true,
+                            weightGradient: grads?.postAttentionNorm.mutableData)
+
+        // Attention half: h_mid = h_in + o(attn).
+        let dAttn = Tensor(zeros: [rows, c.queryWidth])
+        linearBackward(id(.o), input: rec.attn.data, outputGradient: dh, inputGradient: dAttn.mutableData,
+                       accumulate: false, layout: layout, hooks: hooks, options: options)
+        let dQ = Tensor(zeros: [rows, c.queryWidth]), dK = Tensor(zeros: [rows, c.kvWidth]), dV = Tensor(zeros: [rows, c.kvWidth])
+        Attention.backward(config: c, layer: l, q: rec.q.data, probabilities: rec.probabilities.data, cache: cache,
+                           layout: layout, outputGradient: dAttn.data, dq: dQ.mutableData, dk: dK.mutableData, dv: dV.mutableData)
+        // Gradients were taken after RoPE: rotate back.
+        Ops.applyRoPE(dQ.mutableData, rows: rows, heads: c.headCount, headDim: c.headDim, positions: layout.positions,
+                      invFreq: inverseFrequencies, inverse: true)
+        Ops.applyRoPE(dK.mutableData, rows: rows, heads: c.kvHeadCount, headDim: c.headDim, positions: layout.positions,
+                      invFreq: inverseFrequencies, inverse: true)
+        let dNormed1 = Tensor(zeros: [rows, d])
+        linearBackward(id(.q), input: rec.normed.data, outputGradient: dQ.data, inputGradient: dNormed1.mutableData,
+                       accumulate: false, layout: layout, hooks: hooks, options: options)
+        linearBackward(id(.k), input: rec.normed.data, outputGradient: dK.data, inputGradient: dNormed1.mutableData,
+                       accumulate: true, layout: layout, hooks: hooks, options: options)
+        linearBackward(id(.v), input: rec.normed.data, outputGradient: dV.data, inputGradient: dNormed1.mutableData,
+                       accumulate: true, layout: layout, hooks: hooks, options: options)
+        Ops.rmsNormBackward(rec.residualIn.data, weight: w.inputNorm.data, outputGradient: dNormed1.data,
+                            rows: rows, width: d, eps: c.rmsNormEps, inputGradient: dh, accumulate: true,
+                            weightGradient: grads?.inputNorm.mutableData)
+    }
+}
+
+extension Attention {
+    /// Backward of `forward` without a cache offset: for each sequence b and head h,
+    /// with P the probabilities and O = P V:
+    ///   dP = dO Vᵀ,  dV += Pᵀ dO,  dS = P ⊙ (dP − rowsum(dP ⊙ P)),
+    ///   dQ = scale · dS K,  dK += scale · dSᵀ Q.
+    /// Work is split by (sequence, KV head) so that the query heads sharing a KV
+    /// head accumulate into it on one thread.
+    static func backward(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, probabilities P: UnsafePointer<Float>,
+                         cache: KVCache, layout: RowLayout, outputGradient dO: UnsafePointer<Float>,
+                         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>) {
+        let (B, T) = (layout.batchSize, layout.length)
+        let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
+        let cap = cache.capacity
+        let group = H / KH
+        let scale = 1 / Float(hd).squareRoot()
+        let qStride = H * hd, kvStride = KH * hd
+        let keys = cache.keys[layer].data, values = cache.values[layer].data
+        _ = BLASRuntime.singleThreadedCalls
+        Parallel.forEachChunk(B * KH, costPerItem: group * T * T * hd * 4) { range in
+            let dScores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
+            let dKBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
+            let dVBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
+            defer { dScores.deallocate(); dKBlock.deallocate(); dVBlock.deallocate() }
+            for item in range {
+                let (b, kh) = (item / KH, item % KH)
+                let kvBase = ((b * KH + kh) * cap) * hd
+                dKBlock.update(repeating: 0, count: T * hd)
+                dVBlock.update(repeating: 0, count: T * hd)
+                for h in (kh * group)..<((kh + 1) * group) {
+                    let p = P + (b * H + h) * T * T
+                    let dOBase = dO + b * T * qStride + h * hd
+                    let qBase = q + b * T * qStride + h * hd
+                    sgemm(transB: true, m: T, n: T, k: hd, a: dOBase, lda: qStride, b: values + kvBase, ldb: hd,
+                          c: dScores, ldc: T)
+                    sgemm(transA: true, m: T, n: hd, k: T, a: p, lda: T, b: dOBase, ldb: qStride,
+                          beta: 1, c: dVBlock, ldc: hd)
+                    for t in 0..<T {
+                        let pr = p + t * T, dr = dScores + t * T
+                        var dot: Float = 0
+                        for s in 0...t { dot += pr[s] * dr[s] }
+                        for s in 0..<T { dr[s] = pr[s] * (dr[s] - dot) }
+                    }
+                    sgemm(m: T, n: hd, k: T, alpha: scale, a: dScores, lda: T, b: keys + kvBase, ldb: hd,
+                          c: dq + b * T * qStride + h * hd, ldc: qStride)
+                    sgemm(transA: true, m: T, n: hd, k: T, alpha: scale, a: dScores, lda: T, b: qBase, ldb: qStride,
+                          beta: 1, c: dKBlock, ldc: hd)
+                }
+                for t in 0..<T {
+                    (dk + (b * T + t) * kvStride + kh * hd).update(from: dKBlock + t * hd, count: hd)
+                    (dv + (b * T + t) * kvStride + kh * hd).update(from: dVBlock + t * hd, count: hd)
+                }
+            }
+        }
+    }
+}
