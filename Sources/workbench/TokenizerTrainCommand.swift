@@ -48,24 +48,12 @@ struct TokenizerTrain: ParsableCommand {
         let json = result.tokenizer.model.mergeList.count
         let object = style.json(vocab: result.vocab, merges: result.merges)
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        try writeAtomically(data, to: out)
+        try writeFileAtomically(data, to: out)
         let reached = result.vocab.count
         print("wrote \(out): \(reached) tokens (\(json) merges, \(style.specialTokens.count) special) from \(result.distinctWords) distinct words in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
         if reached < vocabSize {
             print("note: the corpus ran out of pairs seen at least \(minFrequency) times before \(vocabSize) tokens")
         }
-    }
-}
-
-/// Writes to a temporary file next to `path`, then renames it into place.
-func writeAtomically(_ data: Data, to path: String) throws {
-    let dir = (path as NSString).deletingLastPathComponent
-    if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-    let tmp = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw WorkbenchError("cannot write", file: path) }
-    guard rename(tmp, path) == 0 else {
-        unlink(tmp)
-        throw WorkbenchError("cannot move the finished file into place", file: path)
     }
 }
 

@@ -1,0 +1,163 @@
+import Foundation
+
+/// Settings of a language-model training run.
+public struct TrainingOptions: Sendable, Codable {
+    public var steps: Int
+    /// Sequences per micro-batch.
+    public var batchSize: Int
+    /// Micro-batches whose gradients are summed before each update.
+    public var accumulation: Int
+    /// Tokens per training sequence.
+    public var sequenceLength: Int
+    public var learningRate: Float
+    public var warmupSteps: Int
+    public var minLearningRateRatio: Float
+    public var weightDecay: Float
+    /// Clip the global gradient norm to this (0 = off).
+    public var clipNorm: Float
+    public var seed: UInt64
+    /// Save a resumable checkpoint every this many steps (0 = only at the end).
+    public var checkpointEvery: Int
+
+    public init(steps: Int, batchSize: Int = 8, accumulation: Int = 1, sequenceLength: Int = 128,
+                learningRate: Float = 3e-3, warmupSteps: Int = 100, minLearningRateRatio: Float = 0.1,
+                weightDecay: Float = 0.1, clipNorm: Float = 1, seed: UInt64 = 0, checkpointEvery: Int = 200) {
+        self.steps = steps; self.batchSize = batchSize; self.accumulation = accumulation
+        self.sequenceLength = sequenceLength; self.learningRate = learningRate; self.warmupSteps = warmupSteps
+        self.minLearningRateRatio = minLearningRateRatio; self.weightDecay = weightDecay; self.clipNorm = clipNorm
+        self.seed = seed; self.checkpointEvery = checkpointEvery
+    }
+
+    public var schedule: LearningRateSchedule {
+        LearningRateSchedule(peak: learningRate, warmup: warmupSteps, total: steps, minRatio: minLearningRateRatio)
+    }
+}
+
+/// Fixed-length training windows cut from one token stream, visited in a seeded
+/// random order that is reshuffled every epoch: the sequence used at a given step
+/// depends only on the seed, so a resumed run sees the same data.
+public struct WindowedTokens: Sendable {
+    public let stream: [Int]
+    public let length: Int
+    public var windowCount: Int { stream.count / length }
+
+    public init(stream: [Int], length: Int) throws {
+        guard stream.count >= length else {
+            throw WorkbenchError("the corpus has \(stream.count) tokens, fewer than one sequence of \(length)")
+        }
+        self.stream = stream
+        self.length = length
+    }
+
+    /// The windows of epoch `epoch` in their shuffled order.
+    public func order(epoch: Int, seed: UInt64) -> [Int] {
+        var order = Array(0..<windowCount)
+        var rng = SeededGenerator(seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch))
+        for i in stride(from: order.count - 1, to: 0, by: -1) {
+            order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
+        }
+        return order
+    }
+
+    public func window(_ w: Int) -> ArraySlice<Int> { stream[(w * length)..<((w + 1) * length)] }
+}
+
+/// One training run: the model's weights are updated in place.
+public final class LanguageModelTrainer {
+    public let model: TransformerModel
+    public let options: TrainingOptions
+    public let data: WindowedTokens
+    public let optimizer: AdamW
+    public private(set) var completedSteps = 0
+    private let gradients: ModelGradients
+    private var orders: [Int: [Int]] = [:]
+
+    public struct StepReport: Sendable {
+        public var step: Int
+        public var loss: Double          // mean per predicted token
+        public var learningRate: Float
+        public var gradientNorm: Double  // before clipping
+        public var tokens: Int
+    }
+
+    public init(model: TransformerModel, data: WindowedTokens, options: TrainingOptions) {
+        self.model = model
+        self.data = data
+        self.options = options
+        optimizer = AdamW(weightDecay: options.weightDecay)
+        gradients = ModelGradients(model: model)
+    }
+
+    func sequence(_ index: Int) -> [Int] {
+        let epoch = index / data.windowCount
+        if orders[epoch] == nil {
+            orders = [epoch: data.order(epoch: epoch, seed: options.seed)]
+        }
+        return Array(data.window(orders[epoch]![index % data.windowCount]))
+    }
+
+    /// Runs the next optimisation step.
+    public func step() throws -> StepReport {
+        let s = completedSteps
+        gradients.zero()
+        let T = options.sequenceLength
+        let predicted = (T - 1) * options.batchSize * options.accumulation
+        var lossSum = 0.0
+        for micro in 0..<options.accumulation {
+            let first = (s * options.accumulation + micro) * options.batchSize
+            var tokens: [Int] = []
+            for j in 0..<options.batchSize { tokens += sequence(first + j) }
+            let batch = TokenBatch(batchSize: options.batchSize, length: T, tokens: tokens)
+            let record = ForwardRecord()
+            let out = try model.forward(batch, logits: .all, record: record)
+            let (loss, dLogits) = CrossEntropy.lossAndGradient(
+                logits: out.logits!, labels: CrossEntropy.nextTokenLabels(batch), gradientScale: 1 / Float(predicted))
+            lossSum += loss
+            model.backward(record, logitGradient: dLogits, options: BackwardOptions(weightGradients: gradients))
+        }
+        let norm = gradients.squaredNorm().squareRoot()
+        if options.clipNorm > 0, norm > Double(options.clipNorm) { gradients.scale(by: Float(Double(options.clipNorm) / norm)) }
+        let lr = options.schedule.rate(at: s)
+        let grads = Dictionary(uniqueKeysWithValues: gradients.named.map { ($0.0, $0.1) })
+        optimizer.update(model.namedWeights.map { ($0.name, $0.tensor, grads[$0.name]!) }, lr: lr)
+        completedSteps += 1
+        return StepReport(step: s + 1, loss: lossSum / Double(predicted), learningRate: lr, gradientNorm: norm,
+                          tokens: options.batchSize * options.accumulation * T)
+    }
+
+    // MARK: checkpoints
+
+    /// Saves weights, optimizer moments and the step count under `directory`.
+    public func saveCheckpoint(to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var tensors: [(name: String, tensor: Tensor)] = model.namedWeights
+        for (name, mv) in optimizer.moments.sorted(by: { $0.key < $1.key }) {
+            tensors.append(("adam.m." + name, mv.m))
+            tensors.append(("adam.v." + name, mv.v))
+        }
+        try SafeTensorsWriter.write(tensors, to: (directory as NSString).appendingPathComponent("checkpoint.safetensors"),
+                                    metadata: ["step": String(completedSteps), "adam_step": String(optimizer.step)])
+    }
+
+    /// Restores a checkpoint written by `saveCheckpoint`; returns the step it reached.
+    @discardableResult
+    public func restoreCheckpoint(from directory: String) throws -> Int {
+        let file = try SafeTensorsFile(path: (directory as NSString).appendingPathComponent("checkpoint.safetensors"))
+        guard let step = file.metadata["step"].flatMap(Int.init), let adamStep = file.metadata["adam_step"].flatMap(Int.init) else {
+            throw WorkbenchError("checkpoint has no step count", file: file.path)
+        }
+        for (name, t) in model.namedWeights {
+            let saved = try file.floatTensor(name)
+            guard saved.shape == t.shape else { throw WorkbenchError("checkpoint tensor '\(name)' has shape \(saved.shape), the model \(t.shape)", file: file.path) }
+            t.mutableData.update(from: saved.data, count: t.count)
+        }
+        var moments: [String: (m: Tensor, v: Tensor)] = [:]
+        for (name, t) in model.namedWeights where file.tensors["adam.m." + name] != nil {
+            let m = try file.floatTensor("adam.m." + name), v = try file.floatTensor("adam.v." + name)
+            moments[name] = (Tensor(shape: t.shape, values: m.values), Tensor(shape: t.shape, values: v.values))
+        }
+        optimizer.restore(step: adamStep, moments: moments)
+        completedSteps = step
+        return step
+    }
+}
