@@ -1,0 +1,68 @@
+import Foundation
+
+/// Greedy evaluation of a pretrained model on the corpus's queries.
+public struct PretrainEvaluation: Codable, Sendable {
+    public struct Score: Codable, Sendable {
+        public var correct: Int
+        public var total: Int
+        public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
+    }
+    /// Factual recall by number of documents stating the fact (1...5).
+    public var recallByMentions: [Int: Score] = [:]
+    /// Step-by-step accuracy per reasoning task.
+    public var reasoning: [String: Score] = [:]
+    /// Examples of generations, for the record.
+    public var samples: [String] = []
+
+    public var recallMentionedAtLeast3: Score {
+        recallByMentions.filter { $0.key >= 3 }.values.reduce(Score(correct: 0, total: 0)) {
+            Score(correct: $0.correct + $1.correct, total: $0.total + $1.total)
+        }
+    }
+
+    /// The number after the last "The answer is" (or the first word after the prompt for facts).
+    static func finalAnswer(_ text: String) -> String? {
+        guard let r = text.range(of: "The answer is", options: .backwards) else { return nil }
+        let rest = text[r.upperBound...].trimmingCharacters(in: .whitespaces)
+        let token = rest.prefix { $0 == "-" || $0.isNumber }
+        return token.isEmpty ? nil : String(token)
+    }
+
+    public static func run(model: TransformerModel, tokenizer: Tokenizer, factual: [SyntheticCorpus.Query],
+                           reasoning: [SyntheticCorpus.Query], maxNewTokens: Int = 48,
+                           progress: ((String) -> Void)? = nil) throws -> PretrainEvaluation {
+        var result = PretrainEvaluation()
+        let eos = Set(model.config.eosTokenIds)
+        func generate(_ prompts: [String], maxNew: Int) throws -> [String] {
+            var out: [String] = []
+            for start in stride(from: 0, to: prompts.count, by: 16) {
+                let chunk = Array(prompts[start..<min(prompts.count, start + 16)])
+                let ids = chunk.map { tokenizer.encode($0) }
+                let gen = try model.generate(prompts: ids, options: GenerationOptions(maxNewTokens: maxNew, stopTokens: eos))
+                out += gen.tokens.map { tokenizer.decode($0, skipSpecialTokens: true) }
+            }
+            return out
+        }
+        let factTexts = try generate(factual.map(\.prompt), maxNew: 8)
+        for (q, text) in zip(factual, factTexts) {
+            let ok = text.trimmingCharacters(in: .whitespaces).hasPrefix(q.answer)
+            let k = q.mentions ?? 0
+            var s = result.recallByMentions[k] ?? Score(correct: 0, total: 0)
+            s.total += 1
+            if ok { s.correct += 1 }
+            result.recallByMentions[k] = s
+            if result.samples.count < 4 { result.samples.append(q.prompt + " →" + text) }
+        }
+        progress?("factual recall done (\(factual.count) queries)")
+        let reasonTexts = try generate(reasoning.map(\.prompt), maxNew: maxNewTokens)
+        for (q, text) in zip(reasoning, reasonTexts) {
+            var s = result.reasoning[q.task] ?? Score(correct: 0, total: 0)
+            s.total += 1
+            if finalAnswer(text) == q.answer { s.correct += 1 }
+            result.reasoning[q.task] = s
+            if result.samples.count < 8 && result.reasoning[q.task]!.total == 1 { result.samples.append(q.prompt + " →" + text) }
+        }
+        progress?("reasoning done (\(reasoning.count) queries)")
+        return result
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import Model
+
+struct Pretrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a small Llama-architecture model from scratch on a corpus.",
+        discussion: """
+        Trains a byte-level BPE tokenizer (qwen2 style: single digits) unless OUT/tokenizer.json \
+        exists, tokenizes the corpus (documents separated by <|endoftext|>), trains with AdamW and \
+        saves a resumable checkpoint every --checkpoint-every steps: run the same command again to \
+        continue an interrupted run. Writes OUT/model (a Hugging Face directory, bf16), \
+        OUT/training.h5 (loss curve) and, when the corpus has queries/, OUT/evaluation.json.
+        """)
+
+    @Option(help: "Corpus directory written by `workbench corpus` (or any directory of .jsonl/.txt).")
+    var corpus: String
+
+    @Option(help: "Output directory.")
+    var out: String
+
+    @Option(help: "Tokenizer vocabulary size.") var vocabSize: Int = 1024
+    @Option(help: "Hidden size.") var hidden: Int = 192
+    @Option(help: "Blocks.") var layers: Int = 4
+    @Option(help: "Attention heads.") var heads: Int = 6
+    @Option(help: "Key/value heads (GQA).") var kvHeads: Int = 2
+    @Option(help: "MLP width.") var intermediate: Int = 512
+    @Option(help: "Optimisation steps.") var steps: Int = 2000
+    @Option(help: "Sequences per step.") var batch: Int = 16
+    @Option(help: "Tokens per sequence.") var sequenceLength: Int = 128
+    @Option(help: "Peak learning rate.") var lr: Float = 3e-3
+    @Option(help: "Warm-up steps.") var warmup: Int = 100
+    @Option(help: "Random seed (weights and data order).") var seed: UInt64 = 0
+    @Option(help: "Checkpoint every this many steps.") var checkpointEvery: Int = 100
+
+    func run() throws {
+        let fm = FileManager.default
+        let tokenizerPath = (out as NSString).appendingPathComponent("tokenizer.json")
+        let corpusDir = fm.fileExists(atPath: (corpus as NSString).appendingPathComponent("corpus")) ? (corpus as NSString).appendingPathComponent("corpus") : corpus
+        let docs = try TextCorpus.documents(in: corpusDir)
+        printError("corpus: \(docs.count) documents")
+        if !fm.fileExists(atPath: tokenizerPath) {
+            let trained = try BPETrainer(style: .qwen2, vocabularySize: vocabSize).train(documents: docs)
+            let data = try JSONSerialization.data(withJSONObject: TokenizerStyle.qwen2.json(vocab: trained.vocab, merges: trained.merges),
+                                                  options: [.sortedKeys, .withoutEscapingSlashes])
+            try writeFileAtomically(data, to: tokenizerPath)
+            printError("tokenizer: \(trained.vocab.count) tokens → \(tokenizerPath)")
+        }
+        let tokenizer = try Tokenizer.load(path: tokenizerPath)
+        guard let eos = tokenizer.id(of: TokenizerStyle.qwen2.eosToken) else { throw WorkbenchError("no <|endoftext|> token", file: tokenizerPath) }
+        var stream: [Int] = []
+        for ids in tokenizer.encodeBatch(docs) { stream += ids; stream.append(eos) }
+        printError("tokens: \(stream.count)")
+
+        let config = ModelConfig(architecture: .llama, hiddenSize: hidden, intermediateSize: intermediate, layerCount: layers,
+                                 headCount: heads, kvHeadCount: kvHeads, vocabSize: tokenizer.vocabularySize, rmsNormEps: 1e-5,
+                                 ropeTheta: 10000, tieWordEmbeddings: true, maxPositionEmbeddings: 1024,
+                                 eosTokenIds: [eos])
+        let model = TransformerModel(config: config, weights: .random(config: config, seed: seed))
+        let options = TrainingOptions(steps: steps, batchSize: batch, sequenceLength: sequenceLength, learningRate: lr,
+                                      warmupSteps: warmup, seed: seed, checkpointEvery: checkpointEvery)
+        let trainer = LanguageModelTrainer(model: model, data: try WindowedTokens(stream: stream, length: sequenceLength), options: options)
+        let checkpoint = (out as NSString).appendingPathComponent("checkpoint")
+        var history: [(loss: Float, lr: Float, norm: Float)] = []
+        if fm.fileExists(atPath: checkpoint + "/checkpoint.safetensors") {
+            let step = try trainer.restoreCheckpoint(from: checkpoint)
+            history = try loadHistory(checkpoint, steps: step)
+            printError("resumed from step \(step)")
+        }
+        printError("model: \(formatCount(model.parameterCount)) parameters; \(steps) steps of \(batch)×\(sequenceLength) tokens")
+        let start = Date()
+        var tokensThisRun = 0
+        while trainer.completedSteps < steps {
+            let r = try trainer.step()
+            history.append((Float(r.loss), r.learningRate, Float(r.gradientNorm)))
+            tokensThisRun += r.tokens
+            if r.step % 10 == 0 || r.step == steps {
+                let elapsed = Date().timeIntervalSince(start)
+                let rate = Double(tokensThisRun) / elapsed
+                let eta = Double(steps - r.step) * Double(r.tokens) / rate
+                printError(String(format: "step %d/%d  loss %.4f  lr %.2e  |g| %.2f  %.0f tokens/s  eta %.0f s",
+                                  r.step, steps, r.loss, r.learningRate, r.gradientNorm, rate, eta))
+            }
+            if checkpointEvery > 0 && (r.step % checkpointEvery == 0 || r.step == steps) {
+                try trainer.saveCheckpoint(to: checkpoint)
+                try saveHistory(history, checkpoint)
+            }
+        }
+        let modelDir = (out as NSString).appendingPathComponent("model")
+        try model.save(to: modelDir, storage: .bf16, tokenizerFile: tokenizerPath)
+        let h5 = try HDF5Writer(path: (out as NSString).appendingPathComponent("training.h5"))
+        try Provenance(model: model).write(to: h5)
+        try h5.writeFloats("loss", shape: [history.count], history.map(\.loss))
+        try h5.writeFloats("learning_rate", shape: [history.count], history.map(\.lr))
+        try h5.writeFloats("gradient_norm", shape: [history.count], history.map(\.norm))
+        try h5.setAttribute("tokens_per_step", .int(batch * sequenceLength))
+        try h5.commit()
+        print("wrote \(modelDir) (bf16) and \((out as NSString).appendingPathComponent("training.h5")); final loss \(history.last.map { String(format: "%.4f", $0.loss) } ?? "-")")
+
+        let queries = (corpus as NSString).appendingPathComponent("queries")
+        if fm.fileExists(atPath: queries) {
+            let saved = try TransformerModel.load(directory: modelDir)
+            let eval = try PretrainEvaluation.run(model: saved, tokenizer: tokenizer,
+                                                  factual: try readJSONLines(SyntheticCorpus.Query.self, queries + "/factual.jsonl"),
+                                                  reasoning: try readJSONLines(SyntheticCorpus.Query.self, queries + "/reasoning.jsonl"),
+                                                  progress: { printError($0) })
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try writeFileAtomically(try enc.encode(eval), to: (out as NSString).appendingPathComponent("evaluation.json"))
+            for (k, s) in eval.recallByMentions.sorted(by: { $0.key < $1.key }) {
+                print(String(format: "recall, facts stated %d×: %d/%d (%.1f%%)", k, s.correct, s.total, 100 * s.accuracy))
+            }
+            let r3 = eval.recallMentionedAtLeast3
+            print(String(format: "recall, facts stated ≥ 3×: %.1f%%", 100 * r3.accuracy))
+            for (task, s) in eval.reasoning.sorted(by: { $0.key < $1.key }) {
+                print(String(format: "%@ (greedy, step by step): %d/%d (%.1f%%)", task, s.correct, s.total, 100 * s.accuracy))
+            }
+        }
+    }
+
+    func saveHistory(_ h: [(loss: Float, lr: Float, norm: Float)], _ dir: String) throws {
+        let rows = h.map { "\($0.loss),\($0.lr),\($0.norm)" }.joined(separator: "\n")
+        try writeFileAtomically(Data(rows.utf8), to: (dir as NSString).appendingPathComponent("history.csv"))
+    }
+
+    func loadHistory(_ dir: String, steps: Int) throws -> [(loss: Float, lr: Float, norm: Float)] {
+        let path = (dir as NSString).appendingPathComponent("history.csv")
+        guard let text = try? readUTF8(path) else { return [] }
+        return text.split(separator: "\n").prefix(steps).map { line in
+            let f = line.split(separator: ",").map { Float($0) ?? 0 }
+            return (f[0], f.count > 1 ? f[1] : 0, f.count > 2 ? f[2] : 0)
+        }
+    }
+}
