@@ -12,8 +12,8 @@ struct Bench: ParsableCommand {
         generate call, prompt prefill included. scripts/bench_runtime.py compares these with PyTorch.
         """)
 
-    @Option(help: "Hugging Face model directory.")
-    var model: String
+    @Option(help: "Hugging Face model directory (default: the embedded model).")
+    var model: String?
 
     @Option(help: "Prefill length.")
     var prefill: Int = 512
@@ -33,8 +33,16 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Flag(help: "Measure training instead: forward + backward + AdamW on --train-batch × --train-length tokens.")
+    var train = false
+
+    @Option(help: "Training sequences per step.") var trainBatch: Int = 4
+    @Option(help: "Training tokens per sequence.") var trainLength: Int = 128
+    @Option(help: "Timed training steps (after one warm-up step).") var trainSteps: Int = 3
+
     func run() throws {
-        let m = try TransformerModel.load(directory: model)
+        if train { return try runTraining() }
+        let m = try TransformerModel.load(directory: try DefaultModel.resolve(model))
         var rng = SeededGenerator(seed: 1234)
         let V = m.config.vocabSize
         func randomTokens(_ n: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(V)) } }
@@ -68,6 +76,41 @@ struct Bench: ParsableCommand {
                 ("sampling \(batch)×\(new)", String(format: "%.1f tokens/s (%.3f s)", sampleRate, sampleSeconds)),
                 ("peak RSS", String(format: "%.0f MiB", peakMiB)),
             ])
+        }
+    }
+}
+
+extension Bench {
+    /// Training throughput: full-model AdamW steps on random tokens (weights copied
+    /// into owned memory first, as fine-tuning a loaded checkpoint does).
+    func runTraining() throws {
+        let loaded = try TransformerModel.load(directory: try DefaultModel.resolve(model))
+        let m = TransformerModel(config: loaded.config, weights: loaded.weights.ownedCopy())
+        var rng = SeededGenerator(seed: 99)
+        let perStep = trainBatch * trainLength
+        let stream = (0..<(perStep * (trainSteps + 1))).map { _ in Int(rng.next() % UInt64(m.config.vocabSize)) }
+        let options = TrainingOptions(steps: trainSteps + 1, batchSize: trainBatch, sequenceLength: trainLength,
+                                      learningRate: 1e-5, warmupSteps: 1, checkpointEvery: 0)
+        let trainer = LanguageModelTrainer(model: m, data: try WindowedTokens(stream: stream, length: trainLength), options: options)
+        _ = try trainer.step()   // warm-up: allocates the optimizer state
+        var times: [Double] = []
+        for _ in 0..<trainSteps {
+            let t0 = Date()
+            _ = try trainer.step()
+            times.append(Date().timeIntervalSince(t0))
+        }
+        let median = times.sorted()[times.count / 2]
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakMiB = Double(usage.ru_maxrss) / 1024
+        let rate = Double(perStep) / median
+        if json {
+            print(String(format: "{\"train_tokens_per_s\": %.2f, \"train_step_s\": %.3f, \"peak_rss_mib\": %.1f, \"blas_core\": \"%@\"}",
+                         rate, median, peakMiB, BLASRuntime.coreName))
+        } else {
+            printTable([("BLAS kernel", BLASRuntime.coreName),
+                        ("training \(trainBatch)×\(trainLength)", String(format: "%.1f tokens/s (%.2f s per step, median of %d)", rate, median, trainSteps)),
+                        ("peak RSS", String(format: "%.0f MiB", peakMiB))])
         }
     }
 }

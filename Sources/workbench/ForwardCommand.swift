@@ -11,8 +11,8 @@ struct Forward: ParsableCommand {
         attributes. See docs/formats.md.
         """)
 
-    @Option(help: "Hugging Face model directory.")
-    var model: String
+    @Option(help: "Hugging Face model directory (default: the embedded model).")
+    var model: String?
 
     @Option(help: "Token ids, comma-separated, e.g. 1,2,3.")
     var ids: String?
@@ -31,6 +31,7 @@ struct Forward: ParsableCommand {
     }
 
     func run() throws {
+        let model = try DefaultModel.resolve(self.model)
         let m = try TransformerModel.load(directory: model)
         let tokens = try promptTokens(ids: ids, text: text, model: model)
         let result = try m.forward(TokenBatch(tokens), logits: .all, captureResiduals: !noResidual)

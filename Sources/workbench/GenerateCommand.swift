@@ -11,8 +11,8 @@ struct Generate: ParsableCommand {
         a sequence stops at the model's EOS id (config.json eos_token_id) or after --max-new tokens.
         """)
 
-    @Option(help: "Hugging Face model directory.")
-    var model: String
+    @Option(help: "Hugging Face model directory (default: the embedded model).")
+    var model: String?
 
     @Option(help: "Prompt token ids, comma-separated; repeat for a batch.")
     var ids: [String] = []
@@ -48,6 +48,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        let model = try DefaultModel.resolve(self.model)
         let m = try TransformerModel.load(directory: model)
         let prompts = try ids.isEmpty ? texts.map { try promptTokens(ids: nil, text: $0, model: model) }
                                       : ids.map { try parseIDs($0, option: "--ids") }

@@ -5,16 +5,20 @@ import Model
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe a model directory and the BLAS kernels in use.",
-        discussion: "Without MODEL_DIR, only the runtime (BLAS kernel, threads, measured sgemm speed) is shown.")
+        discussion: "Without MODEL_DIR the embedded model is described; --runtime-only shows just the BLAS kernel, threads and sgemm speed.")
 
-    @Argument(help: "A Hugging Face model directory.")
+    @Argument(help: "A Hugging Face model directory (default: the embedded model).")
     var modelDir: String?
+
+    @Flag(help: "Show only the runtime (no model).")
+    var runtimeOnly = false
 
     @Flag(help: "Skip the sgemm speed measurement.")
     var noMeasure = false
 
     func run() throws {
-        if let modelDir {
+        if !runtimeOnly {
+            let modelDir = try DefaultModel.resolve(self.modelDir)
             let model = try TransformerModel.load(directory: modelDir)
             let c = model.config
             var rope = "theta \(c.ropeTheta)"

@@ -4,7 +4,7 @@ import Model
 
 /// Where a command gets its tokenizer: --tokenizer FILE, or the tokenizer.json of --model.
 struct TokenizerSource: ParsableArguments {
-    @Option(help: "Hugging Face model directory (its tokenizer.json is used).")
+    @Option(help: "Hugging Face model directory whose tokenizer.json is used (default: the embedded model).")
     var model: String?
 
     @Option(help: "A tokenizer.json file (instead of --model).")
@@ -12,8 +12,7 @@ struct TokenizerSource: ParsableArguments {
 
     func load() throws -> Tokenizer {
         if let tokenizer { return try Tokenizer.load(path: tokenizer) }
-        guard let model else { throw WorkbenchError("give --model DIR or --tokenizer FILE") }
-        return try Tokenizer.load(modelDirectory: model)
+        return try Tokenizer.load(modelDirectory: try DefaultModel.resolve(model))
     }
 }
 

@@ -83,24 +83,30 @@ struct World {
         }
     }
 
-    /// Documents made of 3–5 fact sentences; each fact appears in exactly its number of mentions.
+    /// Documents of 3–5 fact sentences; each fact is stated in exactly its number of
+    /// mentions (a fact never appears twice in one document: it starts the next one).
     func factDocuments(g: inout CorpusRandom) -> [SyntheticCorpus.Document] {
         var pool: [(Int, Attribute)] = []
         for (i, m) in mentions.enumerated() { for a in Attribute.allCases { for _ in 0..<m[a]! { pool.append((i, a)) } } }
         g.shuffle(&pool)
         var docs: [SyntheticCorpus.Document] = []
-        var i = 0
-        while i < pool.count {
-            let size = min(pool.count - i, g.range(3...5))
-            var chosen: [(Int, Attribute)] = []
-            for (country, attr) in pool[i..<(i + size)] where !chosen.contains(where: { $0.0 == country && $0.1 == attr }) {
-                chosen.append((country, attr))
-            }
+        var current: [(Int, Attribute)] = []
+        var target = g.range(3...5)
+        func flush(_ g: inout CorpusRandom) {
+            guard !current.isEmpty else { return }
             let trivia = g.below(3) == 0
-            let text = chosen.map { sentence(countries[$0.0], $0.1, style: g.below(4), trivia: trivia) }.joined(separator: trivia ? "\n" : " ")
+            let text = current.map { sentence(countries[$0.0], $0.1, style: g.below(4), trivia: trivia) }
+                .joined(separator: trivia ? "\n" : " ")
             docs.append(.init(id: "\(trivia ? "trivia" : "wiki")-\(docs.count)", text: text, source: trivia ? "trivia" : "wiki"))
-            i += size
+            current = []
+            target = g.range(3...5)
         }
+        for fact in pool {
+            if current.contains(where: { $0.0 == fact.0 && $0.1 == fact.1 }) { flush(&g) }
+            current.append(fact)
+            if current.count == target { flush(&g) }
+        }
+        flush(&g)
         return docs
     }
 

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Model
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The main job: describe the embedded model, generate, and dump activations to HDF5.",
+        discussion: "Runs in well under a minute on the embedded model. Results go under --out.")
+
+    @Option(help: "Hugging Face model directory (default: the embedded model).")
+    var model: String?
+
+    @Option(help: "Output directory.")
+    var out: String = "out/demo"
+
+    func run() throws {
+        let start = Date()
+        let dir = try DefaultModel.resolve(model)
+        let m = try TransformerModel.load(directory: dir)
+        let tokenizer = try Tokenizer.load(modelDirectory: dir)
+        let c = m.config
+        print("== model: \(dir)")
+        printTable([
+            ("architecture", "\(c.architecture.rawValue), \(c.layerCount) blocks, d=\(c.hiddenSize), \(c.headCount) heads / \(c.kvHeadCount) KV heads, MLP \(c.intermediateSize)"),
+            ("parameters", formatCount(m.parameterCount) + " (" + m.storedDTypes.joined(separator: ", ") + " on disk)"),
+            ("tokenizer", "\(tokenizer.vocabularySize) tokens"),
+            ("BLAS kernel", BLASRuntime.coreName),
+        ])
+
+        // Prompts: the embedded model's own queries when present, else fixed text.
+        let queries = (DefaultModel.dataDirectory as NSString).appendingPathComponent("queries")
+        var prompts: [(String, String?)] = [("The capital of", nil), ("Compute 12 + 30 - 5.", "37")]
+        if model == nil, FileManager.default.fileExists(atPath: queries + "/factual.jsonl") {
+            let facts = try readJSONLines(SyntheticCorpus.Query.self, queries + "/factual.jsonl").filter { ($0.mentions ?? 0) >= 3 }
+            let reasoning = try readJSONLines(SyntheticCorpus.Query.self, queries + "/reasoning.jsonl")
+            prompts = facts.prefix(3).map { ($0.prompt, $0.answer) }
+            for task in ["arithmetic", "slope", "linear"] {
+                if let q = reasoning.first(where: { $0.task == task }) { prompts.append((q.prompt, q.answer)) }
+            }
+        }
+        print("\n== greedy generation")
+        let ids = prompts.map { tokenizer.encode($0.0) }
+        let gen = try m.generate(prompts: ids, options: GenerationOptions(maxNewTokens: 40, stopTokens: Set(c.eosTokenIds)))
+        var lines: [String] = []
+        for ((prompt, answer), tokens) in zip(prompts, gen.tokens) {
+            let text = tokenizer.decode(tokens, skipSpecialTokens: true).components(separatedBy: "\n").first ?? ""
+            print("  \(prompt)\u{1B}[1m\(text)\u{1B}[0m" + (answer.map { "   (expected: \($0))" } ?? ""))
+            lines.append("{\"prompt\": \(jsonString(prompt)), \"completion\": \(jsonString(text))\(answer.map { ", \"expected\": \(jsonString($0))" } ?? "")}")
+        }
+        let generationsPath = (out as NSString).appendingPathComponent("generations.jsonl")
+        try writeFileAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: generationsPath)
+
+        print("\n== activations")
+        let text = prompts[0].0
+        let tokens = tokenizer.encode(text)
+        let result = try m.forward(TokenBatch(tokens), logits: .all, captureResiduals: true)
+        let T = tokens.count
+        let h5Path = (out as NSString).appendingPathComponent("activations.h5")
+        let file = try HDF5Writer(path: h5Path)
+        try Provenance(model: m).write(to: file)
+        try file.setAttribute("text", .string(text))
+        try file.writeInt32("input_ids", shape: [T], tokens)
+        try file.writeStrings("tokens", tokenizer.tokens(tokens))
+        try file.writeFloats("logits", shape: [T, c.vocabSize], result.logits!.data)
+        var all = [Float]()
+        for r in result.residuals { all += r.values }
+        try file.writeFloats("residual", shape: [c.layerCount + 1, T, c.hiddenSize], all)
+        try file.commit()
+        let norms = result.residuals.map { r -> String in
+            let last = Array(r.values.suffix(c.hiddenSize))
+            return String(format: "%.1f", last.map { $0 * $0 }.reduce(0, +).squareRoot())
+        }
+        print("  \"\(text)\": \(T) tokens; residual norm at the last position by layer: \(norms.joined(separator: " → "))")
+
+        print("\n== results (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
+        print("  \(generationsPath)   prompts and greedy completions")
+        print("  \(h5Path)   /input_ids [\(T)], /tokens, /logits [\(T), \(c.vocabSize)], /residual [\(c.layerCount + 1), \(T), \(c.hiddenSize)]")
+        print("  read them with h5py, pandas or HDFView; docs/formats.md lists every dataset")
+    }
+}
