@@ -66,7 +66,7 @@ extension TransformerModel {
         record?.begin(batch: batch, layout: layout, cache: kv)
         let scratch = BlockScratch(config: c, rows: rows)
         for l in 0..<c.layerCount {
-            let buffers = record.map { $0.newLayer(config: c, rows: rows, residualIn: h) } ?? scratch
+            let buffers = record.map { $0.newLayer(config: c, rows: rows, residualIn: h, scratch: scratch) } ?? scratch
             blockForward(layer: l, h: h.mutableData, scratch: buffers, layout: layout, cache: kv, cacheStart: start, hooks: hooks)
             residualHooks(l + 1)
         }

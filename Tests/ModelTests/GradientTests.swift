@@ -102,6 +102,18 @@ final class GradientTests: XCTestCase {
         return (loss, grads)
     }
 
+    /// Recomputing blocks during backward (activation checkpointing) gives the same gradients bit for bit.
+    func testRecomputedBlocksGiveIdenticalGradients() throws {
+        let s = try setup("llama_gqa_llama3rope")
+        let (_, kept) = try lossAndGradients(s.model, s.batch, s.labels)
+        let record = ForwardRecord(recomputeBlocks: true)
+        let out = try s.model.forward(s.batch, logits: .all, record: record)
+        let (_, dLogits) = CrossEntropy.lossAndGradient(logits: out.logits!, labels: s.labels)
+        let recomputed = ModelGradients(model: s.model)
+        s.model.backward(record, logitGradient: dLogits, options: BackwardOptions(weightGradients: recomputed))
+        for ((name, a), (_, b)) in zip(kept.named, recomputed.named) { XCTAssertEqual(a.values, b.values, name) }
+    }
+
     /// Summed gradients do not depend on how the sequences are batched.
     func testBatchSizeInvariance() throws {
         let s = try setup("qwen2_bias_tied_f16")

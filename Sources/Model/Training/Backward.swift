@@ -51,7 +51,8 @@ extension TransformerModel {
         residualGradient(c.layerCount)
 
         for l in stride(from: c.layerCount - 1, through: 0, by: -1) {
-            blockBackward(layer: l, record: record.layers[l], cache: record.cache, layout: layout, dh: dh.mutableData,
+            let layer = record.layers[l] ?? recomputeBlock(l, record: record, hooks: hooks)
+            blockBackward(layer: l, record: layer, cache: record.cache, layout: layout, dh: dh.mutableData,
                           hooks: hooks, options: options)
             residualGradient(l)
         }
@@ -63,6 +64,19 @@ extension TransformerModel {
                 for i in 0..<d { row[i] += dh.data[r * d + i] }
             }
         }
+    }
+
+    /// Runs block `l` again from its saved input, keeping everything backward needs.
+    /// Only the adapters of `hooks` take part: taps and readers already saw this block.
+    func recomputeBlock(_ l: Int, record: ForwardRecord, hooks: ForwardHooks) -> LayerRecord {
+        let layout = record.layout!
+        let input = record.blockInputs[l]
+        let full = LayerRecord(config: config, rows: layout.rows, batchSize: layout.batchSize, length: layout.length, residualIn: input)
+        var adaptersOnly = ForwardHooks()
+        adaptersOnly.weightDeltas = hooks.weightDeltas
+        let h = Tensor(shape: input.shape, values: input.values)
+        blockForward(layer: l, h: h.mutableData, scratch: full, layout: layout, cache: record.cache, cacheStart: 0, hooks: adaptersOnly)
+        return full
     }
 
     /// Backward through one linear layer y = x Wᵀ + b (+ x ΔWᵀ): dx (+)= g W (+ g ΔW),

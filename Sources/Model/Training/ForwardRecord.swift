@@ -14,7 +14,7 @@ final class LayerRecord: BlockScratch {
     let probabilities: Tensor
 
     init(config c: ModelConfig, rows: Int, batchSize: Int, length: Int, residualIn h: Tensor) {
-        residualIn = Tensor(shape: [rows, c.hiddenSize], values: Array(h.storage.buffer))
+        residualIn = h
         residualMid = Tensor(zeros: [rows, c.hiddenSize])
         normed2 = Tensor(zeros: [rows, c.hiddenSize])
         activation = Tensor(zeros: [rows, c.intermediateSize])
@@ -27,26 +27,41 @@ final class LayerRecord: BlockScratch {
 
 /// Everything a forward pass keeps so that `backward` can run: pass one to
 /// `forward(_:record:)`, then hand it to `backward`. Memory is about
-/// rows × (6d + 3I + q/k/v widths) + B·H·T² floats per layer.
+/// rows × (6d + 3I + q/k/v widths) + B·H·T² floats per layer; with
+/// `recomputeBlocks` only each block's input (rows × d) is kept and the block is
+/// run again during the backward pass (activation checkpointing, for long sequences).
 public final class ForwardRecord {
-    var layers: [LayerRecord] = []
+    public let recomputeBlocks: Bool
+    /// Full records, or nil for blocks that will be recomputed.
+    var layers: [LayerRecord?] = []
+    /// Each block's input, kept in both modes.
+    var blockInputs: [Tensor] = []
     var layout: RowLayout!
     var batch: TokenBatch!
     var cache: KVCache!
     /// h_L, [rows, d].
     var finalResidual: Tensor!
 
-    public init() {}
+    public init(recomputeBlocks: Bool = false) { self.recomputeBlocks = recomputeBlocks }
 
     func begin(batch: TokenBatch, layout: RowLayout, cache: KVCache) {
         layers = []
+        blockInputs = []
         self.batch = batch
         self.layout = layout
         self.cache = cache
     }
 
-    func newLayer(config: ModelConfig, rows: Int, residualIn: Tensor) -> LayerRecord {
-        let r = LayerRecord(config: config, rows: rows, batchSize: layout.batchSize, length: layout.length, residualIn: residualIn)
+    /// The buffers block `layers.count` runs in: a full record, or `scratch` when
+    /// the block will be recomputed (then only its input is kept).
+    func newLayer(config: ModelConfig, rows: Int, residualIn: Tensor, scratch: BlockScratch) -> BlockScratch {
+        let input = Tensor(shape: [rows, config.hiddenSize], values: Array(residualIn.storage.buffer))
+        blockInputs.append(input)
+        if recomputeBlocks {
+            layers.append(nil)
+            return scratch
+        }
+        let r = LayerRecord(config: config, rows: rows, batchSize: layout.batchSize, length: layout.length, residualIn: input)
         layers.append(r)
         return r
     }
