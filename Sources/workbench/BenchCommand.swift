@@ -84,8 +84,12 @@ extension Bench {
     /// Training throughput: full-model AdamW steps on random tokens (weights copied
     /// into owned memory first, as fine-tuning a loaded checkpoint does).
     func runTraining() throws {
-        let loaded = try TransformerModel.load(directory: try DefaultModel.resolve(model))
-        let m = TransformerModel(config: loaded.config, weights: loaded.weights.ownedCopy())
+        // The loaded model (and with it the memory-mapped file) is released once its
+        // weights are copied, so the mapping's pages do not count towards peak memory.
+        let m: TransformerModel = try {
+            let loaded = try TransformerModel.load(directory: try DefaultModel.resolve(model))
+            return TransformerModel(config: loaded.config, weights: loaded.weights.ownedCopy())
+        }()
         var rng = SeededGenerator(seed: 99)
         let perStep = trainBatch * trainLength
         let stream = (0..<(perStep * (trainSteps + 1))).map { _ in Int(rng.next() % UInt64(m.config.vocabSize)) }
