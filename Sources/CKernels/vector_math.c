@@ -58,7 +58,62 @@ static void silu_mul_avx512(float *gate, const float *up, size_t n) {
     }
     for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
+__attribute__((target("avx512f")))
+static void silu_mul_backward_avx512(const float *gate, const float *up, const float *d_act,
+                                     float *d_gate, float *d_up, size_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 g = _mm512_loadu_ps(gate + i), u = _mm512_loadu_ps(up + i), da = _mm512_loadu_ps(d_act + i);
+        __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        _mm512_storeu_ps(d_up + i, _mm512_mul_ps(da, _mm512_mul_ps(g, s)));
+        __m512 t = _mm512_fmadd_ps(g, _mm512_sub_ps(one, s), one);
+        _mm512_storeu_ps(d_gate + i, _mm512_mul_ps(_mm512_mul_ps(da, u), _mm512_mul_ps(s, t)));
+    }
+    for (; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-gate[i]));
+        d_up[i] = d_act[i] * gate[i] * s;
+        d_gate[i] = d_act[i] * up[i] * s * (1.0f + gate[i] * (1.0f - s));
+    }
+}
+
+__attribute__((target("avx512f")))
+static double sum_squares_avx512(const float *x, size_t n) {
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        a0 = _mm512_fmadd_pd(lo, lo, a0);
+        a1 = _mm512_fmadd_pd(hi, hi, a1);
+    }
+    double s = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    for (; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
 #endif
+
+void wb_silu_mul_backward(const float *gate, const float *up, const float *d_act,
+                          float *d_gate, float *d_up, size_t n) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) { silu_mul_backward_avx512(gate, up, d_act, d_gate, d_up, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-gate[i]));
+        d_up[i] = d_act[i] * gate[i] * s;
+        d_gate[i] = d_act[i] * up[i] * s * (1.0f + gate[i] * (1.0f - s));
+    }
+}
+
+double wb_sum_squares(const float *x, size_t n) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) return sum_squares_avx512(x, n);
+#endif
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
 
 float wb_exp_shifted_sum(float *x, size_t n, float shift) {
 #if defined(__x86_64__)

@@ -31,6 +31,20 @@ final class VectorMathTests: XCTestCase {
         }
     }
 
+    func testSwiGLUBackwardAndSumOfSquares() {
+        let n = 53
+        let g = (0..<n).map { Float($0) * 0.37 - 9 }, u = (0..<n).map { Float(cos(Double($0))) }
+        let da = (0..<n).map { Float(sin(Double($0) * 0.7)) }
+        var dg = [Float](repeating: 0, count: n), du = [Float](repeating: 0, count: n)
+        wb_silu_mul_backward(g, u, da, &dg, &du, n)
+        for i in 0..<n {
+            let s = 1 / (1 + exp(-g[i]))
+            XCTAssertEqual(du[i], da[i] * g[i] * s, accuracy: 1e-5 * max(1, abs(du[i])))
+            XCTAssertEqual(dg[i], da[i] * u[i] * s * (1 + g[i] * (1 - s)), accuracy: 1e-5 * max(1, abs(dg[i])))
+        }
+        XCTAssertEqual(wb_sum_squares(g, n), g.reduce(0.0) { $0 + Double($1) * Double($1) }, accuracy: 1e-9)
+    }
+
     func testCausalSoftmaxSkipsPaddingAndFuture() {
         var row: [Float] = [1, 2, 3, 4, 5]
         let real: [Bool] = [true, false, true, true, true]

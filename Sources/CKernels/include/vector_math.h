@@ -11,4 +11,12 @@ float wb_exp_shifted_sum(float *x, size_t n, float shift);
 /* gate[i] <- gate[i] / (1 + exp(-gate[i])) * up[i]  (SwiGLU). */
 void wb_silu_mul(float *gate, const float *up, size_t n);
 
+/* SwiGLU backward for act = silu(g) * u, given d_act:
+   d_u = d_act * silu(g);  d_g = d_act * u * s * (1 + g * (1 - s)),  s = sigmoid(g). */
+void wb_silu_mul_backward(const float *gate, const float *up, const float *d_act,
+                          float *d_gate, float *d_up, size_t n);
+
+/* Sum of squares, accumulated in double. */
+double wb_sum_squares(const float *x, size_t n);
+
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// What the backward pass computes besides passing gradients down.
@@ -119,13 +120,9 @@ extension TransformerModel {
         // act = silu(g) u: du = dact silu(g); dg = dact u σ(g)(1 + g(1 − σ(g))).
         let dGate = Tensor(zeros: [rows, I]), dUp = Tensor(zeros: [rows, I])
         Parallel.forEachChunk(rows * I, costPerItem: 8) { range in
-            let g = rec.gate.data, u = rec.up.data, da = dAct.data
-            let dg = dGate.mutableData, du = dUp.mutableData
-            for i in range {
-                let sigma = 1 / (1 + exp(-g[i]))
-                du[i] = da[i] * g[i] * sigma
-                dg[i] = da[i] * u[i] * sigma * (1 + g[i] * (1 - sigma))
-            }
+            let o = range.lowerBound
+            wb_silu_mul_backward(rec.gate.data + o, rec.up.data + o, dAct.data + o,
+                                 dGate.mutableData + o, dUp.mutableData + o, range.count)
         }
         let dNormed2 = Tensor(zeros: [rows, d])
         linearBackward(id(.gate), input: rec.normed2.data, outputGradient: dGate.data, inputGradient: dNormed2.mutableData,

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Gradients shaped like `ModelWeights` (summed into; zero them between steps).
@@ -40,10 +41,12 @@ public final class ModelGradients: @unchecked Sendable {
     /// Sum of squares of every gradient (for clipping by global norm).
     public func squaredNorm() -> Double {
         var total = 0.0
+        let lock = NSLock()
         for (_, t) in named {
-            var s: Double = 0
-            for v in t.storage.buffer { s += Double(v) * Double(v) }
-            total += s
+            Parallel.forEachChunk(t.count, costPerItem: 1) { range in
+                let s = wb_sum_squares(t.data + range.lowerBound, range.count)
+                lock.lock(); total += s; lock.unlock()
+            }
         }
         return total
     }
@@ -51,7 +54,9 @@ public final class ModelGradients: @unchecked Sendable {
     public func scale(by factor: Float) {
         for (_, t) in named {
             let p = t.mutableData
-            for i in 0..<t.count { p[i] *= factor }
+            Parallel.forEachChunk(t.count, costPerItem: 1) { range in
+                for i in range { p[i] *= factor }
+            }
         }
     }
 }

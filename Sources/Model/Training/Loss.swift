@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Next-token cross-entropy over chosen positions.
@@ -19,8 +20,8 @@ public enum CrossEntropy {
                     let x = logits.data + r * V, g = grad.mutableData + r * V
                     var maxV = -Float.infinity
                     for j in 0..<V { maxV = max(maxV, x[j]) }
-                    var sum: Double = 0
-                    for j in 0..<V { let e = exp(x[j] - maxV); g[j] = e; sum += Double(e) }
+                    g.update(from: x, count: V)
+                    let sum = Double(wb_exp_shifted_sum(g, V, maxV))   // g ← exp(x − max)
                     let logZ = Double(maxV) + log(sum)
                     lossOut[r] = logZ - Double(x[label])
                     let inv = Float(1 / sum) * gradientScale
