@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Influence", targets: ["Influence"]),
         .library(name: "Steering", targets: ["Steering"]),
         .executable(name: "workbench", targets: ["workbench"]),
+        .executable(name: "lens", targets: ["lens"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -22,11 +23,19 @@ let package = Package(
         // Hand-written kernel for few-row matrix products (decoding), which BLAS does poorly.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Model", dependencies: ["CBLAS", "CHDF5", "CKernels"]),
-        .target(name: "Lens", dependencies: ["Model"]),
+        .target(name: "Lens", dependencies: ["Model", "CKernels"]),
         .target(name: "Influence", dependencies: ["Model"]),
         .target(name: "Steering", dependencies: ["Model"]),
+        // Input reading, tables and the error-reporting entry point shared by the executables.
+        .target(name: "CLICommon", dependencies: [
+            "Model", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "workbench", dependencies: [
-            "Model",
+            "Model", "CLICommon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "lens", dependencies: [
+            "Lens", "Model", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels"], exclude: ["Fixtures"]),
@@ -34,7 +43,7 @@ let package = Package(
         .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model"]),
         // Runs the built `workbench` binary as a user would; depending on it builds it first.
-        .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "Model"]),
+        .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "lens", "Model"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLICommon
 import Foundation
 import Model
 
@@ -31,14 +32,3 @@ struct Corpus: ParsableCommand {
     }
 }
 
-/// Reads a .jsonl file of Codable rows, naming the file and line on a bad row.
-func readJSONLines<T: Decodable>(_ type: T.Type, _ path: String) throws -> [T] {
-    let text = try readUTF8(path)
-    var rows: [T] = []
-    for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-    where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-        do { rows.append(try JSONDecoder().decode(T.self, from: Data(line.utf8))) }
-        catch { throw WorkbenchError("line \(n + 1): not a valid record (\(error))", file: path) }
-    }
-    return rows
-}

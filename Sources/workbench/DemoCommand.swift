@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLICommon
 import Foundation
 import Model
 

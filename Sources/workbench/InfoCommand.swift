@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLICommon
 import Foundation
 import Model
 
@@ -61,20 +62,3 @@ struct Info: ParsableCommand {
     }
 }
 
-func printTable(_ rows: [(String, String)]) {
-    let width = rows.map(\.0.count).max() ?? 0
-    for (k, v) in rows {
-        print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v)
-    }
-}
-
-func formatCount(_ n: Int) -> String {
-    if n >= 1_000_000_000 { return String(format: "%.2fB (%d)", Double(n) / 1e9, n) }
-    if n >= 1_000_000 { return String(format: "%.2fM (%d)", Double(n) / 1e6, n) }
-    if n >= 1_000 { return String(format: "%.1fK (%d)", Double(n) / 1e3, n) }
-    return "\(n)"
-}
-
-extension String {
-    var nilIfEmpty: String? { isEmpty ? nil : self }
-}

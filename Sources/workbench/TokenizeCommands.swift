@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLICommon
 import Foundation
 import Model
 
@@ -14,38 +15,6 @@ struct TokenizerSource: ParsableArguments {
         if let tokenizer { return try Tokenizer.load(path: tokenizer) }
         return try Tokenizer.load(modelDirectory: try DefaultModel.resolve(model))
     }
-}
-
-/// Reads a text file that must be valid UTF-8.
-func readUTF8(_ path: String) throws -> String {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw WorkbenchError(FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file", file: path)
-    }
-    guard let text = String(validating: data, as: UTF8.self) else {
-        let offset = firstInvalidUTF8Offset(data)
-        throw WorkbenchError("invalid UTF-8 at byte \(offset)", file: path)
-    }
-    return text
-}
-
-/// Byte offset of the first byte that does not start a valid UTF-8 sequence.
-func firstInvalidUTF8Offset(_ data: Data) -> Int {
-    var decoder = UTF8()
-    var iterator = data.makeIterator()
-    var offset = 0
-    while true {
-        switch decoder.decode(&iterator) {
-        case .scalarValue(let s): offset += UTF8.width(s)
-        case .emptyInput: return offset
-        case .error: return offset
-        }
-    }
-}
-
-func jsonString(_ s: String) -> String {
-    let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
-    let text = String(decoding: data, as: UTF8.self)
-    return String(text.dropFirst().dropLast())
 }
 
 struct Tokenize: ParsableCommand {
@@ -104,11 +73,6 @@ struct Tokenize: ParsableCommand {
             }
         }
     }
-}
-
-/// A token shown with visible whitespace.
-func visible(_ token: String) -> String {
-    token.replacingOccurrences(of: " ", with: "␣").replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: "\t", with: "⇥")
 }
 
 struct Detokenize: ParsableCommand {

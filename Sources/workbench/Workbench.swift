@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLICommon
 import Foundation
 import Model
 
@@ -15,34 +16,6 @@ struct Workbench: ParsableCommand {
         version: WorkbenchVersion.current,
         subcommands: [Demo.self, Info.self, Forward.self, Generate.self, Tokenize.self, Detokenize.self, TokenizerTrain.self, Corpus.self, Pretrain.self, TokenizerBench.self, Bench.self])
 
-    static func main() {
-        BLASRuntime.ensureFastKernels()
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch let error as WorkbenchError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            Foundation.exit(1)
-        } catch {
-            exit(withError: error)
-        }
-    }
+    static func main() { runCommand(Workbench.self) }
 }
 
-/// Parses "1,2,3" (spaces allowed) into token ids.
-func parseIDs(_ text: String, option: String) throws -> [Int] {
-    let parts = text.split(whereSeparator: { $0 == "," || $0 == " " })
-    var ids: [Int] = []
-    for p in parts {
-        guard let v = Int(p), v >= 0 else {
-            throw WorkbenchError("\(option): '\(p)' is not a non-negative integer token id")
-        }
-        ids.append(v)
-    }
-    guard !ids.isEmpty else { throw WorkbenchError("\(option): no token ids given") }
-    return ids
-}
-
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}

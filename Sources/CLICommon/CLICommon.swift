@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Model
+
+// Helpers shared by the command-line tools: reading inputs, printing tables, and the
+// common entry point that reports errors as one line.
+
+/// Every executable starts here: fast BLAS kernels, then the command; a
+/// WorkbenchError becomes one line on stderr and exit status 1.
+public func runCommand<C: ParsableCommand>(_ type: C.Type) {
+    BLASRuntime.ensureFastKernels()
+    do {
+        var command = try type.parseAsRoot()
+        try command.run()
+    } catch let error as WorkbenchError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        Foundation.exit(1)
+    } catch {
+        type.exit(withError: error)
+    }
+}
+
+/// Reads a .jsonl file of Codable rows, naming the file and line on a bad row.
+public func readJSONLines<T: Decodable>(_ type: T.Type, _ path: String) throws -> [T] {
+    let text = try readUTF8(path)
+    var rows: [T] = []
+    for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+    where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+        do { rows.append(try JSONDecoder().decode(T.self, from: Data(line.utf8))) }
+        catch { throw WorkbenchError("line \(n + 1): not a valid record (\(error))", file: path) }
+    }
+    return rows
+}
+
+public func printTable(_ rows: [(String, String)]) {
+    let width = rows.map(\.0.count).max() ?? 0
+    for (k, v) in rows {
+        print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v)
+    }
+}
+
+public func formatCount(_ n: Int) -> String {
+    if n >= 1_000_000_000 { return String(format: "%.2fB (%d)", Double(n) / 1e9, n) }
+    if n >= 1_000_000 { return String(format: "%.2fM (%d)", Double(n) / 1e6, n) }
+    if n >= 1_000 { return String(format: "%.1fK (%d)", Double(n) / 1e3, n) }
+    return "\(n)"
+}
+
+
+extension String {
+    public var nilIfEmpty: String? { isEmpty ? nil : self }
+}
+
+/// Reads a text file that must be valid UTF-8.
+public func readUTF8(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw WorkbenchError(FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file", file: path)
+    }
+    guard let text = String(validating: data, as: UTF8.self) else {
+        let offset = firstInvalidUTF8Offset(data)
+        throw WorkbenchError("invalid UTF-8 at byte \(offset)", file: path)
+    }
+    return text
+}
+
+/// Byte offset of the first byte that does not start a valid UTF-8 sequence.
+public func firstInvalidUTF8Offset(_ data: Data) -> Int {
+    var decoder = UTF8()
+    var iterator = data.makeIterator()
+    var offset = 0
+    while true {
+        switch decoder.decode(&iterator) {
+        case .scalarValue(let s): offset += UTF8.width(s)
+        case .emptyInput: return offset
+        case .error: return offset
+        }
+    }
+}
+
+public func jsonString(_ s: String) -> String {
+    let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+    let text = String(decoding: data, as: UTF8.self)
+    return String(text.dropFirst().dropLast())
+}
+
+
+/// A token shown with visible whitespace.
+public func visible(_ token: String) -> String {
+    token.replacingOccurrences(of: " ", with: "␣").replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: "\t", with: "⇥")
+}
+
+
+/// Parses "1,2,3" (spaces allowed) into token ids.
+public func parseIDs(_ text: String, option: String) throws -> [Int] {
+    let parts = text.split(whereSeparator: { $0 == "," || $0 == " " })
+    var ids: [Int] = []
+    for p in parts {
+        guard let v = Int(p), v >= 0 else {
+            throw WorkbenchError("\(option): '\(p)' is not a non-negative integer token id")
+        }
+        ids.append(v)
+    }
+    guard !ids.isEmpty else { throw WorkbenchError("\(option): no token ids given") }
+    return ids
+}
+
+public func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
