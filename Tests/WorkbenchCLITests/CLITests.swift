@@ -8,7 +8,11 @@ final class CLITests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("ModelTests/Fixtures").path
 
-    /// The binary sits next to the test bundle in the build directory.
+    /// The binaries sit next to the test bundle in the build directory.
+    static var lensBinary: String {
+        (binary as NSString).deletingLastPathComponent + "/lens"
+    }
+
     static var binary: String {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? CommandLine.arguments[0])
         var dir = testBinary.deletingLastPathComponent()
@@ -20,12 +24,14 @@ final class CLITests: XCTestCase {
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
-    func run(_ args: [String], environment: [String: String]? = nil) throws -> Run {
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "no workbench binary at \(Self.binary)")
+    func run(_ args: [String], environment: [String: String]? = nil, directory: String? = nil, lens: Bool = false) throws -> Run {
+        let executable = lens ? Self.lensBinary : Self.binary
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: executable), "no binary at \(executable)")
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
         if let environment { p.environment = environment }
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -170,6 +176,60 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(rows[0]["text"] as? String, tokenizer.decode(tokens, skipSpecialTokens: true))
         assertOneLineError(try run(["forward", "--model", Self.fixtures + "/llama_sharded", "--text", "hi"]),
                            containing: "llama_sharded/tokenizer.json: no such file")
+    }
+
+    /// The main job on the embedded model, started from an unrelated working directory.
+    func testDemoRunsOnTheEmbeddedModelFromAnyDirectory() throws {
+        let dir = NSTemporaryDirectory() + "cli-demo-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(["demo", "--out", "results"], directory: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("greedy generation"), r.stdout)
+        let h5 = try HDF5Reader(path: dir + "/results/activations.h5")
+        let model = try TransformerModel.load(directory: DefaultModel.directory)
+        let T = try h5.shape("input_ids")[0]
+        XCTAssertEqual(try h5.shape("residual"), [model.config.layerCount + 1, T, model.config.hiddenSize])
+        XCTAssertEqual(try h5.shape("logits"), [T, model.config.vocabSize])
+        let generations = try String(contentsOfFile: dir + "/results/generations.jsonl", encoding: .utf8)
+        XCTAssertGreaterThanOrEqual(generations.split(separator: "\n").count, 3)
+
+        let tok = try run(["tokenize", "--text", "The capital of", "--json"], directory: dir)
+        XCTAssertEqual(tok.status, 0, tok.stderr)
+        XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(tok.stdout.utf8)) as? [String: [Int]],
+                       ["ids": try Tokenizer.load(modelDirectory: DefaultModel.directory).encode("The capital of")])
+    }
+
+    func testLensRunAndInspect() throws {
+        let dir = try modelWithTokenizer()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(["run", "--model", dir, "--prompt", "the river flows", "--target", "#10", "--out", dir + "/lens.h5"], lens: true)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let m = try TransformerModel.load(directory: dir)
+        let tokens = try Tokenizer.load(modelDirectory: dir).encode("the river flows")
+        let h5 = try HDF5Reader(path: dir + "/lens.h5")
+        let (L1, T) = (m.config.layerCount + 1, tokens.count)
+        XCTAssertEqual(try h5.shape("top_ids"), [1, L1, T, 5])
+        XCTAssertEqual(try h5.shape("kl_to_final"), [1, L1, T])
+        XCTAssertEqual(try h5.shape("target_rank"), [1, L1, T])
+        // The last layer's top token is the model's own argmax at every position.
+        let logits = try m.forward(TokenBatch(tokens)).logits!
+        let top = try h5.readInts("top_ids").values
+        for t in 0..<T {
+            let row = UnsafeBufferPointer(start: logits.data + t * m.config.vocabSize, count: m.config.vocabSize)
+            XCTAssertEqual(top[((L1 - 1) * T + t) * 5], Sampler.argmax(row))
+        }
+
+        let d = m.config.hiddenSize
+        let vector = (0..<d).map { Float($0 % 7) - 3 }
+        _ = FileManager.default.createFile(atPath: dir + "/v.bin", contents: vector.withUnsafeBytes { Data($0) })
+        let inspect = try run(["inspect", dir + "/v.bin", "--model", dir, "--top-tokens", "3", "--json"], lens: true)
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((obj["rows"] as! [[String: Any]]).count, 1)
+        _ = FileManager.default.createFile(atPath: dir + "/short.bin", contents: Data(count: 12))
+        assertOneLineError(try run(["inspect", dir + "/short.bin", "--model", dir], lens: true),
+                           containing: "short.bin: holds 3 values (shape [3]); the model needs d = \(d)")
     }
 
     func testBadInputGivesOneErrorLine() throws {

@@ -24,9 +24,9 @@ public struct SyntheticCorpus {
     public var rlTest: [Problem] = []
 
     public struct Settings: Sendable {
-        public var countries = 160
-        public var procedureDocuments = 3000
-        public var narrativeDocuments = 600
+        public var countries = 240
+        public var procedureDocuments = 9000
+        public var narrativeDocuments = 1200
         public var reasoningQueriesPerTask = 20
         public var rlTrain = 400
         public var rlTest = 200
