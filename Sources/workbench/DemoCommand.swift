@@ -45,7 +45,8 @@ struct Demo: ParsableCommand {
         var lines: [String] = []
         for ((prompt, answer), tokens) in zip(prompts, gen.tokens) {
             let text = tokenizer.decode(tokens, skipSpecialTokens: true).components(separatedBy: "\n").first ?? ""
-            print("  \(prompt)\u{1B}[1m\(text)\u{1B}[0m" + (answer.map { "   (expected: \($0))" } ?? ""))
+            let (bold, plain) = isatty(STDOUT_FILENO) != 0 ? ("\u{1B}[1m", "\u{1B}[0m") : ("", "")
+            print("  \(prompt)\(bold)\(text)\(plain)" + (answer.map { "   (expected: \($0))" } ?? ""))
             lines.append("{\"prompt\": \(jsonString(prompt)), \"completion\": \(jsonString(text))\(answer.map { ", \"expected\": \(jsonString($0))" } ?? "")}")
         }
         let generationsPath = (out as NSString).appendingPathComponent("generations.jsonl")
