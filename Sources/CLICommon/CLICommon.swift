@@ -77,11 +77,7 @@ public func firstInvalidUTF8Offset(_ data: Data) -> Int {
     }
 }
 
-public func jsonString(_ s: String) -> String {
-    let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
-    let text = String(decoding: data, as: UTF8.self)
-    return String(text.dropFirst().dropLast())
-}
+public func jsonString(_ s: String) -> String { SafeTensorsWriter.jsonQuoted(s) }
 
 
 /// A token shown with visible whitespace.

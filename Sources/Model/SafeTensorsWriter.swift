@@ -49,7 +49,8 @@ public enum SafeTensorsWriter {
         return UInt16((bits &+ rounding) >> 16)
     }
 
-    static func jsonQuoted(_ s: String) -> String {
+    /// `s` as a JSON string literal.
+    public static func jsonQuoted(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

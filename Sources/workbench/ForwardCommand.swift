@@ -34,7 +34,8 @@ struct Forward: ParsableCommand {
     func run() throws {
         let model = try DefaultModel.resolve(self.model)
         let m = try TransformerModel.load(directory: model)
-        let tokens = try promptTokens(ids: ids, text: text, model: model)
+        let tokenizer = text == nil ? nil : try Tokenizer.load(modelDirectory: model)
+        let tokens = try ids.map { try parseIDs($0, option: "--ids") } ?? encodePrompt(text!, with: tokenizer!)
         let result = try m.forward(TokenBatch(tokens), logits: .all, captureResiduals: !noResidual)
         let logits = result.logits!
         let (T, V, d, L) = (tokens.count, m.config.vocabSize, m.config.hiddenSize, m.config.layerCount)
@@ -42,9 +43,9 @@ struct Forward: ParsableCommand {
         let file = try HDF5Writer(path: out)
         try Provenance(model: m).write(to: file)
         try file.writeInt32("input_ids", shape: [T], tokens)
-        if let text {
+        if let text, let tokenizer {
             try file.setAttribute("text", .string(text))
-            try file.writeStrings("tokens", try Tokenizer.load(modelDirectory: model).tokens(tokens))
+            try file.writeStrings("tokens", tokenizer.tokens(tokens))
         }
         try file.writeFloats("logits", shape: [T, V], logits.data)
         if !noResidual {
@@ -64,11 +65,9 @@ struct Forward: ParsableCommand {
     }
 }
 
-/// Token ids from --ids, or from --text through the model directory's tokenizer.json.
-func promptTokens(ids: String?, text: String?, model: String) throws -> [Int] {
-    if let ids { return try parseIDs(ids, option: "--ids") }
-    let tokenizer = try Tokenizer.load(modelDirectory: model)
-    let tokens = tokenizer.encode(text ?? "")
+/// Token ids of a --text prompt; refuses text that encodes to nothing.
+func encodePrompt(_ text: String, with tokenizer: Tokenizer) throws -> [Int] {
+    let tokens = tokenizer.encode(text)
     guard !tokens.isEmpty else { throw WorkbenchError("--text: the text encodes to no tokens") }
     return tokens
 }

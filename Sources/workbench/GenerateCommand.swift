@@ -51,9 +51,9 @@ struct Generate: ParsableCommand {
     func run() throws {
         let model = try DefaultModel.resolve(self.model)
         let m = try TransformerModel.load(directory: model)
-        let prompts = try ids.isEmpty ? texts.map { try promptTokens(ids: nil, text: $0, model: model) }
-                                      : ids.map { try parseIDs($0, option: "--ids") }
         let tokenizer = texts.isEmpty ? nil : try Tokenizer.load(modelDirectory: model)
+        let prompts = try ids.isEmpty ? texts.map { try encodePrompt($0, with: tokenizer!) }
+                                      : ids.map { try parseIDs($0, option: "--ids") }
         let options = GenerationOptions(
             maxNewTokens: maxNew,
             sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP),

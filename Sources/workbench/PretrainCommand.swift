@@ -42,9 +42,7 @@ struct Pretrain: ParsableCommand {
         printError("corpus: \(docs.count) documents")
         if !fm.fileExists(atPath: tokenizerPath) {
             let trained = try BPETrainer(style: .qwen2, vocabularySize: vocabSize).train(documents: docs)
-            let data = try JSONSerialization.data(withJSONObject: TokenizerStyle.qwen2.json(vocab: trained.vocab, merges: trained.merges),
-                                                  options: [.sortedKeys, .withoutEscapingSlashes])
-            try writeFileAtomically(data, to: tokenizerPath)
+            try writeFileAtomically(try TokenizerStyle.qwen2.fileData(vocab: trained.vocab, merges: trained.merges), to: tokenizerPath)
             printError("tokenizer: \(trained.vocab.count) tokens → \(tokenizerPath)")
         }
         let tokenizer = try Tokenizer.load(path: tokenizerPath)

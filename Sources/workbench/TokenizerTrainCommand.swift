@@ -47,9 +47,7 @@ struct TokenizerTrain: ParsableCommand {
                 }
             }
         let json = result.tokenizer.model.mergeList.count
-        let object = style.json(vocab: result.vocab, merges: result.merges)
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        try writeFileAtomically(data, to: out)
+        try writeFileAtomically(try style.fileData(vocab: result.vocab, merges: result.merges), to: out)
         let reached = result.vocab.count
         print("wrote \(out): \(reached) tokens (\(json) merges, \(style.specialTokens.count) special) from \(result.distinctWords) distinct words in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
         if reached < vocabSize {

@@ -84,9 +84,13 @@ public enum TokenizerStyle: String, CaseIterable, Sendable {
         ]
     }
 
+    /// The tokenizer.json bytes for this style (keys sorted, so the file is reproducible).
+    public func fileData(vocab: [String: Int], merges: [(String, String)]) throws -> Data {
+        try JSONSerialization.data(withJSONObject: json(vocab: vocab, merges: merges), options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+
     /// A tokenizer with this style's pipeline and the given vocabulary and merges.
     public func tokenizer(vocab: [String: Int], merges: [(String, String)]) throws -> Tokenizer {
-        let data = try JSONSerialization.data(withJSONObject: json(vocab: vocab, merges: merges), options: [.withoutEscapingSlashes])
-        return try TokenizerJSON.parse(data, source: "tokenizer style \(rawValue)")
+        try TokenizerJSON.parse(try fileData(vocab: vocab, merges: merges), source: "tokenizer style \(rawValue)")
     }
 }
