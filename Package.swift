@@ -31,7 +31,7 @@ let package = Package(
             "Model", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "workbench", dependencies: [
-            "Model", "CLICommon",
+            "Model", "Lens", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "lens", dependencies: [
@@ -39,7 +39,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels"], exclude: ["Fixtures"]),
-        .testTarget(name: "LensTests", dependencies: ["Lens", "Model"]),
+        .testTarget(name: "LensTests", dependencies: ["Lens", "Model"], exclude: ["Fixtures"]),
         .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model"]),
         // Runs the built `workbench` binary as a user would; depending on it builds it first.

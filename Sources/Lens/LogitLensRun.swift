@@ -2,99 +2,180 @@ import CKernels
 import Foundation
 import Model
 
-/// The logit lens over a prompt: at every residual index r (0 = embedding output,
-/// r = l + 1 = output of block l) and position, the final norm is applied to h_r and
-/// the result projected by W_U. The last index reproduces the model's own logits.
+/// The logit lens over one prompt: at every site and position, the final norm is
+/// applied to the residual (once) and the result projected by W_U. Only summaries
+/// are kept per cell (top-k, entropy, KL to the final layer, the target's
+/// numbers); the [sites, T, V] distributions are never held at once.
 public struct LogitLensResult: Sendable {
     public var tokens: [Int]
-    /// [L+1][T][k]
+    public var sites: [LensSite]
+    /// [site][position][k]
     public var topIDs: [[[Int]]]
     public var topProbabilities: [[[Float]]]
-    /// [L+1][T], nats
+    /// [site][position], nats
     public var entropy: [[Float]]
-    /// KL(final ‖ layer) in nats, [L+1][T]
+    /// KL(final ‖ site) in nats, [site][position]; final = h_L through the model's own head.
     public var klToFinal: [[Float]]
-    /// With a target token: its probability, log-probability and rank (0 = top), [L+1][T].
+    /// Probability, under each cell's distribution, of the final layer's top token at that position.
+    public var finalTopProbability: [[Float]]
+    /// With a target token: its probability, log-probability and rank (0 = top), [site][position].
     public var targetProbability: [[Float]]?
     public var targetLogProbability: [[Float]]?
     public var targetRank: [[Int]]?
+    /// Wall-clock seconds of the forward pass and of the lens projections.
+    public var forwardSeconds: Double = 0
+    public var lensSeconds: Double = 0
 
-    public var layerCount: Int { topIDs.count }
+    public var siteCount: Int { sites.count }
+}
+
+public struct LogitLensOptions: Sendable {
+    public var k: Int = 5
+    public var target: Int?
+    public var siteKinds: Set<LensSite.Kind> = [.post]
+    /// Residual rows projected by one GEMM (all sites of a few positions at once).
+    public var rowsPerProjection = 256
+
+    public init(k: Int = 5, target: Int? = nil, siteKinds: Set<LensSite.Kind> = [.post]) {
+        self.k = k; self.target = target; self.siteKinds = siteKinds
+    }
 }
 
 public enum LogitLensRun {
-    /// Rows of the vocabulary projection computed at once ([chunk, V] floats at a time).
-    static let chunkRows = 64
-
-    public static func run(model: TransformerModel, tokens: [Int], k: Int, target: Int? = nil,
-                           hooks: ForwardHooks = ForwardHooks()) throws -> LogitLensResult {
+    /// Runs the lens; with `tunedLens`, each residual h_r (r < L) is first mapped by
+    /// its translator (tuned lens), and sites inside blocks are refused.
+    public static func run(model: TransformerModel, tokens: [Int], options: LogitLensOptions,
+                           tunedLens: TunedLens? = nil, hooks: ForwardHooks = ForwardHooks()) throws -> LogitLensResult {
         let c = model.config
-        let (V, T) = (c.vocabSize, tokens.count)
-        let out = try model.forward(TokenBatch(tokens), hooks: hooks, logits: .none, captureResiduals: true)
-        let sites = out.residuals.count
-        // Final-layer log-probabilities first: every KL needs them.
-        let finalLogProbs = logProbabilities(model: model, residual: out.residuals[sites - 1].data, rows: T)
-        var result = LogitLensResult(tokens: tokens, topIDs: [], topProbabilities: [], entropy: [], klToFinal: [],
-                                     targetProbability: target == nil ? nil : [], targetLogProbability: target == nil ? nil : [],
-                                     targetRank: target == nil ? nil : [])
-        for s in 0..<sites {
-            let logProbs = s == sites - 1 ? finalLogProbs : logProbabilities(model: model, residual: out.residuals[s].data, rows: T)
-            var ids = [[Int]](repeating: [], count: T), probs = [[Float]](repeating: [], count: T)
-            var entropy = [Float](repeating: 0, count: T), kl = [Float](repeating: 0, count: T)
-            var tp = [Float](repeating: 0, count: T), tlp = [Float](repeating: 0, count: T), rank = [Int](repeating: 0, count: T)
-            for t in 0..<T {
-                let row = UnsafeBufferPointer(start: logProbs.data + t * V, count: V)
-                let fin = finalLogProbs.data + t * V
-                let top = LogitLens.topK(row, k: k)
-                ids[t] = top.map(\.id)
-                probs[t] = top.map { exp($0.score) }
-                var h: Double = 0, divergence: Double = 0
-                for j in 0..<V {
-                    let lp = Double(row[j]), p = exp(lp)
-                    if p > 0 { h -= p * lp }
-                    let lf = Double(fin[j]), pf = exp(lf)
-                    if pf > 0 { divergence += pf * (lf - lp) }
-                }
-                entropy[t] = Float(h)
-                kl[t] = Float(max(0, divergence))
-                if let target {
-                    tlp[t] = row[target]
-                    tp[t] = exp(row[target])
-                    rank[t] = row.reduce(0) { $0 + ($1 > row[target] ? 1 : 0) }
-                }
-            }
-            result.topIDs.append(ids)
-            result.topProbabilities.append(probs)
-            result.entropy.append(entropy)
-            result.klToFinal.append(kl)
-            if target != nil {
-                result.targetProbability!.append(tp)
-                result.targetLogProbability!.append(tlp)
-                result.targetRank!.append(rank)
-            }
+        let (L, T) = (c.layerCount, tokens.count)
+        guard options.k >= 1 && options.k <= c.vocabSize else { throw WorkbenchError("top-k must be in 1...\(c.vocabSize), got \(options.k)") }
+        let sites = LensSite.list(kinds: options.siteKinds, layerCount: L)
+        if tunedLens != nil, sites.contains(where: { $0.residualIndex == nil }) {
+            throw WorkbenchError("the tuned lens has translators for block outputs only; drop 'mid' from --sites")
         }
+        let clock = ContinuousClock()
+        let forwardStart = clock.now
+        // Capture h_0 ... h_L (h_L is needed for KL) and the mid-block residuals if asked.
+        var residuals = [Tensor?](repeating: nil, count: L + 1), mids = [Tensor?](repeating: nil, count: L)
+        var capture = hooks
+        let outerReader = hooks.residualReader, outerMid = hooks.midResidualReader
+        capture.residualReader = { r, view in outerReader?(r, view); residuals[r] = view.tensor() }
+        if options.siteKinds.contains(.mid) {
+            capture.midResidualReader = { l, view in outerMid?(l, view); mids[l] = view.tensor() }
+        }
+        _ = try model.forward(TokenBatch(tokens), hooks: capture, logits: .none)
+        let forwardSeconds = seconds(clock.now - forwardStart)
+
+        let lensStart = clock.now
+        // Row source per site ([T, d] each), translated when a tuned lens is given; the final
+        // residual h_L goes last, untranslated: the model's own next-token distribution.
+        var sources: [Tensor] = try sites.map { site in
+            if let r = site.residualIndex {
+                let h = residuals[r]!
+                if let tunedLens, r < L { return try tunedLens.translate(h, residualIndex: r) }
+                return h
+            }
+            guard case .mid(let l) = site else { preconditionFailure() }
+            return mids[l]!
+        }
+        sources.append(residuals[L]!)
+        var result = try project(model: model, sources: sources, tokenCount: T, options: options)
+        result.tokens = tokens
+        result.sites = sites
+        result.forwardSeconds = forwardSeconds
+        result.lensSeconds = seconds(clock.now - lensStart)
         return result
     }
 
-    /// log softmax(RMSNorm_final(h) W_Uᵀ) for `rows` residual rows, computed in chunks.
-    static func logProbabilities(model: TransformerModel, residual: UnsafePointer<Float>, rows: Int) -> Tensor {
-        let d = model.config.hiddenSize, V = model.config.vocabSize
-        let out = Tensor(zeros: [rows, V])
-        for start in stride(from: 0, to: rows, by: chunkRows) {
-            let n = min(chunkRows, rows - start)
-            let logits = model.unembed(residual + start * d, rows: n, shape: [n, V])
-            Parallel.forEachChunk(n, costPerItem: V * 4) { range in
-                for r in range {
-                    let src = logits.data + r * V, dst = out.mutableData + (start + r) * V
-                    var maxV = -Float.infinity
-                    for j in 0..<V { maxV = max(maxV, src[j]) }
-                    dst.update(from: src, count: V)
-                    let sum = wb_exp_shifted_sum(dst, V, maxV)
-                    let logZ = maxV + log(sum)
-                    for j in 0..<V { dst[j] = src[j] - logZ }
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+
+    /// Per-cell statistics for `sources.count - 1` sites; the last source is the final residual.
+    /// Rows of a few positions for all sites go through one GEMM (RMSNorm_final then W_U);
+    /// each row is then summarised where it lies (methods.md: logit lens).
+    static func project(model: TransformerModel, sources: [Tensor], tokenCount T: Int,
+                        options: LogitLensOptions) throws -> LogitLensResult {
+        let d = model.config.hiddenSize, V = model.config.vocabSize, k = options.k
+        let S = sources.count - 1, perPosition = sources.count
+        let positionsPerChunk = max(1, options.rowsPerProjection / perPosition)
+        var topIDs = [[[Int]]](repeating: [[Int]](repeating: [], count: T), count: S)
+        var topProbs = [[[Float]]](repeating: [[Float]](repeating: [], count: T), count: S)
+        var entropy = [[Float]](repeating: [Float](repeating: 0, count: T), count: S)
+        var kl = entropy, targetProb = entropy, targetLogProb = entropy, finalTopProb = entropy
+        var targetRank = [[Int]](repeating: [Int](repeating: 0, count: T), count: S)
+
+        let rowsMax = positionsPerChunk * perPosition
+        let input = UnsafeMutablePointer<Float>.allocate(capacity: rowsMax * d)
+        let finalProbs = UnsafeMutablePointer<Float>.allocate(capacity: positionsPerChunk * V)
+        defer { input.deallocate(); finalProbs.deallocate() }
+        // Per-row outputs of the parallel pass, copied into the nested arrays afterwards.
+        let cellIDs = UnsafeMutablePointer<Int32>.allocate(capacity: rowsMax * k)
+        let cellValues = UnsafeMutablePointer<Float>.allocate(capacity: rowsMax * k)
+        let cellStats = UnsafeMutablePointer<Double>.allocate(capacity: rowsMax * 4)
+        let cellTarget = UnsafeMutablePointer<Int>.allocate(capacity: rowsMax)
+        defer { cellIDs.deallocate(); cellValues.deallocate(); cellStats.deallocate(); cellTarget.deallocate() }
+
+        for t0 in stride(from: 0, to: T, by: positionsPerChunk) {
+            let n = min(positionsPerChunk, T - t0), rows = n * perPosition
+            // Row (s, j) = site s at position t0 + j, stored at s * n + j.
+            for s in 0..<perPosition {
+                (input + s * n * d).update(from: sources[s].data + t0 * d, count: n * d)
+            }
+            let logits = model.unembed(input, rows: rows, shape: [rows, V])
+            // The final distribution p_f per position first: every KL needs it.
+            var finalNegEntropy = [Double](repeating: 0, count: n), finalTop = [Int](repeating: 0, count: n)
+            for j in 0..<n {
+                let row = logits.data + (S * n + j) * V
+                var st = [Double](repeating: 0, count: 4)
+                wb_softmax_row_stats(row, V, nil, &st)
+                let logZ = st[0] + log(st[1])
+                let p = finalProbs + j * V
+                for i in 0..<V { p[i] = Float(exp(Double(row[i]) - logZ)) }
+                finalNegEntropy[j] = st[2] / st[1] - log(st[1])   // Σ p log p
+                var top: Int32 = 0, value: Float = 0
+                wb_top_k(row, V, 1, &top, &value)
+                finalTop[j] = Int(top)
+            }
+            let siteRows = S * n
+            Parallel.forEachChunk(siteRows, costPerItem: V * 4) { range in
+                for row in range {
+                    let j = row % n
+                    let x = logits.data + row * V
+                    wb_softmax_row_stats(x, V, finalProbs + j * V, cellStats + row * 4)
+                    var ids = [Int32](repeating: 0, count: k)
+                    wb_top_k(x, V, Int32(k), &ids, cellValues + row * k)
+                    (cellIDs + row * k).update(from: ids, count: k)
+                    if let target = options.target {
+                        let xt = x[target]
+                        var above = 0
+                        for i in 0..<V where x[i] > xt { above += 1 }
+                        cellTarget[row] = above
+                    }
+                }
+            }
+            for row in 0..<siteRows {
+                let s = row / n, t = t0 + row % n
+                let st = cellStats + row * 4
+                let logS = log(st[1]), logZ = st[0] + logS
+                topIDs[s][t] = (0..<k).map { Int(cellIDs[row * k + $0]) }
+                topProbs[s][t] = (0..<k).map { Float(exp(Double(cellValues[row * k + $0]) - logZ)) }
+                entropy[s][t] = Float(logS - st[2] / st[1])
+                // KL(p_f ‖ q) = Σ p_f log p_f − Σ p_f log q, with Σ p_f log q = dp − log s.
+                kl[s][t] = Float(max(0, finalNegEntropy[row % n] - (st[3] - logS)))
+                finalTopProb[s][t] = Float(exp(Double(logits.data[row * V + finalTop[row % n]]) - logZ))
+                if let target = options.target {
+                    let lp = Double(logits.data[row * V + target]) - logZ
+                    targetLogProb[s][t] = Float(lp)
+                    targetProb[s][t] = Float(exp(lp))
+                    targetRank[s][t] = cellTarget[row]
                 }
             }
         }
-        return out
+        let hasTarget = options.target != nil
+        return LogitLensResult(tokens: [], sites: [], topIDs: topIDs, topProbabilities: topProbs, entropy: entropy,
+                               klToFinal: kl, finalTopProbability: finalTopProb, targetProbability: hasTarget ? targetProb : nil,
+                               targetLogProbability: hasTarget ? targetLogProb : nil,
+                               targetRank: hasTarget ? targetRank : nil)
     }
 }

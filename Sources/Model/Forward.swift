@@ -170,6 +170,7 @@ extension TransformerModel {
         // h += attn · W_oᵀ (+ b_o), accumulated straight into the residual.
         runLinear(LinearID(layer: l, site: .o), input: s.attn.data, layout: layout, output: h, hooks: hooks, accumulate: true)
         rec?.residualMid.mutableData.update(from: h, count: rows * d)
+        hooks.midResidualReader?(l, ActivationView(pointer: h, rows: rows, width: d, layout: layout))
 
         let normed2 = rec?.normed2 ?? s.normed
         Ops.rmsNorm(h, weight: w.postAttentionNorm.data, rows: rows, width: d, eps: c.rmsNormEps, into: normed2.mutableData)

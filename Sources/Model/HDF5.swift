@@ -110,11 +110,12 @@ public final class HDF5Writer {
         guard ok else { throw fail("cannot write dataset '\(name)'") }
     }
 
-    /// A 1-D dataset of variable-length UTF-8 strings (h5py reads them as str).
-    public func writeStrings(_ name: String, _ values: [String]) throws {
+    /// A dataset of variable-length UTF-8 strings (h5py reads them as str); 1-D unless `shape` is given.
+    public func writeStrings(_ name: String, shape: [Int]? = nil, _ values: [String]) throws {
+        precondition(shape == nil || values.count == shape!.reduce(1, *), "\(name): \(values.count) strings for shape \(shape!)")
         let type = Self.utf8StringType()
         defer { H5Tclose(type) }
-        let ds = try createDataset(name, type: type, shape: [values.count])
+        let ds = try createDataset(name, type: type, shape: shape ?? [values.count])
         defer { H5Dclose(ds) }
         let cStrings = values.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }

@@ -123,6 +123,9 @@ public struct ForwardHooks {
     public var residualEdits: [Int: ResidualEdit] = [:]
     /// Called with h_r (after any edit) for every residual index r.
     public var residualReader: ((Int, ActivationView) -> Void)?
+    /// Called inside block l with the residual after its attention sublayer
+    /// (h_l + Attn(RMSNorm(h_l)), before the MLP), keyed by the block index l.
+    public var midResidualReader: ((Int, ActivationView) -> Void)?
     /// Called with each linear layer's input before the layer runs.
     public var linearTap: ((LinearID, ActivationView) -> Void)?
     /// Adapters: ΔW per linear layer.
@@ -131,6 +134,6 @@ public struct ForwardHooks {
     public init() {}
 
     public var isEmpty: Bool {
-        residualEdits.isEmpty && residualReader == nil && linearTap == nil && weightDeltas.isEmpty
+        residualEdits.isEmpty && residualReader == nil && midResidualReader == nil && linearTap == nil && weightDeltas.isEmpty
     }
 }

@@ -12,19 +12,19 @@ final class LogitLensRunTests: XCTestCase {
         let m = try TransformerModel.load(directory: Self.fixture)
         let tokens = [5, 17, 99, 3, 42, 8]
         let target = 17
-        let lens = try LogitLensRun.run(model: m, tokens: tokens, k: 4, target: target)
+        let lens = try LogitLensRun.run(model: m, tokens: tokens, options: LogitLensOptions(k: 4, target: target))
         let out = try m.forward(TokenBatch(tokens), logits: .all, captureResiduals: true)
         let V = m.config.vocabSize
-        XCTAssertEqual(lens.layerCount, m.config.layerCount + 1)
+        XCTAssertEqual(lens.siteCount, m.config.layerCount + 1)
         func logSoftmax(_ row: ArraySlice<Float>) -> [Double] {
             let mx = Double(row.max()!)
             let z = row.reduce(0.0) { $0 + exp(Double($1) - mx) }
             return row.map { Double($0) - mx - log(z) }
         }
         let finalLogits = out.logits!.values
-        for s in 0..<lens.layerCount {
+        for s in 0..<lens.siteCount {
             let logits = LogitLens.logits(model: m, residual: out.residuals[s]).values
-            if s == lens.layerCount - 1 { XCTAssertEqual(logits, finalLogits, "the last index is the model's own output, norm applied once") }
+            if s == lens.siteCount - 1 { XCTAssertEqual(logits, finalLogits, "the last index is the model's own output, norm applied once") }
             for t in 0..<tokens.count {
                 let lp = logSoftmax(logits[(t * V)..<((t + 1) * V)])
                 let lf = logSoftmax(finalLogits[(t * V)..<((t + 1) * V)])
@@ -37,7 +37,7 @@ final class LogitLensRunTests: XCTestCase {
                 XCTAssertEqual(Double(lens.klToFinal[s][t]), kl, accuracy: 1e-4)
                 XCTAssertEqual(Double(lens.targetLogProbability![s][t]), lp[target], accuracy: 1e-5)
                 XCTAssertEqual(lens.targetRank![s][t], lp.filter { $0 > lp[target] }.count)
-                if s == lens.layerCount - 1 { XCTAssertEqual(lens.klToFinal[s][t], 0, accuracy: 1e-6) }
+                if s == lens.siteCount - 1 { XCTAssertEqual(lens.klToFinal[s][t], 0, accuracy: 1e-6) }
             }
         }
     }

@@ -220,6 +220,20 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(top[((L1 - 1) * T + t) * 5], Sampler.argmax(row))
         }
 
+        // A batch of prompts with every site kind, and the heatmap.
+        try "the river flows\nthe capital\n".write(toFile: dir + "/prompts.txt", atomically: true, encoding: .utf8)
+        let batch = try run(["run", "--model", dir, "--batch", dir + "/prompts.txt", "--sites", "pre,mid,post",
+                             "--out", dir + "/batch.h5", "--svg", dir + "/lens.svg"], lens: true)
+        XCTAssertEqual(batch.status, 0, batch.stderr)
+        let b5 = try HDF5Reader(path: dir + "/batch.h5")
+        let longest = max(T, try Tokenizer.load(modelDirectory: dir).encode("the capital").count)
+        XCTAssertEqual(try b5.shape("top_ids"), [2, 3 * (L1 - 1), longest, 5])
+        XCTAssertEqual(try b5.readStrings("sites").prefix(3), ["0.pre", "0.mid", "0.post"])
+        let svg = try String(contentsOfFile: dir + "/lens.svg", encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("the capital"), svg.prefix(200).description)
+        assertOneLineError(try run(["run", "--model", dir, "--prompt", "x", "--sites", "post,side"], lens: true),
+                           containing: "--sites: 'side' is not pre, mid or post")
+
         let d = m.config.hiddenSize
         let vector = (0..<d).map { Float($0 % 7) - 3 }
         _ = FileManager.default.createFile(atPath: dir + "/v.bin", contents: vector.withUnsafeBytes { Data($0) })

@@ -3,4 +3,5 @@
 /* Hand-written vector kernels for what BLAS and libm do not cover well here. */
 #include "skinny_gemm.h"
 #include "vector_math.h"
+#include "row_statistics.h"
 #endif

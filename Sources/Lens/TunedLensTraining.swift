@@ -1,0 +1,125 @@
+import CKernels
+import Foundation
+import Model
+
+public struct TunedLensTrainingOptions: Sendable {
+    public var steps = 200
+    /// Windows of `length` tokens per step.
+    public var batchSize = 8
+    public var length = 128
+    public var learningRate: Float = 1e-3
+    public var warmup = 20
+    public var seed: UInt64 = 0
+    public init() {}
+}
+
+/// Trains tuned-lens translators: for every residual index r < L, A_r and b_r
+/// minimise the mean over tokens of KL(p_final ‖ softmax(W_U RMSNorm(h_r + A_r h_r + b_r))).
+/// The model itself is frozen; one forward pass per step serves all translators.
+public enum TunedLensTrainer {
+    public static func train(model: TransformerModel, data: WindowedTokens, options: TunedLensTrainingOptions,
+                             progress: (Int, Float) -> Void = { _, _ in }) throws -> (lens: TunedLens, losses: [Float]) {
+        let c = model.config
+        let (L, d, V, B, T) = (c.layerCount, c.hiddenSize, c.vocabSize, options.batchSize, data.length)
+        let rows = B * T
+        let lens = TunedLens(identityFor: model)
+        let optimizer = AdamW(weightDecay: 0)
+        let schedule = LearningRateSchedule(peak: options.learningRate, warmup: options.warmup, total: options.steps)
+        var losses: [Float] = []
+        var order: [Int] = [], epoch = 0, cursor = 0
+        let translated = Tensor(zeros: [rows, d]), dNormed = Tensor(zeros: [rows, d]), dTranslated = Tensor(zeros: [rows, d])
+        for step in 0..<options.steps {
+            var tokens: [Int] = []
+            for _ in 0..<B {
+                if cursor == order.count { order = data.order(epoch: epoch, seed: options.seed); epoch += 1; cursor = 0 }
+                tokens += data.window(order[cursor]); cursor += 1
+            }
+            var residuals = [Tensor?](repeating: nil, count: L + 1)
+            var hooks = ForwardHooks()
+            hooks.residualReader = { r, view in residuals[r] = view.tensor() }
+            _ = try model.forward(TokenBatch(batchSize: B, length: T, tokens: tokens), hooks: hooks, logits: .none)
+            let finalProbs = model.unembed(residuals[L]!.data, rows: rows, shape: [rows, V])
+            softmaxRows(finalProbs.mutableData, rows: rows, width: V)
+            var parameters: [(name: String, value: Tensor, gradient: Tensor)] = []
+            var stepLoss: Double = 0
+            for r in 0..<L {
+                let h = residuals[r]!
+                lens.translate(h.data, rows: rows, residualIndex: r, into: translated.mutableData)
+                let q = model.unembed(translated.data, rows: rows, shape: [rows, V])
+                stepLoss += meanKLAndGradient(q.mutableData, target: finalProbs.data, rows: rows, width: V)
+                // q now holds ∂loss/∂logits = (softmax − p_final) / rows; back through W_U and the final norm.
+                sgemmParallel(m: rows, n: d, k: V, a: q.data, lda: V, b: model.weights.unembedding.data, ldb: d,
+                              c: dNormed.mutableData, ldc: d)
+                Ops.rmsNormBackward(translated.data, weight: model.weights.finalNorm.data, outputGradient: dNormed.data,
+                                    rows: rows, width: d, eps: c.rmsNormEps, inputGradient: dTranslated.mutableData,
+                                    accumulate: false, weightGradient: nil)
+                // ∂/∂A_r = Σ_rows dh' hᵀ, ∂/∂b_r = Σ_rows dh'.
+                let gradA = Tensor(zeros: [d, d]), gradB = Tensor(zeros: [d])
+                sgemmParallel(transA: true, m: d, n: d, k: rows, a: dTranslated.data, lda: d, b: h.data, ldb: d,
+                              c: gradA.mutableData, ldc: d)
+                for row in 0..<rows { for i in 0..<d { gradB.mutableData[i] += dTranslated.data[row * d + i] } }
+                parameters.append(("A.\(r)", lens.weights[r], gradA))
+                parameters.append(("b.\(r)", lens.biases[r], gradB))
+            }
+            optimizer.update(parameters, lr: schedule.rate(at: step))
+            let loss = Float(stepLoss / Double(L))
+            losses.append(loss)
+            progress(step + 1, loss)
+        }
+        return (lens, losses)
+    }
+
+    /// Mean KL(final ‖ lens) per residual index 0...L over the given windows, for the
+    /// logit lens and for `lens` (index L, the model's own output, is 0 for both).
+    public static func heldOutKL(model: TransformerModel, lens: TunedLens, windows: [[Int]]) throws -> (logit: [Double], tuned: [Double]) {
+        let L = model.config.layerCount
+        var logit = [Double](repeating: 0, count: L + 1), tuned = logit
+        var count = 0
+        let options = LogitLensOptions(k: 1)
+        for window in windows {
+            let plain = try LogitLensRun.run(model: model, tokens: window, options: options)
+            let translated = try LogitLensRun.run(model: model, tokens: window, options: options, tunedLens: lens)
+            for s in 0...L {
+                logit[s] += plain.klToFinal[s].reduce(0) { $0 + Double($1) }
+                tuned[s] += translated.klToFinal[s].reduce(0) { $0 + Double($1) }
+            }
+            count += window.count
+        }
+        return (logit.map { $0 / Double(max(count, 1)) }, tuned.map { $0 / Double(max(count, 1)) })
+    }
+
+    static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        Parallel.forEachChunk(rows, costPerItem: width * 4) { range in
+            for r in range {
+                let row = x + r * width
+                var m = -Float.infinity
+                for i in 0..<width { m = max(m, row[i]) }
+                let s = wb_exp_shifted_sum(row, width, m)
+                for i in 0..<width { row[i] /= s }
+            }
+        }
+    }
+
+    /// Replaces logits z by (softmax(z) − p) / rows and returns mean_rows KL(p ‖ softmax z).
+    static func meanKLAndGradient(_ z: UnsafeMutablePointer<Float>, target p: UnsafePointer<Float>, rows: Int, width: Int) -> Double {
+        var total: Double = 0
+        let lock = NSLock()
+        Parallel.forEachChunk(rows, costPerItem: width * 6) { range in
+            var local: Double = 0
+            for r in range {
+                let row = z + r * width, pr = p + r * width
+                var st = [Double](repeating: 0, count: 4)
+                wb_softmax_row_stats(row, width, pr, &st)
+                let logS = log(st[1])
+                // KL = Σ p log p − (Σ p (z − m) − log s)
+                var plogp: Double = 0
+                for i in 0..<width where pr[i] > 0 { plogp += Double(pr[i]) * log(Double(pr[i])) }
+                local += plogp - (st[3] - logS)
+                let shift = Float(st[0] + logS), scale = 1 / Float(rows)
+                for i in 0..<width { row[i] = (exp(row[i] - shift) - pr[i]) * scale }
+            }
+            lock.lock(); total += local; lock.unlock()
+        }
+        return total / Double(rows)
+    }
+}
