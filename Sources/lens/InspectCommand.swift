@@ -32,7 +32,6 @@ struct Inspect: ParsableCommand {
             return p
         }
         let result = VectorInspection.inspect(vectors.rows, model: m, k: topTokens, projections: projections)
-        let label = { (i: Int) in vectors.isPerLayer ? "block \(i)" : "vector" }
         if json {
             var rows: [String] = []
             for (i, readings) in result.readings.enumerated() {
@@ -47,36 +46,10 @@ struct Inspect: ParsableCommand {
             print("{\"source\": \(jsonString(vectors.source)), \"stable_rank\": \(result.stableRank), \"rows\": [" + rows.joined(separator: ", ") + "]}")
         } else {
             print("\(vectors.source): \(vectors.rows.count) vector(s) of \(m.config.hiddenSize) values")
-            for (i, readings) in result.readings.enumerated() where result.norms[i] > 0 {
-                print("\n\(label(i))  ‖v‖ = \(String(format: "%.4g", result.norms[i]))")
-                for r in readings {
-                    let up = r.promoted.map { "\(shown($0.id, tokenizer)) \(String(format: "%.3g", $0.score))" }.joined(separator: "  ")
-                    let down = r.suppressed.map { "\(shown($0.id, tokenizer)) \(String(format: "%.3g", $0.score))" }.joined(separator: "  ")
-                    print("  \(r.projection.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) + \(up)")
-                    print("  \("".padding(toLength: 6, withPad: " ", startingAt: 0)) − \(down)")
-                }
-            }
-            if vectors.rows.count > 1 {
-                print("\nstable rank \(String(format: "%.3f", result.stableRank)); cosine between consecutive blocks: "
-                      + (1..<vectors.rows.count).map { String(format: "%.2f", result.cosines[$0 - 1][$0]) }.joined(separator: " "))
-            }
+            print(LensText.inspection(result, perLayer: vectors.isPerLayer) { shown($0, tokenizer) })
         }
         if let out {
-            let file = try HDF5Writer(path: out)
-            try Provenance(model: m).write(to: file)
-            try file.setAttribute("vector_source", .string(vectors.source))
-            let n = vectors.rows.count
-            try file.writeFloats("norms", shape: [n], result.norms)
-            try file.writeFloats("cosines", shape: [n, n], result.cosines.flatMap { $0 })
-            try file.setAttribute("stable_rank", .double(Double(result.stableRank)))
-            for (pi, p) in projections.enumerated() {
-                let k = topTokens
-                try file.writeInt32("\(p.rawValue)/promoted_ids", shape: [n, k], result.readings.flatMap { $0[pi].promoted.map(\.id) })
-                try file.writeFloats("\(p.rawValue)/promoted_scores", shape: [n, k], result.readings.flatMap { $0[pi].promoted.map(\.score) })
-                try file.writeInt32("\(p.rawValue)/suppressed_ids", shape: [n, k], result.readings.flatMap { $0[pi].suppressed.map(\.id) })
-                try file.writeFloats("\(p.rawValue)/suppressed_scores", shape: [n, k], result.readings.flatMap { $0[pi].suppressed.map(\.score) })
-            }
-            try file.commit()
+            try result.write(to: out, model: m, source: vectors.source)
             if !json { print("\nwrote \(out)") }
         }
     }

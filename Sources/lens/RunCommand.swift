@@ -89,20 +89,11 @@ struct Run: ParsableCommand {
     }
 
     func printTable(_ r: LogitLensResult, prompt: String, tokenizer: Tokenizer?, target: Int?) {
-        let width = 11, T = r.tokens.count
-        func cell(_ s: String) -> String { String(s.prefix(width)).padding(toLength: width, withPad: " ", startingAt: 0) }
         print("\n\(visible(prompt))")
-        print(cell("site") + " " + r.tokens.map { cell(shown($0, tokenizer)) }.joined(separator: " "))
-        for s in stride(from: r.siteCount - 1, through: 0, by: -1) {
-            let row = (0..<T).map { t in
-                cell(shown(r.topIDs[s][t][0], tokenizer) + String(format: " %.0f", 100 * r.topProbabilities[s][t][0]))
-            }
-            print(cell("\(r.sites[s])") + " " + row.joined(separator: " "))
-        }
-        print("cells: top next-token guess and its probability (%); last row on top is the model's own output")
+        print(LensText.table(r, prompt: prompt) { shown($0, tokenizer) })
         if let target {
             print("target \(shown(target, tokenizer)) at the last position, by site: "
-                  + (0..<r.siteCount).map { String(format: "%.3f", r.targetProbability![$0][T - 1]) }.joined(separator: " "))
+                  + (0..<r.siteCount).map { String(format: "%.3f", r.targetProbability![$0][r.tokens.count - 1]) }.joined(separator: " "))
         }
     }
 

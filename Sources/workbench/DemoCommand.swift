@@ -5,7 +5,7 @@ import Model
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The main job: describe the embedded model, generate, and dump activations to HDF5.",
+        abstract: "The main job: describe the embedded model, generate, dump activations to HDF5, and read them through the logit lens.",
         discussion: "Runs in well under a minute on the embedded model. Results go under --out.")
 
     @Option(help: "Hugging Face model directory (default: the embedded model).")
@@ -31,10 +31,14 @@ struct Demo: ParsableCommand {
         // Prompts: the embedded model's own queries when present, else fixed text.
         let queries = (DefaultModel.dataDirectory as NSString).appendingPathComponent("queries")
         var prompts: [(String, String?)] = [("The capital of", nil), ("Compute 12 + 30 - 5.", "37")]
+        var factualPrompts = ["The capital of France is", "The river of Egypt is the", "Paris was founded by"]
+        var reasoningPrompts = ["Compute 12 + 30 - 5.", "Solve 2x + 4 = 10.", "Compute 7 + 8 + 9."]
         if model == nil, FileManager.default.fileExists(atPath: queries + "/factual.jsonl") {
             let facts = try readJSONLines(SyntheticCorpus.Query.self, queries + "/factual.jsonl").filter { ($0.mentions ?? 0) >= 3 }
             let reasoning = try readJSONLines(SyntheticCorpus.Query.self, queries + "/reasoning.jsonl")
             prompts = facts.prefix(3).map { ($0.prompt, $0.answer) }
+            factualPrompts = facts.prefix(24).map(\.prompt)
+            reasoningPrompts = reasoning.prefix(24).map(\.prompt)
             for task in ["arithmetic", "slope", "linear"] {
                 if let q = reasoning.first(where: { $0.task == task }) { prompts.append((q.prompt, q.answer)) }
             }
@@ -74,9 +78,14 @@ struct Demo: ParsableCommand {
         }
         print("  \"\(text)\": \(T) tokens; residual norm at the last position by layer: \(norms.joined(separator: " → "))")
 
+        print("\n== logit lens")
+        let lensFiles = try DemoLensStep(model: m, tokenizer: tokenizer, out: out)
+            .run(prompt: text, setA: ("reasoning", reasoningPrompts), setB: ("factual", factualPrompts))
+
         print("\n== results (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
         print("  \(generationsPath)   prompts and greedy completions")
         print("  \(h5Path)   /input_ids [\(T)], /tokens, /logits [\(T), \(c.vocabSize)], /residual [\(c.layerCount + 1), \(T), \(c.hiddenSize)]")
+        for (path, what) in lensFiles { print("  \(path)   \(what)") }
         print("  read them with h5py, pandas or HDFView; docs/formats.md lists every dataset")
     }
 }

@@ -1,0 +1,63 @@
+import CLICommon
+import Foundation
+import Lens
+import Model
+
+/// The demo's lens step: the logit lens over one prompt (table, HDF5, SVG) and
+/// `lens inspect` of a direction: the mean residual of one prompt set minus that of another.
+struct DemoLensStep {
+    let model: TransformerModel
+    let tokenizer: Tokenizer
+    let out: String
+
+    func show(_ id: Int) -> String { visible(tokenizer.decode([id])) }
+
+    /// Returns the files written with a one-line description each.
+    func run(prompt: String, setA: (name: String, prompts: [String]), setB: (name: String, prompts: [String])) throws -> [(String, String)] {
+        let tokens = tokenizer.encode(prompt)
+        let lens = try LogitLensRun.run(model: model, tokens: tokens, options: LogitLensOptions(k: 5))
+        print("  \"\(prompt)\"")
+        print(LensText.table(lens, prompt: prompt, show: show).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        let lensPath = (out as NSString).appendingPathComponent("lens.h5")
+        let svgPath = (out as NSString).appendingPathComponent("lens.svg")
+        try LensResultFile.write([lens], prompts: [prompt], tokenizer: tokenizer, model: model, target: nil, tunedLens: nil, to: lensPath)
+        let panel = LensHeatmap.Panel(title: prompt, result: lens, inputTokens: tokens.map(show),
+                                      topTokens: lens.topIDs.map { $0.map { show($0[0]) } })
+        try writeFileAtomically(Data(LensHeatmap.svg(panels: [panel], metric: .prob).utf8), to: svgPath)
+
+        // v_l = mean over set A of h_{l+1}[last] − mean over set B, one vector per block.
+        let a = try meanLastResidual(setA.prompts), b = try meanLastResidual(setB.prompts)
+        let vectors = zip(a, b).map { zip($0, $1).map { $0 - $1 } }
+        let vectorPath = (out as NSString).appendingPathComponent("vector.bin")
+        try writeFileAtomically(vectors.flatMap { $0 }.withUnsafeBufferPointer { Data(buffer: $0) }, to: vectorPath)
+        let inspection = VectorInspection.inspect(vectors, model: model, k: 6, projections: [.raw])
+        let inspectPath = (out as NSString).appendingPathComponent("vector-lens.h5")
+        try inspection.write(to: inspectPath, model: model, source: vectorPath)
+        print("\n  direction = mean last-token residual of \(setA.prompts.count) \(setA.name) prompts − "
+              + "\(setB.prompts.count) \(setB.name) prompts, per block; W_U v by block:")
+        print(LensText.inspection(inspection, perLayer: true, show: show).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        return [
+            (lensPath, "/top_ids [1, \(lens.siteCount), \(tokens.count), 5], /top_probs, /entropy, /kl_to_final (the lens above)"),
+            (svgPath, "the lens as a layer × position heatmap (open in a browser)"),
+            (vectorPath, "the direction, float32 [\(vectors.count), \(model.config.hiddenSize)]: `lens inspect \(vectorPath)`"),
+            (inspectPath, "its readings: /raw/promoted_ids, /raw/suppressed_ids, /norms, /cosines"),
+        ]
+    }
+
+    /// Mean over prompts of the residual after each block at each prompt's last token: [L][d].
+    func meanLastResidual(_ prompts: [String]) throws -> [[Float]] {
+        let c = model.config, d = c.hiddenSize
+        var sums = [[Float]](repeating: [Float](repeating: 0, count: d), count: c.layerCount)
+        let batch = TokenBatch.leftPadded(prompts.map { tokenizer.encode($0) })
+        var hooks = ForwardHooks()
+        hooks.residualReader = { r, view in
+            guard r > 0 else { return }
+            for b in 0..<batch.batchSize {
+                let row = view.row(b * batch.length + batch.length - 1)   // last column: the last real token
+                for i in 0..<d { sums[r - 1][i] += row[i] }
+            }
+        }
+        _ = try model.forward(batch, hooks: hooks, logits: .none)
+        return sums.map { $0.map { $0 / Float(prompts.count) } }
+    }
+}
