@@ -10,7 +10,9 @@ What it does
 2. Runs kronfluence 1.0.1 on CPU (strategy "ekfac") on the model loaded with
    transformers in float32, in two child processes so that each stage has its own
    wall time and peak RSS (like our two commands):
-     ``--stage fit``   -> Analyzer.fit_all_factors   (covariances, eigh, Lambda)
+     ``--stage fit``   -> the three calls of Analyzer.fit_all_factors, timed separately
+                          (fit_covariance_matrices, perform_eigendecomposition,
+                          fit_lambda_matrices)
      ``--stage score`` -> Analyzer.compute_pairwise_scores
    and writes ``kronfluence_scores.h5``: /scores [Q, D] float32 (already in OUR sign
    convention, see below), /scores_kronfluence_raw (kronfluence's own output),
@@ -18,7 +20,7 @@ What it does
 3. --reference: recomputes EK-FAC with a small independent torch implementation of
    the math described in the module docstring of ``reference_ekfac`` and reports its
    agreement with kronfluence (a check that our reading of kronfluence is right).
-4. --ours: runs
+4. --ours: runs (executable from --ours-bin, default .build/release/influence)
      .build/release/influence fit   --model M --docs DOCS --out WORK/factors.h5 --fisher F --max-length L
      .build/release/influence score --model M --queries Q --docs DOCS --factors WORK/factors.h5
                                     --out WORK/scores.h5 --max-length L --normalize raw [--damping X]
@@ -54,6 +56,19 @@ kronfluence's covariance pass neither includes padded activations nor counts pad
 tokens. Under causal attention right padding leaves real positions unchanged, so
 --batch-size only changes float rounding (use --batch-size 1 for strictly per-document
 passes).
+
+Settings
+--------
+Damping: --damping heuristic (default) passes damping_factor=None, i.e. 0.1 x mean(Lambda)
+per module; note that kronfluence's own ScoreArguments default is 1e-8, not the heuristic.
+Fisher: --fisher empirical (default) is deterministic; --fisher true samples labels
+(torch.multinomial, seeded by --seed), so two runs never agree exactly.
+Threads: --threads 1 (default) for kronfluence; with 2 threads on a loaded 2-core machine
+OpenMP spinning made torch.linalg.eigh ~70x slower.
+
+Run:  python3 scripts/compare_kronfluence.py [--reference] [--ours] [--docs 64 --queries 8]
+Takes about 25-30 s for the kronfluence half (64 docs, 8 queries, 1 thread); --reference
+adds about 20 s (minutes when the machine is loaded).
 """
 
 from __future__ import annotations
@@ -470,7 +485,7 @@ def run_ours(args, docs_path: Path, queries_path: Path, doc_ids, query_ids) -> d
     import h5py
 
     work = Path(args.work_dir)
-    exe = str(REPO / ".build" / "release" / "influence")
+    exe = str(Path(args.ours_bin).resolve())
     fit_cmd = [exe, "fit", "--model", str(args.model), "--docs", str(docs_path),
                "--out", str(work / "factors.h5"), "--fisher", args.fisher, "--max-length", str(args.max_length)]
     score_cmd = [exe, "score", "--model", str(args.model), "--queries", str(queries_path), "--docs", str(docs_path),
@@ -566,10 +581,13 @@ def main() -> None:
                     help="kronfluence measurement: summed completion CE (default) or its negative")
     ap.add_argument("--query-rank", type=int, default=None, help="kronfluence query_gradient_low_rank (full SVD)")
     ap.add_argument("--batch-size", type=int, default=8, help="kronfluence per-device batch size (right padding)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads for kronfluence (0 = torch default; 1 avoids OpenMP spin under load)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reference", action="store_true", help="also run the independent torch EK-FAC check")
     ap.add_argument("--ours", action="store_true", help="also run .build/release/influence fit/score and compare")
+    ap.add_argument("--ours-bin", default=str(REPO / ".build" / "release" / "influence"),
+                    help="our influence executable")
     ap.add_argument("--skip-kronfluence", action="store_true",
                     help="reuse WORK/kronfluence_scores.h5 from an earlier run")
     ap.add_argument("--stage", choices=["fit", "score"], default=None, help=argparse.SUPPRESS)
