@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Steering", targets: ["Steering"]),
         .executable(name: "workbench", targets: ["workbench"]),
         .executable(name: "lens", targets: ["lens"]),
+        .executable(name: "influence", targets: ["influence"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,7 +25,7 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Model", dependencies: ["CBLAS", "CHDF5", "CKernels"]),
         .target(name: "Lens", dependencies: ["Model", "CKernels"]),
-        .target(name: "Influence", dependencies: ["Model"]),
+        .target(name: "Influence", dependencies: ["Model", "CBLAS"]),
         .target(name: "Steering", dependencies: ["Model"]),
         // Input reading, tables and the error-reporting entry point shared by the executables.
         .target(name: "CLICommon", dependencies: [
@@ -38,12 +39,16 @@ let package = Package(
             "Lens", "Model", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "influence", dependencies: [
+            "Influence", "Model", "CLICommon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels"], exclude: ["Fixtures"]),
         .testTarget(name: "LensTests", dependencies: ["Lens", "Model"], exclude: ["Fixtures"]),
         .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model"]),
         // Runs the built `workbench` binary as a user would; depending on it builds it first.
-        .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "lens", "Model"]),
+        .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "lens", "influence", "Model"]),
     ],
     swiftLanguageModes: [.v5]
 )

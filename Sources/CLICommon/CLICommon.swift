@@ -103,3 +103,35 @@ public func parseIDs(_ text: String, option: String) throws -> [Int] {
 public func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
+
+/// A progress bar on stderr, redrawn in place on a terminal (at most 5 times a second)
+/// and printed every 10% otherwise.
+public final class ProgressLine {
+    let label: String
+    let total: Int
+    let start = Date()
+    var lastDraw = Date.distantPast
+    var lastDecile = -1
+    let terminal = isatty(STDERR_FILENO) != 0
+
+    public init(_ label: String, total: Int) { self.label = label; self.total = max(total, 1) }
+
+    public func update(_ done: Int) {
+        let fraction = Double(done) / Double(total)
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        let width = 24, filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let line = String(format: "%@ [%@] %d/%d  %.0f s, ~%.0f s left", label, bar, done, total, elapsed, eta)
+        if terminal {
+            guard done == total || Date().timeIntervalSince(lastDraw) > 0.2 else { return }
+            lastDraw = Date()
+            FileHandle.standardError.write(Data(("\r" + line + (done == total ? "\n" : "")).utf8))
+        } else {
+            let decile = Int(fraction * 10)
+            guard decile > lastDecile else { return }
+            lastDecile = decile
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+}

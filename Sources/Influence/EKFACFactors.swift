@@ -1,0 +1,154 @@
+import CBLAS
+import Foundation
+import Model
+
+/// EK-FAC factors of one module (methods.md §3): the eigenbases of A = E[a aᵀ] and
+/// S = E[g gᵀ] and the corrected eigenvalues Λ = mean over sequences of (Q_Sᵀ G Q_A)².
+public struct ModuleFactors {
+    public let module: TrackedModule
+    /// Eigenvectors as columns, row-major: Q_A [in, in], Q_S [out, out].
+    public var qa: [Float]
+    public var qs: [Float]
+    /// Eigenvalues of A and S (ascending; for inspection, EK-FAC uses Λ).
+    public var eigenvaluesA: [Double]
+    public var eigenvaluesS: [Double]
+    /// Λ [out, in].
+    public var lambda: [Float]
+
+    /// λ = 0.1 × mean(Λ): the default damping.
+    public var heuristicDamping: Double { 0.1 * lambda.reduce(0.0) { $0 + Double($1) } / Double(max(lambda.count, 1)) }
+}
+
+public struct EKFACFactors {
+    public enum Fisher: String, Sendable { case `true`, empirical }
+
+    public var modules: [ModuleFactors]
+    public var tokenCount: Int
+    public var sequenceCount: Int
+    public var fisher: Fisher
+    public var maxLength: Int
+    public var modelHash: String
+
+    public struct Options: Sendable {
+        public var fisher: Fisher = .true
+        public var maxLength = 512
+        public var seed: UInt64 = 0
+        public init() {}
+    }
+
+    /// Two passes over the documents: covariances (then eigendecompositions in float64), then Λ.
+    /// `progress(pass, documentsDone)` is called after every document.
+    public static func fit(model: TransformerModel, tokenizer: Tokenizer, documents: DocumentStream, modules: [TrackedModule],
+                           options: Options, progress: (Int, Int) -> Void = { _, _ in }) throws -> EKFACFactors {
+        let capture = GradientCapture(model: model, modules: modules)
+        func labels(_ pass: UInt64, _ index: Int) -> LabelSource {
+            options.fisher == .empirical ? .data : .sampled(seed: options.seed &* 0x9E37_79B9 &+ pass << 40 &+ UInt64(index))
+        }
+        // Pass 1: Σ a aᵀ and Σ g gᵀ over every real token (A counts the last token too, whose g is 0).
+        var sumsA = modules.map { [Double](repeating: 0, count: $0.inputDimension * $0.inputDimension) }
+        var sumsS = modules.map { [Double](repeating: 0, count: $0.outputDimension * $0.outputDimension) }
+        var tokens = 0, sequences = 0
+        try documents.forEach { doc in
+            let ids = Array(tokenizer.encode(doc.text).prefix(options.maxLength))
+            guard !ids.isEmpty else { return true }
+            let (_, _, activity) = try capture.run(tokens: ids, labels: labels(1, doc.index))
+            for (i, m) in modules.enumerated() {
+                let act = activity[m.id]!
+                addGram(act.a, rows: act.rows, width: m.inputDimension, into: &sumsA[i])
+                addGram(act.g, rows: act.rows, width: m.outputDimension, into: &sumsS[i])
+            }
+            tokens += ids.count; sequences += 1
+            progress(1, sequences)
+            return true
+        }
+        guard sequences > 0 else { throw WorkbenchError("no documents with tokens", file: documents.files.first) }
+        var factors: [ModuleFactors] = []
+        for (i, m) in modules.enumerated() {
+            let (qa, ea) = try eigen(sumsA[i], n: m.inputDimension, count: tokens, name: "\(m.name) activation covariance A")
+            let (qs, es) = try eigen(sumsS[i], n: m.outputDimension, count: tokens, name: "\(m.name) gradient covariance S")
+            factors.append(ModuleFactors(module: m, qa: qa, qs: qs, eigenvaluesA: ea, eigenvaluesS: es,
+                                         lambda: [Float](repeating: 0, count: m.parameterCount)))
+        }
+        // Pass 2: Λ = mean over sequences of (Q_Sᵀ G Q_A)², with G = gᵀ a, i.e. ((g Q_S)ᵀ (a Q_A))².
+        var lambdaSums = modules.map { [Double](repeating: 0, count: $0.parameterCount) }
+        var done = 0
+        try documents.forEach { doc in
+            let ids = Array(tokenizer.encode(doc.text).prefix(options.maxLength))
+            guard !ids.isEmpty else { return true }
+            let (_, _, activity) = try capture.run(tokens: ids, labels: labels(2, doc.index))
+            for (i, f) in factors.enumerated() {
+                let rotated = f.rotate(activity[f.module.id]!)
+                for j in 0..<rotated.count { lambdaSums[i][j] += Double(rotated[j]) * Double(rotated[j]) }
+            }
+            done += 1
+            progress(2, done)
+            return true
+        }
+        for i in factors.indices {
+            factors[i].lambda = lambdaSums[i].map { Float($0 / Double(sequences)) }
+            if let bad = factors[i].lambda.firstIndex(where: { !$0.isFinite }) {
+                throw WorkbenchError("\(factors[i].module.name): corrected eigenvalue \(bad) is not finite")
+            }
+        }
+        return EKFACFactors(modules: factors, tokenCount: tokens, sequenceCount: sequences, fisher: options.fisher,
+                            maxLength: options.maxLength, modelHash: model.fingerprint)
+    }
+
+    /// Adds XᵀX (float32 GEMM of one sequence) into a float64 sum.
+    static func addGram(_ x: [Float], rows: Int, width n: Int, into sum: inout [Double]) {
+        var gram = [Float](repeating: 0, count: n * n)
+        x.withUnsafeBufferPointer { xp in
+            gram.withUnsafeMutableBufferPointer { g in
+                ssyrkUpper(n: n, k: rows, a: xp.baseAddress!, c: g.baseAddress!)
+            }
+        }
+        for i in 0..<n { for j in i..<n { sum[i * n + j] += Double(gram[i * n + j]) } }
+    }
+
+    /// Eigendecomposition of sum / count (upper triangle filled, symmetrised) in float64.
+    static func eigen(_ sum: [Double], n: Int, count: Int, name: String) throws -> (vectors: [Float], values: [Double]) {
+        var c = [Double](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for j in i..<n {
+                let v = sum[i * n + j] / Double(count)
+                guard v.isFinite else { throw WorkbenchError("\(name) has a non-finite entry at (\(i), \(j)); the model produced NaN or Inf") }
+                c[i * n + j] = v; c[j * n + i] = v
+            }
+        }
+        var w = [Double](repeating: 0, count: n)
+        let info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(n), &c, Int32(n), &w)
+        guard info == 0 else { throw WorkbenchError("\(name): eigendecomposition failed (LAPACKE_dsyevd info \(info))") }
+        return (c.map { Float($0) }, w)
+    }
+}
+
+/// C = XᵀX for X [k, n] (only the upper triangle is written).
+func ssyrkUpper(n: Int, k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), 1, a, blasint(n), 0, c, blasint(n))
+}
+
+extension ModuleFactors {
+    /// Q_Sᵀ G Q_A for G = gᵀ a, computed as (g Q_S)ᵀ (a Q_A): [out, in].
+    public func rotate(_ activity: ModuleActivity) -> [Float] {
+        let (n, o, T) = (module.inputDimension, module.outputDimension, activity.rows)
+        var aq = [Float](repeating: 0, count: T * n), gq = [Float](repeating: 0, count: T * o)
+        var out = [Float](repeating: 0, count: o * n)
+        sgemm(m: T, n: n, k: n, a: activity.a, lda: n, b: qa, ldb: n, c: &aq, ldc: n)
+        sgemm(m: T, n: o, k: o, a: activity.g, lda: o, b: qs, ldb: o, c: &gq, ldc: o)
+        sgemm(transA: true, m: o, n: n, k: T, a: gq, lda: o, b: aq, ldb: n, c: &out, ldc: n)
+        return out
+    }
+
+    /// (G + λI)⁻¹ applied to a weight gradient G in the EK-FAC approximation:
+    /// Q_S [(Q_Sᵀ G Q_A) / (Λ + λ)] Q_Aᵀ (methods.md §3).
+    public func precondition(_ G: [Float], damping: Double) -> [Float] {
+        let (n, o) = (module.inputDimension, module.outputDimension)
+        var tmp = [Float](repeating: 0, count: o * n), rotated = [Float](repeating: 0, count: o * n)
+        sgemm(transA: true, m: o, n: n, k: o, a: qs, lda: o, b: G, ldb: n, c: &tmp, ldc: n)
+        sgemm(m: o, n: n, k: n, a: tmp, lda: n, b: qa, ldb: n, c: &rotated, ldc: n)
+        for i in 0..<rotated.count { rotated[i] = Float(Double(rotated[i]) / (Double(lambda[i]) + damping)) }
+        sgemm(m: o, n: n, k: o, a: qs, lda: o, b: rotated, ldb: n, c: &tmp, ldc: n)
+        sgemm(transB: true, m: o, n: n, k: n, a: tmp, lda: n, b: qa, ldb: n, c: &rotated, ldc: n)
+        return rotated
+    }
+}

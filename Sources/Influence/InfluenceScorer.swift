@@ -1,0 +1,136 @@
+import Foundation
+import Model
+
+/// How scores are scaled before they are written (the raw scores are what is computed).
+public enum ScoreNormalization: String, CaseIterable, Sendable {
+    /// ∇log p(completion)ᵀ (G + λI)⁻¹ ∇log p(document).
+    case raw
+    /// Divided by the query's completion NLL in nats (the procedural-knowledge paper's choice).
+    case nll
+    /// Divided by the number of document tokens.
+    case token
+}
+
+/// One document's raw scores against every query.
+public struct DocumentScores: Sendable {
+    public var index: Int
+    /// [Q]
+    public var total: [Float]
+    /// [M][Q] when per-module scores are asked for.
+    public var perModule: [[Float]]?
+    /// [Q][T] when per-token scores are asked for: token t's share g_tᵀ P_q a_t (summed over modules).
+    public var perToken: [[Float]]?
+    public var tokenCount: Int
+}
+
+/// Queries prepared once: their measurement gradients, preconditioned per module with
+/// the EK-FAC factors (methods.md §3). Documents are then scored one at a time against
+/// all of them: the corpus is read once for every query.
+public final class InfluenceScorer {
+    public let model: TransformerModel
+    public let tokenizer: Tokenizer
+    public let factors: EKFACFactors
+    public let queries: [InfluenceQuery]
+    /// λ per module.
+    public let dampings: [Double]
+    /// Completion NLL per query, nats.
+    public let queryNLL: [Double]
+    public let maxLength: Int
+    /// Per module, the preconditioned query gradients stacked: [Q, out · in].
+    let preconditioned: [[Float]]
+    let capture: GradientCapture
+
+    /// `damping`: λ for every module; nil → 0.1 × mean(Λ) per module. `identity`: no
+    /// preconditioning (plain gradient dot products).
+    public init(model: TransformerModel, tokenizer: Tokenizer, factors: EKFACFactors, queries: [InfluenceQuery],
+                damping: Double? = nil, identity: Bool = false, maxLength: Int) throws {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.factors = factors
+        self.queries = queries
+        self.maxLength = maxLength
+        capture = GradientCapture(model: model, modules: factors.modules.map(\.module))
+        dampings = factors.modules.map { damping ?? $0.heuristicDamping }
+        var stacks = factors.modules.map { _ in [Float]() }
+        var nll: [Double] = []
+        for q in queries {
+            let (tokens, promptCount) = q.tokens(tokenizer)
+            guard promptCount >= 1, tokens.count > promptCount else {
+                throw WorkbenchError("query \(q.id): needs a non-empty prompt and completion")
+            }
+            // The gradient of the completion's summed cross-entropy: ∇(−log p(c | p)). The
+            // document side uses the same sign, so the score is ∇log p(c)ᵀ H⁻¹ ∇log p(z).
+            let (loss, _, activity) = try capture.run(tokens: tokens, labelFrom: promptCount - 1)
+            nll.append(loss)
+            for (i, f) in factors.modules.enumerated() {
+                let G = weightGradient(activity[f.module.id]!, f.module)
+                stacks[i] += identity ? G : f.precondition(G, damping: dampings[i])
+            }
+        }
+        preconditioned = stacks
+        queryNLL = nll
+    }
+
+    public var moduleCount: Int { factors.modules.count }
+
+    /// Raw scores of one document against every query.
+    public func score(_ document: InfluenceDocument, perModule: Bool = false, perToken: Bool = false) throws -> DocumentScores {
+        let Q = queries.count
+        let ids = Array(tokenizer.encode(document.text).prefix(maxLength))
+        var result = DocumentScores(index: document.index, total: [Float](repeating: 0, count: Q),
+                                    perModule: perModule ? [] : nil,
+                                    perToken: perToken ? [[Float]](repeating: [Float](repeating: 0, count: ids.count), count: Q) : nil,
+                                    tokenCount: ids.count)
+        guard ids.count >= 2 else {
+            if perModule { result.perModule = [[Float]](repeating: [Float](repeating: 0, count: Q), count: moduleCount) }
+            return result
+        }
+        let (_, _, activity) = try capture.run(tokens: ids)
+        for (i, f) in factors.modules.enumerated() {
+            let m = f.module, act = activity[m.id]!
+            let G = weightGradient(act, m)
+            // scores_q = ⟨P_q, G⟩ for all q: one matrix-vector product.
+            var s = [Float](repeating: 0, count: Q)
+            sgemv(m: Q, n: m.parameterCount, a: preconditioned[i], x: G, y: &s)
+            for q in 0..<Q { result.total[q] += s[q] }
+            result.perModule?.append(s)
+            if perToken { addTokenShares(act, module: i, into: &result.perToken!) }
+        }
+        return result
+    }
+
+    /// Token t's share for query q: g_tᵀ P_q a_t, from Y = a Pᵀ ([T, Q·out]).
+    func addTokenShares(_ act: ModuleActivity, module i: Int, into shares: inout [[Float]]) {
+        let m = factors.modules[i].module
+        let (n, o, T, Q) = (m.inputDimension, m.outputDimension, act.rows, queries.count)
+        var y = [Float](repeating: 0, count: T * Q * o)
+        sgemm(transB: true, m: T, n: Q * o, k: n, a: act.a, lda: n, b: preconditioned[i], ldb: n, c: &y, ldc: Q * o)
+        for q in 0..<Q {
+            for t in 0..<T {
+                var dot: Float = 0
+                for j in 0..<o { dot += act.g[t * o + j] * y[t * Q * o + q * o + j] }
+                shares[q][t] += dot
+            }
+        }
+    }
+
+    /// Self-influence ∇log p(z)ᵀ (G + λI)⁻¹ ∇log p(z) of one document.
+    public static func selfInfluence(_ document: InfluenceDocument, capture: GradientCapture, factors: EKFACFactors,
+                                     dampings: [Double], tokenizer: Tokenizer, maxLength: Int) throws -> Float {
+        let ids = Array(tokenizer.encode(document.text).prefix(maxLength))
+        guard ids.count >= 2 else { return 0 }
+        let (_, _, activity) = try capture.run(tokens: ids)
+        var total: Double = 0
+        for (i, f) in factors.modules.enumerated() {
+            let G = weightGradient(activity[f.module.id]!, f.module)
+            let P = f.precondition(G, damping: dampings[i])
+            for j in 0..<G.count { total += Double(G[j]) * Double(P[j]) }
+        }
+        return Float(total)
+    }
+}
+
+/// y = A x for A [m, n] row-major.
+func sgemv(m: Int, n: Int, a: [Float], x: [Float], y: inout [Float]) {
+    sgemm(m: m, n: 1, k: n, a: a, lda: n, b: x, ldb: 1, c: &y, ldc: 1)
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import CLICommon
+import Foundation
+import Influence
+import Model
+
+@main
+struct InfluenceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "influence",
+        abstract: "Which pretraining documents make a model give an answer: EK-FAC influence functions.",
+        discussion: """
+        fit → factors.h5 (EK-FAC), score → scores.h5 (queries × documents), self → self-influence, \
+        merge → join shards of a score run. --model is optional everywhere: the embedded model is \
+        used without it. docs/influence.md gives the method, the sign convention and the formats.
+        """,
+        version: WorkbenchVersion.current,
+        subcommands: [Fit.self, Score.self, SelfInfluence.self, Merge.self])
+
+    static func main() { runCommand(InfluenceCommand.self) }
+}
+
+/// Options shared by the commands that fit factors.
+struct FitOptions: ParsableArguments {
+    @Option(help: "Tracked modules: mlp (gate, up, down; default), attention, all, projection names or module names, comma-separated.")
+    var modules: String = "mlp"
+    @Option(help: "Fisher: true (labels sampled from the model; default) or empirical (the documents' own tokens).")
+    var fisher: String = "true"
+    @Option(help: "Documents are cut to this many tokens.") var maxLength: Int = 512
+    @Option(help: "Seed for the sampled labels of the true Fisher.") var seed: UInt64 = 0
+    @Flag(help: "Skip corpus lines that are not valid documents (counted) instead of stopping.") var skipBad = false
+
+    func options() throws -> EKFACFactors.Options {
+        guard let f = EKFACFactors.Fisher(rawValue: fisher) else { throw WorkbenchError("--fisher: '\(fisher)' is not true or empirical") }
+        guard maxLength >= 2 else { throw WorkbenchError("--max-length must be at least 2") }
+        var o = EKFACFactors.Options()
+        o.fisher = f; o.maxLength = maxLength; o.seed = seed
+        return o
+    }
+}
+
+/// Loads the model and its tokenizer.
+func loadModel(_ given: String?) throws -> (TransformerModel, Tokenizer) {
+    let dir = try DefaultModel.resolve(given)
+    return (try TransformerModel.load(directory: dir), try Tokenizer.load(modelDirectory: dir))
+}
+
+/// Fits EK-FAC factors with an estimate first and progress bars, and writes them.
+func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit: FitOptions, out: String) throws -> EKFACFactors {
+    let modules = try TrackedModule.select(fit.modules, model: model)
+    let options = try fit.options()
+    let stream = try DocumentStream(path: docs, skipBad: fit.skipBad)
+    // Estimate: one forward + backward per document and pass, plus the rotations for Λ.
+    var documents = 0, tokens = 0
+    try stream.forEach { doc in documents += 1; tokens += min(tokenizer.encode(doc.text).count, options.maxLength); return true }
+    let parameters = Double(model.parameterCount)
+    let perPass = 6 * parameters * Double(tokens)
+    let rotations = modules.reduce(0.0) { s, m in
+        s + Double(tokens) * Double(m.outputDimension * m.outputDimension + m.inputDimension * m.inputDimension + m.parameterCount) * 2
+    }
+    let factorBytes = modules.reduce(0) { $0 + 4 * ($1.inputDimension * $1.inputDimension + $1.outputDimension * $1.outputDimension + $1.parameterCount) }
+    let seconds = (2 * perPass + rotations) / 40e9
+    printError(String(format: "fit: %d documents, %d tokens, %d modules (%@ parameters), %@ Fisher; factors %.1f MB, working memory ~%.0f MB; estimated %.0f s",
+                      documents, tokens, modules.count, formatCount(modules.reduce(0) { $0 + $1.parameterCount }), options.fisher.rawValue,
+                      Double(factorBytes) / 1e6, Double(factorBytes) * 3 / 1e6 + Double(options.maxLength * model.config.vocabSize * 12) / 1e6, seconds))
+    if stream.skipped > 0 { printError("skipping \(stream.skipped) bad lines") }
+    let bars = [ProgressLine("covariances", total: documents), ProgressLine("eigenvalues", total: documents)]
+    let factors = try EKFACFactors.fit(model: model, tokenizer: tokenizer, documents: stream, modules: modules, options: options) { pass, done in
+        bars[pass - 1].update(done)
+    }
+    try factors.write(to: out, model: model)
+    return factors
+}
+
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fit EK-FAC factors (eigenbases of A and S, corrected eigenvalues Λ) over a corpus.")
+
+    @Option(help: "Corpus: a directory of .jsonl shards or one .jsonl file ({\"id\", \"text\", \"source\"} per line).") var docs: String
+    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Output HDF5 file.") var out: String
+    @OptionGroup var fit: FitOptions
+
+    func run() throws {
+        let (m, tokenizer) = try loadModel(model)
+        let start = Date()
+        let factors = try fitFactors(model: m, tokenizer: tokenizer, docs: docs, fit: fit, out: out)
+        print(String(format: "fitted %d modules on %d sequences (%d tokens) in %.1f s; wrote %@",
+                     factors.modules.count, factors.sequenceCount, factors.tokenCount, Date().timeIntervalSince(start), out))
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import CLICommon
+import Foundation
+import Influence
+import Model
+
+struct SelfInfluence: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "self",
+        abstract: "Self-influence of every document: ∇log p(z)ᵀ (G + λI)⁻¹ ∇log p(z).")
+
+    @Option(help: "Corpus: a directory of .jsonl shards or one .jsonl file.") var docs: String
+    @Option(help: "EK-FAC factors from `influence fit`.") var factors: String
+    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Output HDF5 file: /self [D], /doc_ids, /doc_sources.") var out: String
+    @Option(help: "λ: a number, or heuristic (0.1 × mean Λ per module).") var damping: String = "heuristic"
+    @Flag(help: "Skip corpus lines that are not valid documents.") var skipBad = false
+
+    func run() throws {
+        let (m, tokenizer) = try loadModel(model)
+        let fitted = try EKFACFactors(path: factors, model: m)
+        let value: Double? = damping == "heuristic" ? nil : Double(damping)
+        guard damping == "heuristic" || value != nil else { throw WorkbenchError("--damping: '\(damping)' is not a number or heuristic") }
+        let dampings = fitted.modules.map { value ?? $0.heuristicDamping }
+        let capture = GradientCapture(model: m, modules: fitted.modules.map(\.module))
+        let stream = try DocumentStream(path: docs, skipBad: skipBad)
+        let (ids, sources) = try stream.catalogue()
+        let bar = ProgressLine("self-influence", total: ids.count)
+        var values: [Float] = []
+        try stream.forEach { doc in
+            values.append(try InfluenceScorer.selfInfluence(doc, capture: capture, factors: fitted, dampings: dampings,
+                                                            tokenizer: tokenizer, maxLength: fitted.maxLength))
+            bar.update(values.count)
+            return true
+        }
+        let file = try HDF5Writer(path: out)
+        try Provenance(model: m).write(to: file)
+        try file.setAttribute("damping", .string(damping))
+        try file.setAttribute("factors_hash", .string(try EKFACFactors.fileHash(factors)))
+        try file.writeFloats("self", shape: [values.count], values)
+        try file.writeStrings("doc_ids", ids)
+        try file.writeStrings("doc_sources", sources)
+        try file.commit()
+        print("wrote \(out): self-influence of \(values.count) documents")
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Join the score files of `influence score --shard i/n` runs into one, equal to a single run.")
+
+    @Argument(help: "Shard score files (any order).") var files: [String]
+    @Option(help: "Output HDF5 file.") var out: String
+
+    func run() throws {
+        guard !files.isEmpty else { throw WorkbenchError("no score files given") }
+        let merged = try ScoreTable.merge(files)
+        try merged.write(to: out, model: nil)
+        print("merged \(files.count) files: \(merged.queryIDs.count) queries × \(merged.documentIDs.count) documents; wrote \(out)")
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import CLICommon
+import Foundation
+import Influence
+import Model
+
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score every document against every query: ∇log p(completion)ᵀ (G + λI)⁻¹ ∇log p(document).",
+        discussion: """
+        All queries are prepared first (gradients of their completion's log-likelihood, prompt tokens \
+        masked, preconditioned with the factors); the corpus is then read once for all of them. \
+        Positive = upweighting the document raises the completion's likelihood. The run checkpoints \
+        to OUT.partial.h5 and resumes from it after an interruption; --shard i/n scores a slice for \
+        `influence merge`.
+        """)
+
+    @Option(help: "Queries: .jsonl with \"id\", \"prompt\", \"completion\" per line.") var queries: String
+    @Option(help: "Corpus: a directory of .jsonl shards or one .jsonl file.") var docs: String
+    @Option(help: "EK-FAC factors from `influence fit` (default: fit first, written to OUT.factors.h5).") var factors: String?
+    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Output HDF5 file.") var out: String
+    @Option(help: "λ: a number for every module, or heuristic (0.1 × mean Λ per module, default).") var damping: String = "heuristic"
+    @Option(help: "ekfac (default) or identity (no preconditioning: plain gradient dot products).") var strategy: String = "ekfac"
+    @Option(help: "raw, nll (divided by the query's completion NLL, the paper's choice) or token (per document token).") var normalize: String = "raw"
+    @Flag(help: "Also write per-module scores /per_module [M, Q, D].") var perModule = false
+    @Flag(help: "Also write per-token scores (which document tokens carry the influence).") var perToken = false
+    @Option(help: "Documents listed per query in /top.") var top: Int = 10
+    @Option(help: "Score only slice i of n of the corpus, e.g. 0/4.") var shard: String = "0/1"
+    @OptionGroup var fit: FitOptions
+
+    func run() throws {
+        let (m, tokenizer) = try loadModel(model)
+        guard let normalization = ScoreNormalization(rawValue: normalize) else { throw WorkbenchError("--normalize: '\(normalize)' is not raw, nll or token") }
+        guard strategy == "ekfac" || strategy == "identity" else { throw WorkbenchError("--strategy: '\(strategy)' is not ekfac or identity") }
+        let dampingValue: Double? = damping == "heuristic" ? nil : Double(damping)
+        guard damping == "heuristic" || (dampingValue.map { $0 >= 0 } ?? false) else {
+            throw WorkbenchError("--damping: '\(damping)' is not a non-negative number or heuristic")
+        }
+        let parts = shard.split(separator: "/").compactMap { Int($0) }
+        guard parts.count == 2, parts[1] >= 1, parts[0] >= 0, parts[0] < parts[1] else { throw WorkbenchError("--shard: '\(shard)' is not i/n with 0 ≤ i < n") }
+        guard top >= 1 else { throw WorkbenchError("--top must be at least 1") }
+        let queryList = try InfluenceQuery.load(queries)
+
+        let factorPath = factors ?? out + ".factors.h5"
+        let fitted: EKFACFactors
+        if let factors {
+            fitted = try EKFACFactors(path: factors, model: m)
+        } else {
+            printError("no --factors: fitting first (\(factorPath))")
+            fitted = try fitFactors(model: m, tokenizer: tokenizer, docs: docs, fit: fit, out: factorPath)
+        }
+        let maxLength = fitted.maxLength > 0 ? fitted.maxLength : fit.maxLength
+        let start = Date()
+        let scorer = try InfluenceScorer(model: m, tokenizer: tokenizer, factors: fitted, queries: queryList,
+                                         damping: dampingValue, identity: strategy == "identity", maxLength: maxLength)
+        printError(String(format: "prepared %d queries in %.1f s", queryList.count, Date().timeIntervalSince(start)))
+
+        let factorHash = try EKFACFactors.fileHash(factorPath)
+        let queryBytes = FileManager.default.contents(atPath: queries) ?? Data()
+        var key = ContentHash()
+        key.update(queryBytes)
+        key.update(Data("\(factorHash) \(m.fingerprint) \(damping) \(strategy) \(perModule) \(perToken) \(shard) \(maxLength)".utf8))
+
+        var run = ScoreRun()
+        run.shardIndex = parts[0]; run.shardCount = parts[1]
+        run.perModule = perModule; run.perToken = perToken
+        let stream = try DocumentStream(path: docs, skipBad: fit.skipBad)
+        let partial = out + ".partial.h5"
+        var bar: ProgressLine?
+        let result = try run.run(scorer: scorer, documents: stream, partialPath: partial, runKey: key.hex) { done, total in
+            if bar == nil { bar = ProgressLine("scoring", total: total) }
+            bar!.update(done)
+        }
+        let documentCount = try stream.catalogue().ids.count
+        let attributes: [String: String] = [
+            "strategy": strategy, "damping": damping, "factors_hash": factorHash, "model_hash": m.fingerprint,
+            "fisher": fitted.fisher.rawValue, "query_rank": "full", "shard": shard, "doc_start": "\(result.start)",
+            "documents_in_corpus": "\(documentCount)", "top_k": "\(top)",
+            "sign_convention": "score = grad log p(completion | prompt)^T (G + damping I)^-1 grad log p(document); positive: upweighting the document raises the completion's likelihood",
+        ]
+        let table = ScoreTable(result: result, scorer: scorer, normalization: normalization, attributes: attributes, top: top)
+        try table.write(to: out, model: m)
+        try? FileManager.default.removeItem(atPath: partial)
+        print(String(format: "scored %d documents × %d queries in %.1f s; wrote %@", result.total.count, queryList.count,
+                     Date().timeIntervalSince(start), out))
+        let (indices, values) = table.topDocuments(3)
+        for (q, query) in queryList.prefix(5).enumerated() {
+            let best = zip(indices[q], values[q]).map { "\(table.documentIDs[$0]) (\(String(format: "%.3g", $1)))" }.joined(separator: ", ")
+            print("  \(query.id): \(best)")
+        }
+    }
+}
