@@ -39,7 +39,17 @@ public struct EKFACFactors {
     /// Two passes over the documents: covariances (then eigendecompositions in float64), then Λ.
     /// `progress(pass, documentsDone)` is called after every document.
     public static func fit(model: TransformerModel, tokenizer: Tokenizer, documents: DocumentStream, modules: [TrackedModule],
-                           options: Options, progress: (Int, Int) -> Void = { _, _ in }) throws -> EKFACFactors {
+                           options: Options, progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> EKFACFactors {
+        try fit(model: model, sequences: { body in
+            try documents.forEach { doc in try body(doc.index, Array(tokenizer.encode(doc.text).prefix(options.maxLength))) }
+        }, modules: modules, options: options, progress: progress)
+    }
+
+    /// The same over token sequences: `sequences` calls its argument with (index, tokens)
+    /// for every sequence, in the same order each time it is called.
+    public static func fit(model: TransformerModel, sequences: (((Int, [Int]) throws -> Bool) throws -> Void),
+                           modules: [TrackedModule], options: Options,
+                           progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> EKFACFactors {
         let capture = GradientCapture(model: model, modules: modules)
         func labels(_ pass: UInt64, _ index: Int) -> LabelSource {
             options.fisher == .empirical ? .data : .sampled(seed: options.seed &* 0x9E37_79B9 &+ pass << 40 &+ UInt64(index))
@@ -47,21 +57,20 @@ public struct EKFACFactors {
         // Pass 1: Σ a aᵀ and Σ g gᵀ over every real token (A counts the last token too, whose g is 0).
         var sumsA = modules.map { [Double](repeating: 0, count: $0.inputDimension * $0.inputDimension) }
         var sumsS = modules.map { [Double](repeating: 0, count: $0.outputDimension * $0.outputDimension) }
-        var tokens = 0, sequences = 0
-        try documents.forEach { doc in
-            let ids = Array(tokenizer.encode(doc.text).prefix(options.maxLength))
+        var tokens = 0, sequenceCount = 0
+        try sequences { index, ids in
             guard !ids.isEmpty else { return true }
-            let (_, _, activity) = try capture.run(tokens: ids, labels: labels(1, doc.index))
+            let (_, _, activity) = try capture.run(tokens: ids, labels: labels(1, index))
             for (i, m) in modules.enumerated() {
                 let act = activity[m.id]!
                 addGram(act.a, rows: act.rows, width: m.inputDimension, into: &sumsA[i])
                 addGram(act.g, rows: act.rows, width: m.outputDimension, into: &sumsS[i])
             }
-            tokens += ids.count; sequences += 1
-            progress(1, sequences)
+            tokens += ids.count; sequenceCount += 1
+            progress(1, sequenceCount)
             return true
         }
-        guard sequences > 0 else { throw WorkbenchError("no documents with tokens", file: documents.files.first) }
+        guard sequenceCount > 0 else { throw WorkbenchError("no documents with tokens") }
         var factors: [ModuleFactors] = []
         for (i, m) in modules.enumerated() {
             let (qa, ea) = try eigen(sumsA[i], n: m.inputDimension, count: tokens, name: "\(m.name) activation covariance A")
@@ -72,10 +81,9 @@ public struct EKFACFactors {
         // Pass 2: Λ = mean over sequences of (Q_Sᵀ G Q_A)², with G = gᵀ a, i.e. ((g Q_S)ᵀ (a Q_A))².
         var lambdaSums = modules.map { [Double](repeating: 0, count: $0.parameterCount) }
         var done = 0
-        try documents.forEach { doc in
-            let ids = Array(tokenizer.encode(doc.text).prefix(options.maxLength))
+        try sequences { index, ids in
             guard !ids.isEmpty else { return true }
-            let (_, _, activity) = try capture.run(tokens: ids, labels: labels(2, doc.index))
+            let (_, _, activity) = try capture.run(tokens: ids, labels: labels(2, index))
             for (i, f) in factors.enumerated() {
                 let rotated = f.rotate(activity[f.module.id]!)
                 for j in 0..<rotated.count { lambdaSums[i][j] += Double(rotated[j]) * Double(rotated[j]) }
@@ -85,12 +93,12 @@ public struct EKFACFactors {
             return true
         }
         for i in factors.indices {
-            factors[i].lambda = lambdaSums[i].map { Float($0 / Double(sequences)) }
+            factors[i].lambda = lambdaSums[i].map { Float($0 / Double(sequenceCount)) }
             if let bad = factors[i].lambda.firstIndex(where: { !$0.isFinite }) {
                 throw WorkbenchError("\(factors[i].module.name): corrected eigenvalue \(bad) is not finite")
             }
         }
-        return EKFACFactors(modules: factors, tokenCount: tokens, sequenceCount: sequences, fisher: options.fisher,
+        return EKFACFactors(modules: factors, tokenCount: tokens, sequenceCount: sequenceCount, fisher: options.fisher,
                             maxLength: options.maxLength, modelHash: model.fingerprint)
     }
 

@@ -17,6 +17,10 @@ public struct InfluenceQuery: Codable, Sendable {
     public var completion: String
     public var task: String?
     public var answer: String?
+
+    public init(id: String, prompt: String, completion: String, task: String? = nil, answer: String? = nil) {
+        self.id = id; self.prompt = prompt; self.completion = completion; self.task = task; self.answer = answer
+    }
 }
 
 /// Streams the documents of a corpus: a directory of `.jsonl` shards (name order) or one

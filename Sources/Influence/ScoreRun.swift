@@ -34,7 +34,7 @@ public struct ScoreRun {
     }
 
     public func run(scorer: InfluenceScorer, documents: DocumentStream, partialPath: String, runKey: String,
-                    progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
+                    progress: (Int, Int) throws -> Void = { _, _ in }) throws -> Result {
         let (ids, sources) = try documents.catalogue()
         let slice = Self.range(shard: shardIndex, of: shardCount, documentCount: ids.count)
         var result = try Self.loadPartial(partialPath, runKey: runKey, perModule: perModule, perToken: perToken)
@@ -51,11 +51,11 @@ public struct ScoreRun {
             result.total.append(s.total)
             if perModule { result.perModule!.append(s.perModule!) }
             if perToken { result.perToken!.append(s.perToken!) }
-            progress(result.total.count, slice.count)
             if Date().timeIntervalSince(lastCheckpoint) >= checkpointInterval {
                 try Self.savePartial(result, to: partialPath, runKey: runKey)
                 lastCheckpoint = Date()
             }
+            try progress(result.total.count, slice.count)
             return true
         }
         precondition(result.documentIDs == Array(ids[slice]) && result.documentSources == Array(sources[slice]),

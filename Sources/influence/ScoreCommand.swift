@@ -27,6 +27,7 @@ struct Score: ParsableCommand {
     @Flag(help: "Also write per-token scores (which document tokens carry the influence).") var perToken = false
     @Option(help: "Documents listed per query in /top.") var top: Int = 10
     @Option(help: "Score only slice i of n of the corpus, e.g. 0/4.") var shard: String = "0/1"
+    @Option(help: "Seconds between checkpoints to OUT.partial.h5.") var checkpointEvery: Double = 30
     @OptionGroup var fit: FitOptions
 
     func run() throws {
@@ -65,6 +66,7 @@ struct Score: ParsableCommand {
         var run = ScoreRun()
         run.shardIndex = parts[0]; run.shardCount = parts[1]
         run.perModule = perModule; run.perToken = perToken
+        run.checkpointInterval = checkpointEvery
         let stream = try DocumentStream(path: docs, skipBad: fit.skipBad)
         let partial = out + ".partial.h5"
         var bar: ProgressLine?

@@ -24,8 +24,9 @@ final class CLITests: XCTestCase {
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
-    func run(_ args: [String], environment: [String: String]? = nil, directory: String? = nil, lens: Bool = false) throws -> Run {
-        let executable = lens ? Self.lensBinary : Self.binary
+    func run(_ args: [String], environment: [String: String]? = nil, directory: String? = nil, lens: Bool = false,
+             tool: String? = nil) throws -> Run {
+        let executable = lens ? Self.lensBinary : tool.map { (Self.binary as NSString).deletingLastPathComponent + "/" + $0 } ?? Self.binary
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: executable), "no binary at \(executable)")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
@@ -245,6 +246,64 @@ final class CLITests: XCTestCase {
         assertOneLineError(try run(["inspect", dir + "/short.bin", "--model", dir], lens: true),
                            containing: "short.bin: holds 3 values (shape [3]); the model needs d = \(d)")
     }
+
+    /// fit → score → shards + merge, and a run killed with SIGKILL resumes to the same scores.
+    func testInfluenceEndToEnd() throws {
+        let dir = NSTemporaryDirectory() + "influence-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sample = try String(contentsOfFile: DefaultModel.dataDirectory + "/corpus-sample.jsonl", encoding: .utf8)
+        try (sample.split(separator: "\n").prefix(24).joined(separator: "\n") + "\n").write(toFile: dir + "/docs.jsonl", atomically: true, encoding: .utf8)
+        let queries = try String(contentsOfFile: DefaultModel.dataDirectory + "/queries/reasoning.jsonl", encoding: .utf8)
+        try (queries.split(separator: "\n").prefix(3).joined(separator: "\n") + "\n").write(toFile: dir + "/q.jsonl", atomically: true, encoding: .utf8)
+        let common = ["--queries", dir + "/q.jsonl", "--docs", dir + "/docs.jsonl", "--max-length", "64", "--normalize", "nll"]
+
+        let fit = try run(["fit", "--docs", dir + "/docs.jsonl", "--out", dir + "/factors.h5", "--max-length", "64"], tool: "influence")
+        XCTAssertEqual(fit.status, 0, fit.stderr)
+        let whole = try run(["score"] + common + ["--factors", dir + "/factors.h5", "--out", dir + "/whole.h5", "--per-module"], tool: "influence")
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        let h5 = try HDF5Reader(path: dir + "/whole.h5")
+        XCTAssertEqual(try h5.shape("scores"), [3, 24])
+        XCTAssertEqual(try h5.shape("per_module"), [3 * m0Layers, 3, 24])
+        XCTAssertEqual(try h5.shape("top/indices"), [3, 10])
+        XCTAssertEqual(try h5.stringAttribute("normalization"), "nll")
+        XCTAssertNotNil(try h5.stringAttribute("sign_convention"))
+        let reference = try h5.readFloats("scores").values
+
+        for i in 0..<2 {
+            let r = try run(["score"] + common + ["--factors", dir + "/factors.h5", "--out", dir + "/s\(i).h5", "--per-module", "--shard", "\(i)/2"], tool: "influence")
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let merge = try run(["merge", dir + "/s1.h5", dir + "/s0.h5", "--out", dir + "/merged.h5"], tool: "influence")
+        XCTAssertEqual(merge.status, 0, merge.stderr)
+        XCTAssertEqual(try HDF5Reader(path: dir + "/merged.h5").readFloats("scores").values, reference)
+        XCTAssertEqual(try HDF5Reader(path: dir + "/merged.h5").readFloats("per_module").values, try h5.readFloats("per_module").values)
+
+        // kill -9 once a checkpoint exists, then run the same command again.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: (Self.binary as NSString).deletingLastPathComponent + "/influence")
+        let args = ["score"] + common + ["--factors", dir + "/factors.h5", "--out", dir + "/killed.h5", "--per-module", "--checkpoint-every", "0"]
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        while !FileManager.default.fileExists(atPath: dir + "/killed.h5.partial.h5") && p.isRunning { usleep(2000) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let resumed = try run(args, tool: "influence")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try HDF5Reader(path: dir + "/killed.h5").readFloats("scores").values, reference)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/killed.h5.partial.h5"))
+
+        try "{\"id\": \"a\", \"text\": \"fine\"}\n{\"id\": 3}\n".write(toFile: dir + "/bad.jsonl", atomically: true, encoding: .utf8)
+        assertOneLineError(try run(["fit", "--docs", dir + "/bad.jsonl", "--out", dir + "/f.h5"], tool: "influence"),
+                           containing: "bad.jsonl: line 2: not a JSON object")
+        assertOneLineError(try run(["score", "--queries", dir + "/docs.jsonl", "--docs", dir + "/docs.jsonl", "--out", dir + "/x.h5",
+                                    "--factors", dir + "/factors.h5"], tool: "influence"),
+                           containing: "docs.jsonl: line 1: not a query object")
+    }
+
+    var m0Layers: Int { (try? TransformerModel.load(directory: DefaultModel.directory).config.layerCount) ?? 0 }
 
     func testBadInputGivesOneErrorLine() throws {
         assertOneLineError(try run(["forward", "--model", "/nonexistent/dir", "--ids", "1"]),
