@@ -32,7 +32,7 @@ let package = Package(
             "Model", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "workbench", dependencies: [
-            "Model", "Lens", "CLICommon",
+            "Model", "Lens", "Influence", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "lens", dependencies: [

@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 import Model
 
@@ -36,14 +37,18 @@ public final class InfluenceScorer {
     /// Completion NLL per query, nats.
     public let queryNLL: [Double]
     public let maxLength: Int
-    /// Per module, the preconditioned query gradients stacked: [Q, out · in].
+    /// Per module, the preconditioned query gradients stacked: [Q, out · in] (full rank).
     let preconditioned: [[Float]]
+    /// Per module with --query-rank r: P_q ≈ Σ_k u_k v_kᵀ, stored as U [out, Q·r] (columns
+    /// u_k σ_k) and V [in, Q·r], so a document needs g U and a V only.
+    let lowRank: [(u: [Float], v: [Float])]?
+    public let queryRank: Int?
     let capture: GradientCapture
 
     /// `damping`: λ for every module; nil → 0.1 × mean(Λ) per module. `identity`: no
     /// preconditioning (plain gradient dot products).
     public init(model: TransformerModel, tokenizer: Tokenizer, factors: EKFACFactors, queries: [InfluenceQuery],
-                damping: Double? = nil, identity: Bool = false, maxLength: Int) throws {
+                damping: Double? = nil, identity: Bool = false, queryRank: Int? = nil, maxLength: Int) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.factors = factors
@@ -67,8 +72,42 @@ public final class InfluenceScorer {
                 stacks[i] += identity ? G : f.precondition(G, damping: dampings[i])
             }
         }
-        preconditioned = stacks
         queryNLL = nll
+        self.queryRank = queryRank
+        if let r = queryRank {
+            guard r >= 1 else { throw WorkbenchError("--query-rank must be at least 1") }
+            lowRank = try zip(factors.modules, stacks).map { f, stack in
+                try Self.compress(stack, queries: queries.count, rows: f.module.outputDimension, columns: f.module.inputDimension, rank: r)
+            }
+            preconditioned = factors.modules.map { _ in [] }
+        } else {
+            lowRank = nil
+            preconditioned = stacks
+        }
+    }
+
+    /// Truncated SVD of each query's [rows, columns] block: U [rows, Q·r] (σ folded in), V [columns, Q·r].
+    static func compress(_ stack: [Float], queries Q: Int, rows o: Int, columns n: Int, rank: Int) throws -> (u: [Float], v: [Float]) {
+        let r = min(rank, o, n)
+        var U = [Float](repeating: 0, count: o * Q * r), V = [Float](repeating: 0, count: n * Q * r)
+        for q in 0..<Q {
+            let (u, sigma, vt) = try svd(Array(stack[(q * o * n)..<((q + 1) * o * n)]), rows: o, columns: n)
+            for k in 0..<r {
+                for i in 0..<o { U[i * Q * r + q * r + k] = u[i * min(o, n) + k] * sigma[k] }
+                for j in 0..<n { V[j * Q * r + q * r + k] = vt[k * n + j] }
+            }
+        }
+        return (U, V)
+    }
+
+    /// Thin SVD (LAPACKE_sgesdd): U [rows, p], σ [p], Vᵀ [p, columns] with p = min(rows, columns).
+    static func svd(_ matrix: [Float], rows o: Int, columns n: Int) throws -> ([Float], [Float], [Float]) {
+        let p = min(o, n)
+        var a = matrix, sigma = [Float](repeating: 0, count: p)
+        var u = [Float](repeating: 0, count: o * p), vt = [Float](repeating: 0, count: p * n)
+        let info = LAPACKE_sgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(o), Int32(n), &a, Int32(n), &sigma, &u, Int32(p), &vt, Int32(n))
+        guard info == 0 else { throw WorkbenchError("SVD of a preconditioned query gradient failed (LAPACKE_sgesdd info \(info))") }
+        return (u, sigma, vt)
     }
 
     public var moduleCount: Int { factors.modules.count }
@@ -88,6 +127,16 @@ public final class InfluenceScorer {
         let (_, _, activity) = try capture.run(tokens: ids)
         for (i, f) in factors.modules.enumerated() {
             let m = f.module, act = activity[m.id]!
+            if let lowRank {
+                // Σ_t Σ_k (g_tᵀ u_k)(v_kᵀ a_t): the document's gradient is never formed.
+                let shares = lowRankShares(act, module: m, factors: lowRank[i])
+                var s = [Float](repeating: 0, count: Q)
+                for q in 0..<Q { for t in 0..<act.rows { s[q] += shares[t * Q + q] } }
+                for q in 0..<Q { result.total[q] += s[q] }
+                result.perModule?.append(s)
+                if perToken { for q in 0..<Q { for t in 0..<act.rows { result.perToken![q][t] += shares[t * Q + q] } } }
+                continue
+            }
             let G = weightGradient(act, m)
             // scores_q = ⟨P_q, G⟩ for all q: one matrix-vector product.
             var s = [Float](repeating: 0, count: Q)
@@ -97,6 +146,24 @@ public final class InfluenceScorer {
             if perToken { addTokenShares(act, module: i, into: &result.perToken!) }
         }
         return result
+    }
+
+    /// Per token and query, Σ_k (g_tᵀ u_k)(v_kᵀ a_t): [T, Q].
+    func lowRankShares(_ act: ModuleActivity, module m: TrackedModule, factors: (u: [Float], v: [Float])) -> [Float] {
+        let (n, o, T, Q) = (m.inputDimension, m.outputDimension, act.rows, queries.count)
+        let width = factors.u.count / o, r = width / Q
+        var gu = [Float](repeating: 0, count: T * width), av = [Float](repeating: 0, count: T * width)
+        sgemm(m: T, n: width, k: o, a: act.g, lda: o, b: factors.u, ldb: width, c: &gu, ldc: width)
+        sgemm(m: T, n: width, k: n, a: act.a, lda: n, b: factors.v, ldb: width, c: &av, ldc: width)
+        var shares = [Float](repeating: 0, count: T * Q)
+        for t in 0..<T {
+            for q in 0..<Q {
+                var s: Float = 0
+                for k in 0..<r { s += gu[t * width + q * r + k] * av[t * width + q * r + k] }
+                shares[t * Q + q] = s
+            }
+        }
+        return shares
     }
 
     /// Token t's share for query q: g_tᵀ P_q a_t, from Y = a Pᵀ ([T, Q·out]).

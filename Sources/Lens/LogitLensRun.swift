@@ -78,8 +78,10 @@ public enum LogitLensRun {
             guard case .mid(let l) = site else { preconditionFailure() }
             return mids[l]!
         }
-        sources.append(residuals[L]!)
-        var result = try project(model: model, sources: sources, tokenCount: T, options: options)
+        // The default site list ends with h_L itself: its rows then serve as the final ones.
+        let finalIsLastSite = sites.last == .post(L - 1)
+        if !finalIsLastSite { sources.append(residuals[L]!) }
+        var result = try project(model: model, sources: sources, finalIsLastSite: finalIsLastSite, tokenCount: T, options: options)
         result.tokens = tokens
         result.sites = sites
         result.forwardSeconds = forwardSeconds
@@ -91,13 +93,14 @@ public enum LogitLensRun {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
-    /// Per-cell statistics for `sources.count - 1` sites; the last source is the final residual.
+    /// Per-cell statistics for every site; the last source is the final residual h_L, and a
+    /// site of its own too when `finalIsLastSite`.
     /// Rows of a few positions for all sites go through one GEMM (RMSNorm_final then W_U);
     /// each row is then summarised where it lies (methods.md: logit lens).
-    static func project(model: TransformerModel, sources: [Tensor], tokenCount T: Int,
+    static func project(model: TransformerModel, sources: [Tensor], finalIsLastSite: Bool, tokenCount T: Int,
                         options: LogitLensOptions) throws -> LogitLensResult {
         let d = model.config.hiddenSize, V = model.config.vocabSize, k = options.k
-        let S = sources.count - 1, perPosition = sources.count
+        let perPosition = sources.count, S = finalIsLastSite ? perPosition : perPosition - 1, finalSite = perPosition - 1
         let positionsPerChunk = max(1, options.rowsPerProjection / perPosition)
         var topIDs = [[[Int]]](repeating: [[Int]](repeating: [], count: T), count: S)
         var topProbs = [[[Float]]](repeating: [[Float]](repeating: [], count: T), count: S)
@@ -126,7 +129,7 @@ public enum LogitLensRun {
             // The final distribution p_f per position first: every KL needs it.
             var finalNegEntropy = [Double](repeating: 0, count: n), finalTop = [Int](repeating: 0, count: n)
             for j in 0..<n {
-                let row = logits.data + (S * n + j) * V
+                let row = logits.data + (finalSite * n + j) * V
                 var st = [Double](repeating: 0, count: 4)
                 wb_softmax_row_stats(row, V, nil, &st)
                 let logZ = st[0] + log(st[1])

@@ -15,7 +15,7 @@ struct InfluenceCommand: ParsableCommand {
         used without it. docs/influence.md gives the method, the sign convention and the formats.
         """,
         version: WorkbenchVersion.current,
-        subcommands: [Fit.self, Score.self, SelfInfluence.self, Merge.self])
+        subcommands: [Fit.self, Score.self, SelfInfluence.self, Merge.self, Analyze.self])
 
     static func main() { runCommand(InfluenceCommand.self) }
 }

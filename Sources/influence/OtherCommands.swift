@@ -59,3 +59,41 @@ struct Merge: ParsableCommand {
         print("merged \(files.count) files: \(merged.queryIDs.count) queries × \(merged.documentIDs.count) documents; wrote \(out)")
     }
 }
+
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The procedural-knowledge analyses of a score file, as HDF5 and a markdown report next to it.",
+        discussion: """
+        (1) correlation of document scores between queries, within and across tasks; (2) cumulative \
+        share of positive influence in the top percentiles and a power-law fit; (3) whether the answer \
+        appears in the top documents; (4) overlap of the top documents with the query's procedure \
+        (word n-grams, numbers masked); (5) over/under-representation of sources in the top and \
+        bottom documents. The report sets the paper's numbers beside ours.
+        """)
+
+    @Argument(help: "Score file from `influence score` (use --normalize nll for the paper's setting).") var scores: String
+    @Option(help: "The corpus the scores were computed on.") var docs: String
+    @Option(help: "Query files (repeatable); each query's task and answer come from here.") var queries: [String]
+    @Option(help: "Output HDF5 file; the report is written next to it with the extension .md.") var out: String
+    @Option(help: "Top (and bottom) documents per query.") var topK: Int = 50
+
+    func run() throws {
+        guard !queries.isEmpty else { throw WorkbenchError("give at least one --queries file") }
+        let table = try ScoreTable(path: scores)
+        let stream = try DocumentStream(path: docs)
+        let ids = try stream.catalogue().ids
+        guard ids.count >= table.documentIDs.count, Array(ids.prefix(table.documentIDs.count)) == table.documentIDs else {
+            throw WorkbenchError("the score file's documents are not the first documents of --docs (merge shards first)", file: scores)
+        }
+        var options = InfluenceAnalysis.Options()
+        options.topK = topK
+        let analysis = try InfluenceAnalysis.run(scores: table, queries: try queries.flatMap { try InfluenceQuery.load($0) },
+                                                 documents: stream, options: options)
+        try analysis.write(to: out, queryIDs: table.queryIDs)
+        let report = (out as NSString).deletingPathExtension + ".md"
+        let md = analysis.markdown(title: "Influence analysis of \((scores as NSString).lastPathComponent)")
+        try writeFileAtomically(Data(md.utf8), to: report)
+        print(md)
+        print("wrote \(out) and \(report)")
+    }
+}

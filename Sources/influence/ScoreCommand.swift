@@ -22,6 +22,7 @@ struct Score: ParsableCommand {
     @Option(help: "Output HDF5 file.") var out: String
     @Option(help: "λ: a number for every module, or heuristic (0.1 × mean Λ per module, default).") var damping: String = "heuristic"
     @Option(help: "ekfac (default) or identity (no preconditioning: plain gradient dot products).") var strategy: String = "ekfac"
+    @Option(help: "Compress each preconditioned query gradient to this rank per module (SVD); default full rank.") var queryRank: Int?
     @Option(help: "raw, nll (divided by the query's completion NLL, the paper's choice) or token (per document token).") var normalize: String = "raw"
     @Flag(help: "Also write per-module scores /per_module [M, Q, D].") var perModule = false
     @Flag(help: "Also write per-token scores (which document tokens carry the influence).") var perToken = false
@@ -54,14 +55,15 @@ struct Score: ParsableCommand {
         let maxLength = fitted.maxLength > 0 ? fitted.maxLength : fit.maxLength
         let start = Date()
         let scorer = try InfluenceScorer(model: m, tokenizer: tokenizer, factors: fitted, queries: queryList,
-                                         damping: dampingValue, identity: strategy == "identity", maxLength: maxLength)
+                                         damping: dampingValue, identity: strategy == "identity",
+                                         queryRank: queryRank, maxLength: maxLength)
         printError(String(format: "prepared %d queries in %.1f s", queryList.count, Date().timeIntervalSince(start)))
 
         let factorHash = try EKFACFactors.fileHash(factorPath)
         let queryBytes = FileManager.default.contents(atPath: queries) ?? Data()
         var key = ContentHash()
         key.update(queryBytes)
-        key.update(Data("\(factorHash) \(m.fingerprint) \(damping) \(strategy) \(perModule) \(perToken) \(shard) \(maxLength)".utf8))
+        key.update(Data("\(factorHash) \(m.fingerprint) \(damping) \(strategy) \(perModule) \(perToken) \(shard) \(maxLength) \(queryRank ?? 0)".utf8))
 
         var run = ScoreRun()
         run.shardIndex = parts[0]; run.shardCount = parts[1]
@@ -77,7 +79,7 @@ struct Score: ParsableCommand {
         let documentCount = try stream.catalogue().ids.count
         let attributes: [String: String] = [
             "strategy": strategy, "damping": damping, "factors_hash": factorHash, "model_hash": m.fingerprint,
-            "fisher": fitted.fisher.rawValue, "query_rank": "full", "shard": shard, "doc_start": "\(result.start)",
+            "fisher": fitted.fisher.rawValue, "query_rank": queryRank.map { "\($0)" } ?? "full", "shard": shard, "doc_start": "\(result.start)",
             "documents_in_corpus": "\(documentCount)", "top_k": "\(top)",
             "sign_convention": "score = grad log p(completion | prompt)^T (G + damping I)^-1 grad log p(document); positive: upweighting the document raises the completion's likelihood",
         ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLICommon
 import Foundation
+import Influence
 import Model
 
 struct Demo: ParsableCommand {
@@ -82,10 +83,22 @@ struct Demo: ParsableCommand {
         let lensFiles = try DemoLensStep(model: m, tokenizer: tokenizer, out: out)
             .run(prompt: text, setA: ("reasoning", reasoningPrompts), setB: ("factual", factualPrompts))
 
+        var influenceFiles: [(String, String)] = []
+        let sample = (DefaultModel.dataDirectory as NSString).appendingPathComponent("corpus-sample.jsonl")
+        if model == nil, FileManager.default.fileExists(atPath: sample) {
+            print("\n== influence: which of the \(try DocumentStream(path: sample).catalogue().ids.count) sample documents drive these answers")
+            let facts = try readJSONLines(SyntheticCorpus.Query.self, queries + "/factual.jsonl").filter { ($0.mentions ?? 0) >= 3 }.prefix(2)
+            let reasoning = try readJSONLines(SyntheticCorpus.Query.self, queries + "/reasoning.jsonl").prefix(2)
+            let chosen = (Array(facts) + Array(reasoning)).map {
+                InfluenceQuery(id: $0.id, prompt: $0.prompt, completion: $0.completion, task: $0.task, answer: $0.answer)
+            }
+            influenceFiles = try DemoInfluenceStep(model: m, tokenizer: tokenizer, out: out).run(corpus: sample, queries: chosen)
+        }
+
         print("\n== results (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
         print("  \(generationsPath)   prompts and greedy completions")
         print("  \(h5Path)   /input_ids [\(T)], /tokens, /logits [\(T), \(c.vocabSize)], /residual [\(c.layerCount + 1), \(T), \(c.hiddenSize)]")
-        for (path, what) in lensFiles { print("  \(path)   \(what)") }
+        for (path, what) in lensFiles + influenceFiles { print("  \(path)   \(what)") }
         print("  read them with h5py, pandas or HDFView; docs/formats.md lists every dataset")
     }
 }

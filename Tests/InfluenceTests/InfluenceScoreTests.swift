@@ -164,4 +164,27 @@ final class InfluenceScoreTests: XCTestCase {
         XCTAssertEqual(resumed.perModule!, single.perModule!)
         XCTAssertThrowsError(try run.run(scorer: scorer, documents: stream, partialPath: dir + "/b.partial.h5", runKey: "other"))
     }
+
+    /// Rank-r queries approach the full-rank scores as r grows and equal them at full rank.
+    func testLowRankQueriesApproachFullRank() throws {
+        let dir = try temporaryDirectory()
+        let docs = try corpus(4, in: dir)
+        let factors = try fit(docs)
+        func scores(_ rank: Int?) throws -> [Float] {
+            let scorer = try InfluenceScorer(model: Self.model, tokenizer: Self.tokenizer, factors: factors, queries: queries,
+                                             queryRank: rank, maxLength: 64)
+            var all: [Float] = []
+            try DocumentStream(path: docs).forEach { all += try scorer.score($0).total; return true }
+            return all
+        }
+        let full = try scores(nil)
+        let norm = full.map { $0 * $0 }.reduce(0, +).squareRoot()
+        var errors: [Float] = []
+        for rank in [1, 4, 32, 256] {
+            let approx = try scores(rank)
+            errors.append(zip(approx, full).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot() / norm)
+        }
+        for i in 1..<errors.count { XCTAssertLessThan(errors[i], errors[i - 1], "errors by rank: \(errors)") }
+        XCTAssertLessThan(errors.last!, 1e-4, "rank 256 = min(in, out) is exact")
+    }
 }
