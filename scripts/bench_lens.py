@@ -42,7 +42,7 @@ from typing import Any
 SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS_DIR))
 
-from bench_runtime import DEFAULT_MODEL_DIR, ensure_checkpoint, load_torch_model  # noqa: E402
+from bench_runtime import DEFAULT_MODEL_DIR, ensure_checkpoint, last_json_object, load_torch_model  # noqa: E402
 
 REPO_ROOT = SCRIPTS_DIR.parent
 DEFAULT_LENS = REPO_ROOT / ".build" / "release" / "lens"
@@ -78,25 +78,6 @@ def run_measured(cmd: list[str]) -> tuple[int, str, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     rss = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     return proc.returncode, stdout, rss
-
-
-def last_json_object(stdout: str) -> dict[str, Any] | None:
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                break
-    try:
-        return json.loads(stdout)
-    except json.JSONDecodeError:
-        return None
-
-
-# --------------------------------------------------------------------------
-# PyTorch logit lens (runs inside the child, see --_torch)
-# --------------------------------------------------------------------------
 
 
 def capture_sites(model, ids):

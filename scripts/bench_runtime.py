@@ -268,7 +268,15 @@ def measure_workbench(binary: Path, model_dir: Path, repeats: int) -> dict[str, 
     if proc.returncode != 0:
         print(f"workbench exited with status {proc.returncode}; reporting PyTorch numbers only.")
         return None
-    for line in reversed(proc.stdout.strip().splitlines()):
+    result = last_json_object(proc.stdout)
+    if result is None:
+        print("could not parse workbench output as JSON:\n" + proc.stdout)
+    return result
+
+
+def last_json_object(stdout: str) -> dict[str, Any] | None:
+    """The last line of `stdout` that parses as a JSON object, else the whole text, else None."""
+    for line in reversed(stdout.strip().splitlines()):
         line = line.strip()
         if line.startswith("{"):
             try:
@@ -276,9 +284,8 @@ def measure_workbench(binary: Path, model_dir: Path, repeats: int) -> dict[str, 
             except json.JSONDecodeError:
                 break
     try:
-        return json.loads(proc.stdout)
+        return json.loads(stdout)
     except json.JSONDecodeError:
-        print("could not parse workbench output as JSON:\n" + proc.stdout)
         return None
 
 

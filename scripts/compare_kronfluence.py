@@ -235,6 +235,19 @@ class ListDataset:
 
 # ----------------------------------------------------------------------------- kronfluence stages
 
+def load_inputs(args):
+    """Seeds torch and loads the work dir's tokenized documents and queries and the fp32 model."""
+    import torch
+
+    torch.manual_seed(args.seed)
+    model_dir = Path(args.model)
+    tok = load_tokenizer(model_dir)
+    work = Path(args.work_dir)
+    docs = tokenize_docs(tok, read_jsonl(work / "docs.jsonl"), args.max_length)
+    queries = tokenize_queries(tok, read_jsonl(work / "queries.jsonl"), args.max_length)
+    return work, docs, queries, load_model(model_dir)
+
+
 def kf_setup(args):
     import torch
     from kronfluence.analyzer import Analyzer, prepare_model
@@ -242,13 +255,7 @@ def kf_setup(args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    model_dir = Path(args.model)
-    tok = load_tokenizer(model_dir)
-    work = Path(args.work_dir)
-    docs = tokenize_docs(tok, read_jsonl(work / "docs.jsonl"), args.max_length)
-    queries = tokenize_queries(tok, read_jsonl(work / "queries.jsonl"), args.max_length)
-    model = load_model(model_dir)
+    work, docs, queries, model = load_inputs(args)
     task = make_task(tracked_module_names(model), args.measurement)
     model = prepare_model(model, task)
     analyzer = Analyzer(
@@ -402,13 +409,7 @@ def reference_ekfac(args) -> np.ndarray:
     """
     import torch
 
-    torch.manual_seed(args.seed)
-    model_dir = Path(args.model)
-    tok = load_tokenizer(model_dir)
-    work = Path(args.work_dir)
-    docs = tokenize_docs(tok, read_jsonl(work / "docs.jsonl"), args.max_length)
-    queries = tokenize_queries(tok, read_jsonl(work / "queries.jsonl"), args.max_length)
-    model = load_model(model_dir)
+    work, docs, queries, model = load_inputs(args)
     for p in model.parameters():
         p.requires_grad_(False)
     names = tracked_module_names(model)

@@ -109,7 +109,8 @@ public func printError(_ line: String) {
 public final class ProgressLine {
     let label: String
     let total: Int
-    let start = Date()
+    /// Set at the first update, so a bar made before its work starts times that work only.
+    var start: Date?
     var lastDraw = Date.distantPast
     var lastDecile = -1
     let terminal = isatty(STDERR_FILENO) != 0
@@ -118,7 +119,8 @@ public final class ProgressLine {
 
     public func update(_ done: Int) {
         let fraction = Double(done) / Double(total)
-        let elapsed = Date().timeIntervalSince(start)
+        if start == nil { start = Date() }
+        let elapsed = Date().timeIntervalSince(start!)
         let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
         let width = 24, filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)

@@ -114,38 +114,66 @@ public final class InfluenceScorer {
 
     /// Raw scores of one document against every query.
     public func score(_ document: InfluenceDocument, perModule: Bool = false, perToken: Bool = false) throws -> DocumentScores {
-        let Q = queries.count
-        let ids = Array(tokenizer.encode(document.text).prefix(maxLength))
-        var result = DocumentScores(index: document.index, total: [Float](repeating: 0, count: Q),
-                                    perModule: perModule ? [] : nil,
-                                    perToken: perToken ? [[Float]](repeating: [Float](repeating: 0, count: ids.count), count: Q) : nil,
-                                    tokenCount: ids.count)
-        guard ids.count >= 2 else {
-            if perModule { result.perModule = [[Float]](repeating: [Float](repeating: 0, count: Q), count: moduleCount) }
-            return result
+        try score([document], perModule: perModule, perToken: perToken)[0]
+    }
+
+    /// Raw scores of several documents. With full-rank queries their gradients go through
+    /// one GEMM per module, [Q, out·in] × [out·in, B], so the stacked query gradients are read
+    /// once per batch rather than once per document. A document's numbers depend on the batch
+    /// it is in only through the GEMM's blocking; `ScoreRun` keeps batches fixed.
+    public func score(_ documents: [InfluenceDocument], perModule: Bool = false, perToken: Bool = false) throws -> [DocumentScores] {
+        let Q = queries.count, M = moduleCount
+        var results: [DocumentScores] = []
+        var activities: [[LinearID: ModuleActivity]?] = []
+        for document in documents {
+            let ids = Array(tokenizer.encode(document.text).prefix(maxLength))
+            results.append(DocumentScores(index: document.index, total: [Float](repeating: 0, count: Q),
+                                          perModule: perModule ? [[Float]](repeating: [Float](repeating: 0, count: Q), count: M) : nil,
+                                          perToken: perToken ? [[Float]](repeating: [Float](repeating: 0, count: ids.count), count: Q) : nil,
+                                          tokenCount: ids.count))
+            activities.append(ids.count >= 2 ? try capture.run(tokens: ids).activity : nil)
         }
-        let (_, _, activity) = try capture.run(tokens: ids)
+        let live = activities.indices.filter { activities[$0] != nil }
         for (i, f) in factors.modules.enumerated() {
-            let m = f.module, act = activity[m.id]!
+            let m = f.module
+            var moduleScores = [[Float]](repeating: [Float](repeating: 0, count: Q), count: documents.count)
             if let lowRank {
                 // Σ_t Σ_k (g_tᵀ u_k)(v_kᵀ a_t): the document's gradient is never formed.
-                let shares = lowRankShares(act, module: m, factors: lowRank[i])
-                var s = [Float](repeating: 0, count: Q)
-                for q in 0..<Q { for t in 0..<act.rows { s[q] += shares[t * Q + q] } }
-                for q in 0..<Q { result.total[q] += s[q] }
-                result.perModule?.append(s)
-                if perToken { for q in 0..<Q { for t in 0..<act.rows { result.perToken![q][t] += shares[t * Q + q] } } }
-                continue
+                for d in live {
+                    let act = activities[d]![m.id]!
+                    let shares = lowRankShares(act, module: m, factors: lowRank[i])
+                    for q in 0..<Q { for t in 0..<act.rows { moduleScores[d][q] += shares[t * Q + q] } }
+                    if perToken { for q in 0..<Q { for t in 0..<act.rows { results[d].perToken![q][t] += shares[t * Q + q] } } }
+                }
+            } else if !live.isEmpty {
+                let P = m.parameterCount, B = live.count
+                var stacked = [Float](repeating: 0, count: B * P)
+                for (column, d) in live.enumerated() {
+                    let G = weightGradient(activities[d]![m.id]!, m)
+                    stacked.withUnsafeMutableBufferPointer { ($0.baseAddress! + column * P).update(from: G, count: P) }
+                    if perToken { addTokenShares(activities[d]![m.id]!, module: i, into: &results[d].perToken!) }
+                }
+                // S[q, b] = ⟨P_q, G_b⟩, the query rows split across the workers.
+                var product = [Float](repeating: 0, count: Q * B)
+                preconditioned[i].withUnsafeBufferPointer { a in
+                    stacked.withUnsafeBufferPointer { g in
+                        product.withUnsafeMutableBufferPointer { c in
+                            let (ap, gp, cp) = (a.baseAddress!, g.baseAddress!, c.baseAddress!)
+                            Parallel.forEachChunk(Q, costPerItem: P * B) { rows in
+                                sgemm(transB: true, m: rows.count, n: B, k: P, a: ap + rows.lowerBound * P, lda: P,
+                                      b: gp, ldb: P, c: cp + rows.lowerBound * B, ldc: B)
+                            }
+                        }
+                    }
+                }
+                for (column, d) in live.enumerated() { for q in 0..<Q { moduleScores[d][q] = product[q * B + column] } }
             }
-            let G = weightGradient(act, m)
-            // scores_q = ⟨P_q, G⟩ for all q: one matrix-vector product.
-            var s = [Float](repeating: 0, count: Q)
-            sgemv(m: Q, n: m.parameterCount, a: preconditioned[i], x: G, y: &s)
-            for q in 0..<Q { result.total[q] += s[q] }
-            result.perModule?.append(s)
-            if perToken { addTokenShares(act, module: i, into: &result.perToken!) }
+            for d in documents.indices {
+                for q in 0..<Q { results[d].total[q] += moduleScores[d][q] }
+                results[d].perModule?[i] = moduleScores[d]
+            }
         }
-        return result
+        return results
     }
 
     /// Per token and query, Σ_k (g_tᵀ u_k)(v_kᵀ a_t): [T, Q].
@@ -197,7 +225,3 @@ public final class InfluenceScorer {
     }
 }
 
-/// y = A x for A [m, n] row-major.
-func sgemv(m: Int, n: Int, a: [Float], x: [Float], y: inout [Float]) {
-    sgemm(m: m, n: 1, k: n, a: a, lda: n, b: x, ldb: 1, c: &y, ldc: 1)
-}

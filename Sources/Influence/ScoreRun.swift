@@ -12,6 +12,10 @@ public struct ScoreRun {
     public var perToken = false
     /// Seconds between checkpoints.
     public var checkpointInterval: Double = 30
+    /// Documents scored together: batch b holds the documents with index in
+    /// [b·batchSize, (b+1)·batchSize) of the whole corpus, whichever shard or resumed run
+    /// scores them, so every document is always computed in the same batch.
+    public var batchSize = 32
     public init() {}
 
     /// Raw results of a run over documents [start, end) of the corpus.
@@ -28,36 +32,46 @@ public struct ScoreRun {
         public var perToken: [[[Float]]]?
     }
 
-    /// The slice of document indices this shard scores.
-    public static func range(shard i: Int, of n: Int, documentCount D: Int) -> Range<Int> {
-        (i * D / n)..<((i + 1) * D / n)
+    /// The slice of document indices this shard scores: boundaries near i·D/n, on batch boundaries.
+    public static func range(shard i: Int, of n: Int, documentCount D: Int, batchSize B: Int) -> Range<Int> {
+        let batches = (D + B - 1) / B
+        return min(D, i * batches / n * B)..<min(D, (i + 1) * batches / n * B)
     }
 
     public func run(scorer: InfluenceScorer, documents: DocumentStream, partialPath: String, runKey: String,
                     progress: (Int, Int) throws -> Void = { _, _ in }) throws -> Result {
         let (ids, sources) = try documents.catalogue()
-        let slice = Self.range(shard: shardIndex, of: shardCount, documentCount: ids.count)
+        let slice = Self.range(shard: shardIndex, of: shardCount, documentCount: ids.count, batchSize: batchSize)
         var result = try Self.loadPartial(partialPath, runKey: runKey, perModule: perModule, perToken: perToken)
             ?? Result(start: slice.lowerBound, perModule: perModule ? [] : nil, perToken: perToken ? [] : nil)
         let resumedAt = slice.lowerBound + result.total.count
         var lastCheckpoint = Date()
-        try documents.forEach { doc in
-            guard doc.index < slice.upperBound else { return false }
-            guard doc.index >= resumedAt else { return true }
-            let s = try scorer.score(doc, perModule: perModule, perToken: perToken)
-            result.documentIDs.append(doc.id)
-            result.documentSources.append(doc.source)
-            result.tokenCounts.append(s.tokenCount)
-            result.total.append(s.total)
-            if perModule { result.perModule!.append(s.perModule!) }
-            if perToken { result.perToken!.append(s.perToken!) }
+        var pending: [InfluenceDocument] = []
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            for (doc, s) in zip(pending, try scorer.score(pending, perModule: perModule, perToken: perToken)) {
+                result.documentIDs.append(doc.id)
+                result.documentSources.append(doc.source)
+                result.tokenCounts.append(s.tokenCount)
+                result.total.append(s.total)
+                if perModule { result.perModule!.append(s.perModule!) }
+                if perToken { result.perToken!.append(s.perToken!) }
+            }
+            pending = []
             if Date().timeIntervalSince(lastCheckpoint) >= checkpointInterval {
                 try Self.savePartial(result, to: partialPath, runKey: runKey)
                 lastCheckpoint = Date()
             }
             try progress(result.total.count, slice.count)
+        }
+        try documents.forEach { doc in
+            guard doc.index < slice.upperBound else { return false }
+            guard doc.index >= resumedAt else { return true }
+            pending.append(doc)
+            if (doc.index + 1) % batchSize == 0 { try flush() }
             return true
         }
+        try flush()
         precondition(result.documentIDs == Array(ids[slice]) && result.documentSources == Array(sources[slice]),
                      "document order changed between passes")
         return result

@@ -29,6 +29,7 @@ struct Score: ParsableCommand {
     @Option(help: "Documents listed per query in /top.") var top: Int = 10
     @Option(help: "Score only slice i of n of the corpus, e.g. 0/4.") var shard: String = "0/1"
     @Option(help: "Seconds between checkpoints to OUT.partial.h5.") var checkpointEvery: Double = 30
+    @Option(help: "Documents whose gradients go through one GEMM per module (fixed batches of the corpus).") var batchSize: Int = 32
     @OptionGroup var fit: FitOptions
 
     func run() throws {
@@ -42,6 +43,7 @@ struct Score: ParsableCommand {
         let parts = shard.split(separator: "/").compactMap { Int($0) }
         guard parts.count == 2, parts[1] >= 1, parts[0] >= 0, parts[0] < parts[1] else { throw WorkbenchError("--shard: '\(shard)' is not i/n with 0 ≤ i < n") }
         guard top >= 1 else { throw WorkbenchError("--top must be at least 1") }
+        guard batchSize >= 1 else { throw WorkbenchError("--batch-size must be at least 1") }
         let queryList = try InfluenceQuery.load(queries)
 
         let factorPath = factors ?? out + ".factors.h5"
@@ -63,12 +65,13 @@ struct Score: ParsableCommand {
         let queryBytes = FileManager.default.contents(atPath: queries) ?? Data()
         var key = ContentHash()
         key.update(queryBytes)
-        key.update(Data("\(factorHash) \(m.fingerprint) \(damping) \(strategy) \(perModule) \(perToken) \(shard) \(maxLength) \(queryRank ?? 0)".utf8))
+        key.update(Data("\(factorHash) \(m.fingerprint) \(damping) \(strategy) \(perModule) \(perToken) \(shard) \(maxLength) \(queryRank ?? 0) \(batchSize)".utf8))
 
         var run = ScoreRun()
         run.shardIndex = parts[0]; run.shardCount = parts[1]
         run.perModule = perModule; run.perToken = perToken
         run.checkpointInterval = checkpointEvery
+        run.batchSize = batchSize
         let stream = try DocumentStream(path: docs, skipBad: fit.skipBad)
         let partial = out + ".partial.h5"
         var bar: ProgressLine?

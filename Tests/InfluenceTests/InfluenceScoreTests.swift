@@ -134,6 +134,7 @@ final class InfluenceScoreTests: XCTestCase {
         }
         var whole = ScoreRun()
         whole.perModule = true
+        whole.batchSize = 2
         let single = try whole.run(scorer: scorer, documents: stream, partialPath: dir + "/a.partial.h5", runKey: "k")
         var paths: [String] = []
         for i in 0..<3 {
@@ -150,7 +151,13 @@ final class InfluenceScoreTests: XCTestCase {
         XCTAssertEqual(merged.documentIDs, reference.documentIDs)
         XCTAssertEqual(merged.topDocuments(3).indices, reference.topDocuments(3).indices)
 
-        // Interrupt after 4 documents (checkpointing after each), then resume.
+        // Batches of 2: the same numbers as one document at a time, to rounding.
+        for (d, doc) in try documentsOf(stream).enumerated() {
+            let alone = try scorer.score(doc).total
+            for q in queries.indices { XCTAssertEqual(alone[q], single.total[d][q], accuracy: 1e-5 * max(abs(alone[q]), 1)) }
+        }
+
+        // Interrupt after 4 documents (checkpointing after each batch), then resume.
         struct Interrupted: Error {}
         var run = whole
         run.checkpointInterval = 0
@@ -159,10 +166,16 @@ final class InfluenceScoreTests: XCTestCase {
         } as ScoreRun.Result)
         var resumedCount = 0
         let resumed = try run.run(scorer: scorer, documents: stream, partialPath: dir + "/b.partial.h5", runKey: "k") { _, _ in resumedCount += 1 }
-        XCTAssertEqual(resumedCount, 3, "only the documents after the checkpoint are scored again")
+        XCTAssertEqual(resumedCount, 2, "only the batches after the checkpoint are scored again")
         XCTAssertEqual(resumed.total, single.total)
         XCTAssertEqual(resumed.perModule!, single.perModule!)
         XCTAssertThrowsError(try run.run(scorer: scorer, documents: stream, partialPath: dir + "/b.partial.h5", runKey: "other"))
+    }
+
+    func documentsOf(_ stream: DocumentStream) throws -> [InfluenceDocument] {
+        var all: [InfluenceDocument] = []
+        try stream.forEach { all.append($0); return true }
+        return all
     }
 
     /// Rank-r queries approach the full-rank scores as r grows and equal them at full rank.

@@ -256,7 +256,7 @@ final class CLITests: XCTestCase {
         try (sample.split(separator: "\n").prefix(24).joined(separator: "\n") + "\n").write(toFile: dir + "/docs.jsonl", atomically: true, encoding: .utf8)
         let queries = try String(contentsOfFile: DefaultModel.dataDirectory + "/queries/reasoning.jsonl", encoding: .utf8)
         try (queries.split(separator: "\n").prefix(3).joined(separator: "\n") + "\n").write(toFile: dir + "/q.jsonl", atomically: true, encoding: .utf8)
-        let common = ["--queries", dir + "/q.jsonl", "--docs", dir + "/docs.jsonl", "--max-length", "64", "--normalize", "nll"]
+        let common = ["--queries", dir + "/q.jsonl", "--docs", dir + "/docs.jsonl", "--max-length", "64", "--normalize", "nll", "--batch-size", "4"]
 
         let fit = try run(["fit", "--docs", dir + "/docs.jsonl", "--out", dir + "/factors.h5", "--max-length", "64"], tool: "influence")
         XCTAssertEqual(fit.status, 0, fit.stderr)
@@ -278,6 +278,22 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(merge.status, 0, merge.stderr)
         XCTAssertEqual(try HDF5Reader(path: dir + "/merged.h5").readFloats("scores").values, reference)
         XCTAssertEqual(try HDF5Reader(path: dir + "/merged.h5").readFloats("per_module").values, try h5.readFloats("per_module").values)
+
+        let analyze = try run(["analyze", dir + "/whole.h5", "--docs", dir + "/docs.jsonl", "--queries", dir + "/q.jsonl",
+                               "--out", dir + "/analysis.h5", "--top-k", "5"], tool: "influence")
+        XCTAssertEqual(analyze.status, 0, analyze.stderr)
+        let a5 = try HDF5Reader(path: dir + "/analysis.h5")
+        let correlation = try a5.readFloats("correlation").values
+        for q in 0..<3 { XCTAssertEqual(correlation[q * 3 + q], 1, accuracy: 1e-5) }
+        let shares = try a5.readFloats("cumulative_share")
+        XCTAssertEqual(shares.shape, [3, 8])
+        for q in 0..<3 {
+            let row = shares.values[(q * 8)..<((q + 1) * 8)]
+            XCTAssertEqual(Array(row), row.sorted(), "cumulative shares grow with the percentile")
+            XCTAssertLessThanOrEqual(row.last!, 1.0001)
+        }
+        let report = try String(contentsOfFile: dir + "/analysis.md", encoding: .utf8)
+        XCTAssertTrue(report.contains("## 5.") && report.contains("Paper"), report)
 
         // kill -9 once a checkpoint exists, then run the same command again.
         let p = Process()
