@@ -55,45 +55,60 @@ public struct EKFACFactors {
             options.fisher == .empirical ? .data : .sampled(seed: options.seed &* 0x9E37_79B9 &+ pass << 40 &+ UInt64(index))
         }
         // Pass 1: Σ a aᵀ and Σ g gᵀ over every real token (A counts the last token too, whose g is 0).
-        var sumsA = modules.map { [Double](repeating: 0, count: $0.inputDimension * $0.inputDimension) }
-        var sumsS = modules.map { [Double](repeating: 0, count: $0.outputDimension * $0.outputDimension) }
+        // Modules are independent: their updates run in parallel, each into its own buffer.
+        let sumsA = DoubleBuffers(modules.map { $0.inputDimension * $0.inputDimension })
+        let sumsS = DoubleBuffers(modules.map { $0.outputDimension * $0.outputDimension })
         var tokens = 0, sequenceCount = 0
         try sequences { index, ids in
             guard !ids.isEmpty else { return true }
             let (_, _, activity) = try capture.run(tokens: ids, labels: labels(1, index))
-            for (i, m) in modules.enumerated() {
-                let act = activity[m.id]!
-                addGram(act.a, rows: act.rows, width: m.inputDimension, into: &sumsA[i])
-                addGram(act.g, rows: act.rows, width: m.outputDimension, into: &sumsS[i])
+            Parallel.forEachChunk(modules.count, costPerItem: 1 << 20) { range in
+                for i in range {
+                    let m = modules[i], act = activity[m.id]!
+                    addGram(act.a, rows: act.rows, width: m.inputDimension, into: sumsA[i])
+                    addGram(act.g, rows: act.rows, width: m.outputDimension, into: sumsS[i])
+                }
             }
             tokens += ids.count; sequenceCount += 1
             progress(1, sequenceCount)
             return true
         }
         guard sequenceCount > 0 else { throw WorkbenchError("no documents with tokens") }
-        var factors: [ModuleFactors] = []
-        for (i, m) in modules.enumerated() {
-            let (qa, ea) = try eigen(sumsA[i], n: m.inputDimension, count: tokens, name: "\(m.name) activation covariance A")
-            let (qs, es) = try eigen(sumsS[i], n: m.outputDimension, count: tokens, name: "\(m.name) gradient covariance S")
-            factors.append(ModuleFactors(module: m, qa: qa, qs: qs, eigenvaluesA: ea, eigenvaluesS: es,
-                                         lambda: [Float](repeating: 0, count: m.parameterCount)))
+        var decompositions = [Result<ModuleFactors, Error>?](repeating: nil, count: modules.count)
+        decompositions.withUnsafeMutableBufferPointer { out in
+            Parallel.forEachChunk(modules.count, costPerItem: 1 << 20) { range in
+                for i in range {
+                    let m = modules[i]
+                    out[i] = Result {
+                        let (qa, ea) = try eigen(sumsA[i], n: m.inputDimension, count: tokens, name: "\(m.name) activation covariance A")
+                        let (qs, es) = try eigen(sumsS[i], n: m.outputDimension, count: tokens, name: "\(m.name) gradient covariance S")
+                        return ModuleFactors(module: m, qa: qa, qs: qs, eigenvaluesA: ea, eigenvaluesS: es,
+                                             lambda: [Float](repeating: 0, count: m.parameterCount))
+                    }
+                }
+            }
         }
+        var factors = try decompositions.map { try $0!.get() }
         // Pass 2: Λ = mean over sequences of (Q_Sᵀ G Q_A)², with G = gᵀ a, i.e. ((g Q_S)ᵀ (a Q_A))².
-        var lambdaSums = modules.map { [Double](repeating: 0, count: $0.parameterCount) }
+        let lambdaSums = DoubleBuffers(modules.map(\.parameterCount))
         var done = 0
+        let fitted = factors
         try sequences { index, ids in
             guard !ids.isEmpty else { return true }
             let (_, _, activity) = try capture.run(tokens: ids, labels: labels(2, index))
-            for (i, f) in factors.enumerated() {
-                let rotated = f.rotate(activity[f.module.id]!)
-                for j in 0..<rotated.count { lambdaSums[i][j] += Double(rotated[j]) * Double(rotated[j]) }
+            Parallel.forEachChunk(fitted.count, costPerItem: 1 << 20) { range in
+                for i in range {
+                    let rotated = fitted[i].rotate(activity[fitted[i].module.id]!)
+                    let total = lambdaSums[i]
+                    for j in 0..<rotated.count { total[j] += Double(rotated[j]) * Double(rotated[j]) }
+                }
             }
             done += 1
             progress(2, done)
             return true
         }
         for i in factors.indices {
-            factors[i].lambda = lambdaSums[i].map { Float($0 / Double(sequenceCount)) }
+            factors[i].lambda = (0..<factors[i].module.parameterCount).map { Float(lambdaSums[i][$0] / Double(sequenceCount)) }
             if let bad = factors[i].lambda.firstIndex(where: { !$0.isFinite }) {
                 throw WorkbenchError("\(factors[i].module.name): corrected eigenvalue \(bad) is not finite")
             }
@@ -103,18 +118,18 @@ public struct EKFACFactors {
     }
 
     /// Adds XᵀX (float32 GEMM of one sequence) into a float64 sum.
-    static func addGram(_ x: [Float], rows: Int, width n: Int, into sum: inout [Double]) {
+    static func addGram(_ x: [Float], rows: Int, width n: Int, into total: UnsafeMutablePointer<Double>) {
         var gram = [Float](repeating: 0, count: n * n)
         x.withUnsafeBufferPointer { xp in
             gram.withUnsafeMutableBufferPointer { g in
                 ssyrkUpper(n: n, k: rows, a: xp.baseAddress!, c: g.baseAddress!)
+                for i in 0..<n { for j in i..<n { total[i * n + j] += Double(g[i * n + j]) } }
             }
         }
-        for i in 0..<n { for j in i..<n { sum[i * n + j] += Double(gram[i * n + j]) } }
     }
 
     /// Eigendecomposition of sum / count (upper triangle filled, symmetrised) in float64.
-    static func eigen(_ sum: [Double], n: Int, count: Int, name: String) throws -> (vectors: [Float], values: [Double]) {
+    static func eigen(_ sum: UnsafeMutablePointer<Double>, n: Int, count: Int, name: String) throws -> (vectors: [Float], values: [Double]) {
         var c = [Double](repeating: 0, count: n * n)
         for i in 0..<n {
             for j in i..<n {
@@ -128,6 +143,20 @@ public struct EKFACFactors {
         guard info == 0 else { throw WorkbenchError("\(name): eigendecomposition failed (LAPACKE_dsyevd info \(info))") }
         return (c.map { Float($0) }, w)
     }
+}
+
+/// One float64 accumulator per module, written by one worker at a time.
+final class DoubleBuffers: @unchecked Sendable {
+    private let buffers: [UnsafeMutablePointer<Double>]
+    init(_ sizes: [Int]) {
+        buffers = sizes.map { size in
+            let p = UnsafeMutablePointer<Double>.allocate(capacity: size)
+            p.initialize(repeating: 0, count: size)
+            return p
+        }
+    }
+    deinit { buffers.forEach { $0.deallocate() } }
+    subscript(_ i: Int) -> UnsafeMutablePointer<Double> { buffers[i] }
 }
 
 /// C = XᵀX for X [k, n] (only the upper triangle is written).
