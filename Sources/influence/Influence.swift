@@ -11,7 +11,8 @@ struct InfluenceCommand: ParsableCommand {
         abstract: "Which pretraining documents make a model give an answer: EK-FAC influence functions.",
         discussion: """
         fit → factors.h5 (EK-FAC), score → scores.h5 (queries × documents), self → self-influence, \
-        merge → join shards of a score run. --model is optional everywhere: the embedded model is \
+        merge → join shards of a score run, analyze → the procedural-knowledge analyses. --model is \
+        optional everywhere: the embedded model is \
         used without it. docs/influence.md gives the method, the sign convention and the formats.
         """,
         version: WorkbenchVersion.current,
