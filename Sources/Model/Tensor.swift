@@ -11,7 +11,7 @@ public final class FloatStorage: @unchecked Sendable {
 
     /// Allocates `count` zero-initialised floats.
     public init(zeros count: Int) {
-        pointer = .allocate(capacity: max(count, 1))
+        pointer = BufferPool.shared.take(count) ?? .allocate(capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
         self.count = count
         owned = true
@@ -31,7 +31,7 @@ public final class FloatStorage: @unchecked Sendable {
         keepAlive = owner
     }
 
-    deinit { if owned { pointer.deallocate() } }
+    deinit { if owned && !BufferPool.shared.give(pointer, count: count) { pointer.deallocate() } }
 
     public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
 }
