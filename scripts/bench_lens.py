@@ -42,7 +42,9 @@ from typing import Any
 SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS_DIR))
 
-from bench_runtime import DEFAULT_MODEL_DIR, ensure_checkpoint, last_json_object, load_torch_model  # noqa: E402
+from bench_runtime import (  # noqa: E402
+    DEFAULT_MODEL_DIR, QWEN05B_CONFIG, ensure_checkpoint, last_json_object, load_torch_model, log,
+)
 
 REPO_ROOT = SCRIPTS_DIR.parent
 DEFAULT_LENS = REPO_ROOT / ".build" / "release" / "lens"
@@ -50,12 +52,8 @@ DEFAULT_H5 = Path("/tmp/bench-lens.h5")
 TOP_K = 5
 TOKENS = 512
 SEED = 4321
-VOCAB = 151936  # the bench checkpoint's vocabulary (bench_runtime.QWEN05B_CONFIG)
+VOCAB = QWEN05B_CONFIG["vocab_size"]
 CHUNK = 8  # positions per lens chunk: (L + 1) * CHUNK rows per matmul
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def prompt_ids(count: int) -> list[int]:

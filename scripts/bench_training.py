@@ -13,7 +13,6 @@ torch.set_num_threads(os.cpu_count()).
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ def torch_training(model_dir: Path, steps: int) -> dict:
             times.append(time.perf_counter() - t0)
     step = statistics.median(times)
     return {"train_tokens_per_s": BATCH * LENGTH / step, "train_step_s": step,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mib": bench_runtime.peak_rss_mib()}
 
 
 def main() -> int:
@@ -64,12 +63,12 @@ def main() -> int:
     print("pytorch: training ...", flush=True)
     child = subprocess.run([sys.executable, __file__, "--_child", "--model-dir", str(args.model_dir), "--steps", str(args.steps)],
                            check=True, capture_output=True, text=True)
-    torch_res = json.loads(child.stdout.strip().splitlines()[-1])
+    torch_res = bench_runtime.last_json_object(child.stdout)
     print("workbench: training ...", flush=True)
     wb = subprocess.run([str(args.workbench), "bench", "--model", str(args.model_dir), "--train", "--train-batch", str(BATCH),
                          "--train-length", str(LENGTH), "--train-steps", str(args.steps), "--json"],
                         check=True, capture_output=True, text=True)
-    wb_res = json.loads(wb.stdout.strip().splitlines()[-1])
+    wb_res = bench_runtime.last_json_object(wb.stdout)
     print(f"\n{'metric':<34}{'PyTorch':>10}{'workbench':>11}{'ratio':>8}")
     for key, label in [("train_tokens_per_s", f"training tokens/s ({BATCH}x{LENGTH})"), ("peak_rss_mib", "peak RSS MiB")]:
         a, b = torch_res[key], wb_res[key]

@@ -61,7 +61,7 @@ public struct EKFACFactors {
         var tokens = 0, sequenceCount = 0
         try sequences { index, ids in
             guard !ids.isEmpty else { return true }
-            let (_, _, activity) = try capture.run(tokens: ids, labels: labels(1, index))
+            let (_, activity) = try capture.run(tokens: ids, labels: labels(1, index))
             Parallel.forEachChunk(modules.count, costPerItem: 1 << 20) { range in
                 for i in range {
                     let m = modules[i], act = activity[m.id]!
@@ -95,7 +95,7 @@ public struct EKFACFactors {
         let fitted = factors
         try sequences { index, ids in
             guard !ids.isEmpty else { return true }
-            let (_, _, activity) = try capture.run(tokens: ids, labels: labels(2, index))
+            let (_, activity) = try capture.run(tokens: ids, labels: labels(2, index))
             Parallel.forEachChunk(fitted.count, costPerItem: 1 << 20) { range in
                 for i in range {
                     let rotated = fitted[i].rotate(activity[fitted[i].module.id]!)

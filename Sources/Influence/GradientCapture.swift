@@ -84,7 +84,7 @@ public struct GradientCapture {
     /// `labelFrom`: the first position whose next token is a label (0 for a document,
     /// promptCount − 1 for a query). Returns the summed loss in nats and the activity.
     public func run(tokens: [Int], labelFrom: Int = 0, labels source: LabelSource = .data) throws
-        -> (loss: Double, labelled: Int, activity: [LinearID: ModuleActivity]) {
+        -> (loss: Double, activity: [LinearID: ModuleActivity]) {
         let T = tokens.count, V = model.config.vocabSize
         let batch = TokenBatch(tokens)
         let record = ForwardRecord()
@@ -109,7 +109,7 @@ public struct GradientCapture {
             activity[id] = ModuleActivity(a: input, g: Array(UnsafeBufferPointer(start: g.pointer, count: rows * g.width)), rows: rows)
         }
         model.backward(record, logitGradient: gradient, options: options)
-        return (loss, labels.compactMap { $0 }.count, activity)
+        return (loss, activity)
     }
 
     /// A token drawn from softmax(logits) (for the true Fisher).
@@ -129,15 +129,13 @@ public struct GradientCapture {
 
 /// G = gᵀ a: the gradient of the loss with respect to the module's weight ([out, in]).
 public func weightGradient(_ activity: ModuleActivity, _ module: TrackedModule) -> [Float] {
-    let (n, o) = (module.inputDimension, module.outputDimension)
-    var G = [Float](repeating: 0, count: o * n)
-    activity.g.withUnsafeBufferPointer { g in
-        activity.a.withUnsafeBufferPointer { a in
-            G.withUnsafeMutableBufferPointer { out in
-                sgemm(transA: true, m: o, n: n, k: activity.rows, a: g.baseAddress!, lda: o, b: a.baseAddress!, ldb: n,
-                      c: out.baseAddress!, ldc: n)
-            }
-        }
-    }
+    var G = [Float](repeating: 0, count: module.parameterCount)
+    G.withUnsafeMutableBufferPointer { weightGradient(activity, module, into: $0.baseAddress!) }
     return G
+}
+
+/// G = gᵀ a written to `out` ([out, in] floats).
+public func weightGradient(_ activity: ModuleActivity, _ module: TrackedModule, into out: UnsafeMutablePointer<Float>) {
+    let (n, o) = (module.inputDimension, module.outputDimension)
+    sgemm(transA: true, m: o, n: n, k: activity.rows, a: activity.g, lda: o, b: activity.a, ldb: n, c: out, ldc: n)
 }

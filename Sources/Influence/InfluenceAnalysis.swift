@@ -79,15 +79,15 @@ public struct InfluenceAnalysis {
         // (3)–(5) need texts and sources of the top and bottom documents only.
         var wanted = Set<Int>()
         for r in rankings { wanted.formUnion(r.prefix(K)); wanted.formUnion(r.suffix(K)) }
-        var texts: [Int: String] = [:]
+        var texts: [Int: String] = [:], wantedNgrams: [Int: Set<String>] = [:]
         let queryNgrams = ordered.map { ngrams(maskNumbers($0.completion), n: options.ngram) }
         var overlapAll = [Double](repeating: 0, count: Q)
         var position = 0
         try documents.forEach { doc in
             defer { position += 1 }
             guard position < D else { return false }
-            if wanted.contains(position) { texts[position] = doc.text }
             let grams = ngrams(maskNumbers(doc.text), n: options.ngram)
+            if wanted.contains(position) { texts[position] = doc.text; wantedNgrams[position] = grams }
             for q in 0..<Q where !queryNgrams[q].isEmpty {
                 overlapAll[q] += Double(queryNgrams[q].intersection(grams).count) / Double(queryNgrams[q].count)
             }
@@ -101,7 +101,7 @@ public struct InfluenceAnalysis {
                 answerInTop.append(top.contains { containsWord(texts[$0] ?? "", answer) })
             } else { answerInTop.append(nil) }
             let grams = queryNgrams[q]
-            overlapTop.append(grams.isEmpty ? .nan : top.map { Double(grams.intersection(ngrams(maskNumbers(texts[$0] ?? ""), n: options.ngram)).count) / Double(grams.count) }
+            overlapTop.append(grams.isEmpty ? .nan : top.map { Double(grams.intersection(wantedNgrams[$0] ?? []).count) / Double(grams.count) }
                 .reduce(0, +) / Double(max(top.count, 1)))
         }
 

@@ -51,8 +51,7 @@ public final class DocumentStream {
         skipped = 0
         var index = 0
         for path in files {
-            guard let data = FileManager.default.contents(atPath: path) else { throw WorkbenchError("cannot read file", file: path) }
-            guard let text = String(validating: data, as: UTF8.self) else { throw WorkbenchError("invalid UTF-8", file: path) }
+            let text = try readUTF8(path)
             for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 if line.allSatisfy({ $0.isWhitespace }) { continue }
                 guard let document = Self.parse(line, index: index) else {
@@ -82,16 +81,8 @@ public final class DocumentStream {
 extension InfluenceQuery {
     /// Reads a .jsonl file of queries, naming file and line on a bad one.
     public static func load(_ path: String) throws -> [InfluenceQuery] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw WorkbenchError(FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file", file: path)
-        }
-        guard let text = String(validating: data, as: UTF8.self) else { throw WorkbenchError("invalid UTF-8", file: path) }
-        var queries: [InfluenceQuery] = []
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-        where !line.allSatisfy({ $0.isWhitespace }) {
-            do { queries.append(try JSONDecoder().decode(InfluenceQuery.self, from: Data(line.utf8))) }
-            catch { throw WorkbenchError("line \(n + 1): not a query object with string fields \"id\", \"prompt\", \"completion\"", file: path) }
-        }
+        let queries = try readJSONLines(InfluenceQuery.self, path,
+                                        what: "a query object with string fields \"id\", \"prompt\", \"completion\"")
         guard !queries.isEmpty else { throw WorkbenchError("no queries", file: path) }
         return queries
     }

@@ -42,7 +42,6 @@ public final class InfluenceScorer {
     /// Per module with --query-rank r: P_q ≈ Σ_k u_k v_kᵀ, stored as U [out, Q·r] (columns
     /// u_k σ_k) and V [in, Q·r], so a document needs g U and a V only.
     let lowRank: [(u: [Float], v: [Float])]?
-    public let queryRank: Int?
     let capture: GradientCapture
 
     /// `damping`: λ for every module; nil → 0.1 × mean(Λ) per module. `identity`: no
@@ -65,7 +64,7 @@ public final class InfluenceScorer {
             }
             // The gradient of the completion's summed cross-entropy: ∇(−log p(c | p)). The
             // document side uses the same sign, so the score is ∇log p(c)ᵀ H⁻¹ ∇log p(z).
-            let (loss, _, activity) = try capture.run(tokens: tokens, labelFrom: promptCount - 1)
+            let (loss, activity) = try capture.run(tokens: tokens, labelFrom: promptCount - 1)
             nll.append(loss)
             for (i, f) in factors.modules.enumerated() {
                 let G = weightGradient(activity[f.module.id]!, f.module)
@@ -73,7 +72,6 @@ public final class InfluenceScorer {
             }
         }
         queryNLL = nll
-        self.queryRank = queryRank
         if let r = queryRank {
             guard r >= 1 else { throw WorkbenchError("--query-rank must be at least 1") }
             lowRank = try zip(factors.modules, stacks).map { f, stack in
@@ -149,8 +147,7 @@ public final class InfluenceScorer {
                 let P = m.parameterCount, B = live.count
                 var stacked = [Float](repeating: 0, count: B * P)
                 for (column, d) in live.enumerated() {
-                    let G = weightGradient(activities[d]![m.id]!, m)
-                    stacked.withUnsafeMutableBufferPointer { ($0.baseAddress! + column * P).update(from: G, count: P) }
+                    stacked.withUnsafeMutableBufferPointer { weightGradient(activities[d]![m.id]!, m, into: $0.baseAddress! + column * P) }
                     if perToken { addTokenShares(activities[d]![m.id]!, module: i, into: &results[d].perToken!) }
                 }
                 // S[q, b] = ⟨P_q, G_b⟩, the query rows split across the workers.
@@ -214,7 +211,7 @@ public final class InfluenceScorer {
                                      dampings: [Double], tokenizer: Tokenizer, maxLength: Int) throws -> Float {
         let ids = Array(tokenizer.encode(document.text).prefix(maxLength))
         guard ids.count >= 2 else { return 0 }
-        let (_, _, activity) = try capture.run(tokens: ids)
+        let (_, activity) = try capture.run(tokens: ids)
         var total: Double = 0
         for (i, f) in factors.modules.enumerated() {
             let G = weightGradient(activity[f.module.id]!, f.module)

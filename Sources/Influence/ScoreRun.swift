@@ -21,6 +21,8 @@ public struct ScoreRun {
     /// Raw results of a run over documents [start, end) of the corpus.
     public struct Result {
         public var start: Int
+        /// Documents in the whole corpus (all shards).
+        public var documentsInCorpus = 0
         public var documentIDs: [String] = []
         public var documentSources: [String] = []
         public var tokenCounts: [Int] = []
@@ -44,6 +46,7 @@ public struct ScoreRun {
         let slice = Self.range(shard: shardIndex, of: shardCount, documentCount: ids.count, batchSize: batchSize)
         var result = try Self.loadPartial(partialPath, runKey: runKey, perModule: perModule, perToken: perToken)
             ?? Result(start: slice.lowerBound, perModule: perModule ? [] : nil, perToken: perToken ? [] : nil)
+        result.documentsInCorpus = ids.count
         let resumedAt = slice.lowerBound + result.total.count
         var lastCheckpoint = Date()
         var pending: [InfluenceDocument] = []

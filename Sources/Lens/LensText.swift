@@ -5,7 +5,7 @@ import Model
 /// `show` turns a token id into a short visible string.
 public enum LensText {
     /// Sites × positions, final layer on top; each cell: top token and its probability (%).
-    public static func table(_ r: LogitLensResult, prompt: String, show: (Int) -> String, width: Int = 11) -> String {
+    public static func table(_ r: LogitLensResult, show: (Int) -> String, width: Int = 11) -> String {
         func cell(_ s: String) -> String { String(s.prefix(width)).padding(toLength: width, withPad: " ", startingAt: 0) }
         var lines = [cell("site") + " " + r.tokens.map { cell(show($0)) }.joined(separator: " ")]
         for s in stride(from: r.siteCount - 1, through: 0, by: -1) {

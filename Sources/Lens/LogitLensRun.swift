@@ -46,11 +46,17 @@ public enum LogitLensRun {
     /// its translator (tuned lens), and sites inside blocks are refused.
     public static func run(model: TransformerModel, tokens: [Int], options: LogitLensOptions,
                            tunedLens: TunedLens? = nil, hooks: ForwardHooks = ForwardHooks()) throws -> LogitLensResult {
+        try run(model: model, tokens: tokens, options: options, lenses: [tunedLens], hooks: hooks)[0]
+    }
+
+    /// One forward pass read through several lenses (nil = the logit lens), one result each.
+    static func run(model: TransformerModel, tokens: [Int], options: LogitLensOptions,
+                    lenses: [TunedLens?], hooks: ForwardHooks = ForwardHooks()) throws -> [LogitLensResult] {
         let c = model.config
         let (L, T) = (c.layerCount, tokens.count)
         guard options.k >= 1 && options.k <= c.vocabSize else { throw WorkbenchError("top-k must be in 1...\(c.vocabSize), got \(options.k)") }
         let sites = LensSite.list(kinds: options.siteKinds, layerCount: L)
-        if tunedLens != nil, sites.contains(where: { $0.residualIndex == nil }) {
+        if lenses.contains(where: { $0 != nil }), sites.contains(where: { $0.residualIndex == nil }) {
             throw WorkbenchError("the tuned lens has translators for block outputs only; drop 'mid' from --sites")
         }
         let clock = ContinuousClock()
@@ -66,27 +72,29 @@ public enum LogitLensRun {
         _ = try model.forward(TokenBatch(tokens), hooks: capture, logits: .none)
         let forwardSeconds = seconds(clock.now - forwardStart)
 
-        let lensStart = clock.now
-        // Row source per site ([T, d] each), translated when a tuned lens is given; the final
-        // residual h_L goes last, untranslated: the model's own next-token distribution.
-        var sources: [Tensor] = try sites.map { site in
-            if let r = site.residualIndex {
-                let h = residuals[r]!
-                if let tunedLens, r < L { return try tunedLens.translate(h, residualIndex: r) }
-                return h
-            }
-            guard case .mid(let l) = site else { preconditionFailure() }
-            return mids[l]!
-        }
         // The default site list ends with h_L itself: its rows then serve as the final ones.
         let finalIsLastSite = sites.last == .post(L - 1)
-        if !finalIsLastSite { sources.append(residuals[L]!) }
-        var result = try project(model: model, sources: sources, finalIsLastSite: finalIsLastSite, tokenCount: T, options: options)
-        result.tokens = tokens
-        result.sites = sites
-        result.forwardSeconds = forwardSeconds
-        result.lensSeconds = seconds(clock.now - lensStart)
-        return result
+        return try lenses.map { tunedLens in
+            let lensStart = clock.now
+            // Row source per site ([T, d] each), translated when a tuned lens is given; the final
+            // residual h_L goes last, untranslated: the model's own next-token distribution.
+            var sources: [Tensor] = try sites.map { site in
+                if let r = site.residualIndex {
+                    let h = residuals[r]!
+                    if let tunedLens, r < L { return try tunedLens.translate(h, residualIndex: r) }
+                    return h
+                }
+                guard case .mid(let l) = site else { preconditionFailure() }
+                return mids[l]!
+            }
+            if !finalIsLastSite { sources.append(residuals[L]!) }
+            var result = try project(model: model, sources: sources, finalIsLastSite: finalIsLastSite, tokenCount: T, options: options)
+            result.tokens = tokens
+            result.sites = sites
+            result.forwardSeconds = forwardSeconds
+            result.lensSeconds = seconds(clock.now - lensStart)
+            return result
+        }
     }
 
     static func seconds(_ d: Duration) -> Double {

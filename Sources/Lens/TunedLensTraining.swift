@@ -40,13 +40,14 @@ public enum TunedLensTrainer {
             _ = try model.forward(TokenBatch(batchSize: B, length: T, tokens: tokens), hooks: hooks, logits: .none)
             let finalProbs = model.unembed(residuals[L]!.data, rows: rows, shape: [rows, V])
             softmaxRows(finalProbs.mutableData, rows: rows, width: V)
+            let negativeEntropy = rowNegativeEntropy(finalProbs.data, rows: rows, width: V)
             var parameters: [(name: String, value: Tensor, gradient: Tensor)] = []
             var stepLoss: Double = 0
             for r in 0..<L {
                 let h = residuals[r]!
                 lens.translate(h.data, rows: rows, residualIndex: r, into: translated.mutableData)
                 let q = model.unembed(translated.data, rows: rows, shape: [rows, V])
-                stepLoss += meanKLAndGradient(q.mutableData, target: finalProbs.data, rows: rows, width: V)
+                stepLoss += meanKLAndGradient(q.mutableData, target: finalProbs.data, negativeEntropy: negativeEntropy, rows: rows, width: V)
                 // q now holds ∂loss/∂logits = (softmax − p_final) / rows; back through W_U and the final norm.
                 sgemmParallel(m: rows, n: d, k: V, a: q.data, lda: V, b: model.weights.unembedding.data, ldb: d,
                               c: dNormed.mutableData, ldc: d)
@@ -77,8 +78,8 @@ public enum TunedLensTrainer {
         var count = 0
         let options = LogitLensOptions(k: 1)
         for window in windows {
-            let plain = try LogitLensRun.run(model: model, tokens: window, options: options)
-            let translated = try LogitLensRun.run(model: model, tokens: window, options: options, tunedLens: lens)
+            let both = try LogitLensRun.run(model: model, tokens: window, options: options, lenses: [nil, lens])
+            let (plain, translated) = (both[0], both[1])
             for s in 0...L {
                 logit[s] += plain.klToFinal[s].reduce(0) { $0 + Double($1) }
                 tuned[s] += translated.klToFinal[s].reduce(0) { $0 + Double($1) }
@@ -100,8 +101,26 @@ public enum TunedLensTrainer {
         }
     }
 
-    /// Replaces logits z by (softmax(z) − p) / rows and returns mean_rows KL(p ‖ softmax z).
-    static func meanKLAndGradient(_ z: UnsafeMutablePointer<Float>, target p: UnsafePointer<Float>, rows: Int, width: Int) -> Double {
+    /// Σ_i p_i log p_i of each row.
+    static func rowNegativeEntropy(_ p: UnsafePointer<Float>, rows: Int, width: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: rows)
+        out.withUnsafeMutableBufferPointer { o in
+            Parallel.forEachChunk(rows, costPerItem: width * 4) { range in
+                for r in range {
+                    let pr = p + r * width
+                    var plogp: Double = 0
+                    for i in 0..<width where pr[i] > 0 { plogp += Double(pr[i]) * log(Double(pr[i])) }
+                    o[r] = plogp
+                }
+            }
+        }
+        return out
+    }
+
+    /// Replaces logits z by (softmax(z) − p) / rows and returns mean_rows KL(p ‖ softmax z),
+    /// given each row's Σ p log p.
+    static func meanKLAndGradient(_ z: UnsafeMutablePointer<Float>, target p: UnsafePointer<Float>, negativeEntropy: [Double],
+                                  rows: Int, width: Int) -> Double {
         var total: Double = 0
         let lock = NSLock()
         Parallel.forEachChunk(rows, costPerItem: width * 6) { range in
@@ -112,9 +131,7 @@ public enum TunedLensTrainer {
                 wb_softmax_row_stats(row, width, pr, &st)
                 let logS = log(st[1])
                 // KL = Σ p log p − (Σ p (z − m) − log s)
-                var plogp: Double = 0
-                for i in 0..<width where pr[i] > 0 { plogp += Double(pr[i]) * log(Double(pr[i])) }
-                local += plogp - (st[3] - logS)
+                local += negativeEntropy[r] - (st[3] - logS)
                 let shift = Float(st[0] + logS), scale = 1 / Float(rows)
                 for i in 0..<width { row[i] = (exp(row[i] - shift) - pr[i]) * scale }
             }

@@ -37,7 +37,6 @@ enum Attention {
         // With `probabilities` ([B, H, T, S], for the backward pass) the scores are
         // computed in place there instead, entries a query cannot see set to 0.
         let pairs = B * H
-        _ = BLASRuntime.singleThreadedCalls
         cache.slotIsReal.withUnsafeBufferPointer { real in
             Parallel.forEachChunk(pairs, costPerItem: T * S * hd) { range in
                 let scratch = probabilities == nil ? UnsafeMutablePointer<Float>.allocate(capacity: min(T, rowBlock) * S) : nil

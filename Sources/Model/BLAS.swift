@@ -43,7 +43,6 @@ public func sgemmParallel(transA: Bool = false, transB: Bool = false, m: Int, n:
                           alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                           b: UnsafePointer<Float>, ldb: Int,
                           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    _ = BLASRuntime.singleThreadedCalls
     let columnBlock = 64
     let blocks = (n + columnBlock - 1) / columnBlock
     Parallel.forEachChunk(blocks, costPerItem: m * k * columnBlock) { range in

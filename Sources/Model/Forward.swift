@@ -56,9 +56,7 @@ extension TransformerModel {
                 reader(index, ActivationView(pointer: h.data, rows: rows, width: d, layout: layout))
             }
             if captureResiduals {
-                let copy = Tensor(zeros: [B, T, d])
-                copy.mutableData.update(from: h.data, count: rows * d)
-                residuals.append(copy)
+                residuals.append(Tensor(shape: [B, T, d], storage: FloatStorage(copying: h.data, count: rows * d)))
             }
         }
         residualHooks(0)
@@ -70,7 +68,7 @@ extension TransformerModel {
             blockForward(layer: l, h: h.mutableData, scratch: buffers, layout: layout, cache: kv, cacheStart: start, hooks: hooks)
             residualHooks(l + 1)
         }
-        record?.finalResidual = Tensor(shape: [rows, d], values: Array(h.storage.buffer))
+        record?.finalResidual = Tensor(shape: [rows, d], storage: h.storage)   // h is only read from here on
 
         var logits: Tensor?
         switch selection {

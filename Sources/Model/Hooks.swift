@@ -32,9 +32,7 @@ public struct ActivationView {
     }
     /// Copies the view into a tensor of shape [batchSize, length, width].
     public func tensor() -> Tensor {
-        let t = Tensor(zeros: [layout.batchSize, layout.length, width])
-        t.mutableData.update(from: pointer, count: rows * width)
-        return t
+        Tensor(shape: [layout.batchSize, layout.length, width], storage: FloatStorage(copying: pointer, count: rows * width))
     }
 }
 

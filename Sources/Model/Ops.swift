@@ -23,7 +23,9 @@ public enum Ops {
     public static func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
                                        rows: Int, width d: Int, eps: Float, inputGradient dx: UnsafeMutablePointer<Float>,
                                        accumulate: Bool, weightGradient: UnsafeMutablePointer<Float>?) {
+        // γ's gradient: one partial sum per chunk, added in chunk order (deterministic).
         let lock = NSLock()
+        var partials: [Int: [Float]] = [:]
         Parallel.forEachChunk(rows, costPerItem: d * 2) { range in
             var localGamma = [Float](repeating: 0, count: weightGradient == nil ? 0 : d)
             for row in range {
@@ -38,11 +40,12 @@ public enum Ops {
                 }
                 if weightGradient != nil { for i in 0..<d { localGamma[i] += dyr[i] * xr[i] * r } }
             }
-            if let weightGradient {
-                lock.lock()
-                for i in 0..<d { weightGradient[i] += localGamma[i] }
-                lock.unlock()
+            if weightGradient != nil {
+                lock.lock(); partials[range.lowerBound] = localGamma; lock.unlock()
             }
+        }
+        if let weightGradient {
+            for start in partials.keys.sorted() { for i in 0..<d { weightGradient[i] += partials[start]![i] } }
         }
     }
 

@@ -17,6 +17,7 @@ public enum Parallel {
     public static func forEachChunk(_ count: Int, costPerItem: Int = 1,
                                     _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
+        _ = BLASRuntime.singleThreadedCalls   // OpenBLAS must not spawn threads inside our workers
         let workers = min(workerCount, count)
         if workers <= 1 || count * costPerItem < 32_768 {
             body(0..<count)

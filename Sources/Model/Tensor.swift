@@ -18,6 +18,15 @@ public final class FloatStorage: @unchecked Sendable {
         keepAlive = nil
     }
 
+    /// A copy of `count` floats at `source` (no zero-fill first).
+    public init(copying source: UnsafePointer<Float>, count: Int) {
+        pointer = BufferPool.shared.take(count) ?? .allocate(capacity: max(count, 1))
+        pointer.initialize(from: source, count: count)
+        self.count = count
+        owned = true
+        keepAlive = nil
+    }
+
     public convenience init(_ values: [Float]) {
         self.init(zeros: values.count)
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
@@ -53,6 +62,11 @@ public struct Tensor: @unchecked Sendable {
 
     public init(shape: [Int], values: [Float]) {
         self.init(shape: shape, storage: FloatStorage(values))
+    }
+
+    /// An owned copy with its own storage.
+    public func copy() -> Tensor {
+        Tensor(shape: shape, storage: FloatStorage(copying: data, count: count))
     }
 
     public var count: Int { storage.count }

@@ -46,6 +46,7 @@ struct Score: ParsableCommand {
         guard batchSize >= 1 else { throw WorkbenchError("--batch-size must be at least 1") }
         let queryList = try InfluenceQuery.load(queries)
 
+        let stream = try DocumentStream(path: docs, skipBad: fit.skipBad)
         let factorPath = factors ?? out + ".factors.h5"
         let fitted: EKFACFactors
         if let factors {
@@ -65,25 +66,23 @@ struct Score: ParsableCommand {
         let queryBytes = FileManager.default.contents(atPath: queries) ?? Data()
         var key = ContentHash()
         key.update(queryBytes)
-        key.update(Data("\(factorHash) \(m.fingerprint) \(damping) \(strategy) \(perModule) \(perToken) \(shard) \(maxLength) \(queryRank ?? 0) \(batchSize)".utf8))
+        key.update(Data("\(factorHash) \(fitted.modelHash) \(damping) \(strategy) \(perModule) \(perToken) \(shard) \(maxLength) \(queryRank ?? 0) \(batchSize)".utf8))
 
         var run = ScoreRun()
         run.shardIndex = parts[0]; run.shardCount = parts[1]
         run.perModule = perModule; run.perToken = perToken
         run.checkpointInterval = checkpointEvery
         run.batchSize = batchSize
-        let stream = try DocumentStream(path: docs, skipBad: fit.skipBad)
         let partial = out + ".partial.h5"
         var bar: ProgressLine?
         let result = try run.run(scorer: scorer, documents: stream, partialPath: partial, runKey: key.hex) { done, total in
             if bar == nil { bar = ProgressLine("scoring", total: total) }
             bar!.update(done)
         }
-        let documentCount = try stream.catalogue().ids.count
         let attributes: [String: String] = [
-            "strategy": strategy, "damping": damping, "factors_hash": factorHash, "model_hash": m.fingerprint,
+            "strategy": strategy, "damping": damping, "factors_hash": factorHash, "model_hash": fitted.modelHash,
             "fisher": fitted.fisher.rawValue, "query_rank": queryRank.map { "\($0)" } ?? "full", "shard": shard, "doc_start": "\(result.start)",
-            "documents_in_corpus": "\(documentCount)", "top_k": "\(top)",
+            "documents_in_corpus": "\(result.documentsInCorpus)", "top_k": "\(top)",
             "sign_convention": "score = grad log p(completion | prompt)^T (G + damping I)^-1 grad log p(document); positive: upweighting the document raises the completion's likelihood",
         ]
         let table = ScoreTable(result: result, scorer: scorer, normalization: normalization, attributes: attributes, top: top)

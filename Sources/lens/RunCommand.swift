@@ -90,7 +90,7 @@ struct Run: ParsableCommand {
 
     func printTable(_ r: LogitLensResult, prompt: String, tokenizer: Tokenizer?, target: Int?) {
         print("\n\(visible(prompt))")
-        print(LensText.table(r, prompt: prompt) { shown($0, tokenizer) })
+        print(LensText.table(r) { shown($0, tokenizer) })
         if let target {
             print("target \(shown(target, tokenizer)) at the last position, by site: "
                   + (0..<r.siteCount).map { String(format: "%.3f", r.targetProbability![$0][r.tokens.count - 1]) }.joined(separator: " "))

@@ -34,6 +34,7 @@ struct Demo: ParsableCommand {
         var prompts: [(String, String?)] = [("The capital of", nil), ("Compute 12 + 30 - 5.", "37")]
         var factualPrompts = ["The capital of France is", "The river of Egypt is the", "Paris was founded by"]
         var reasoningPrompts = ["Compute 12 + 30 - 5.", "Solve 2x + 4 = 10.", "Compute 7 + 8 + 9."]
+        var influenceQueries: [InfluenceQuery] = []
         if model == nil, FileManager.default.fileExists(atPath: queries + "/factual.jsonl") {
             let facts = try readJSONLines(SyntheticCorpus.Query.self, queries + "/factual.jsonl").filter { ($0.mentions ?? 0) >= 3 }
             let reasoning = try readJSONLines(SyntheticCorpus.Query.self, queries + "/reasoning.jsonl")
@@ -42,6 +43,9 @@ struct Demo: ParsableCommand {
             reasoningPrompts = reasoning.prefix(24).map(\.prompt)
             for task in ["arithmetic", "slope", "linear"] {
                 if let q = reasoning.first(where: { $0.task == task }) { prompts.append((q.prompt, q.answer)) }
+            }
+            influenceQueries = (Array(facts.prefix(2)) + Array(reasoning.prefix(2))).map {
+                InfluenceQuery(id: $0.id, prompt: $0.prompt, completion: $0.completion, task: $0.task, answer: $0.answer)
             }
         }
         print("\n== greedy generation")
@@ -58,21 +62,11 @@ struct Demo: ParsableCommand {
         try writeFileAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: generationsPath)
 
         print("\n== activations")
-        let text = prompts[0].0
-        let tokens = tokenizer.encode(text)
+        let (text, tokens) = (prompts[0].0, ids[0])
         let result = try m.forward(TokenBatch(tokens), logits: .all, captureResiduals: true)
         let T = tokens.count
         let h5Path = (out as NSString).appendingPathComponent("activations.h5")
-        let file = try HDF5Writer(path: h5Path)
-        try Provenance(model: m).write(to: file)
-        try file.setAttribute("text", .string(text))
-        try file.writeInt32("input_ids", shape: [T], tokens)
-        try file.writeStrings("tokens", tokenizer.tokens(tokens))
-        try file.writeFloats("logits", shape: [T, c.vocabSize], result.logits!.data)
-        var all = [Float]()
-        for r in result.residuals { all += r.values }
-        try file.writeFloats("residual", shape: [c.layerCount + 1, T, c.hiddenSize], all)
-        try file.commit()
+        try writeActivations(to: h5Path, model: m, tokens: tokens, text: text, tokenizer: tokenizer, result: result)
         let norms = result.residuals.map { r -> String in
             let last = Array(r.values.suffix(c.hiddenSize))
             return String(format: "%.1f", last.map { $0 * $0 }.reduce(0, +).squareRoot())
@@ -81,18 +75,13 @@ struct Demo: ParsableCommand {
 
         print("\n== logit lens")
         let lensFiles = try DemoLensStep(model: m, tokenizer: tokenizer, out: out)
-            .run(prompt: text, setA: ("reasoning", reasoningPrompts), setB: ("factual", factualPrompts))
+            .run(prompt: text, tokens: tokens, setA: ("reasoning", reasoningPrompts), setB: ("factual", factualPrompts))
 
         var influenceFiles: [(String, String)] = []
         let sample = (DefaultModel.dataDirectory as NSString).appendingPathComponent("corpus-sample.jsonl")
-        if model == nil, FileManager.default.fileExists(atPath: sample) {
-            print("\n== influence: which of the \(try DocumentStream(path: sample).catalogue().ids.count) sample documents drive these answers")
-            let facts = try readJSONLines(SyntheticCorpus.Query.self, queries + "/factual.jsonl").filter { ($0.mentions ?? 0) >= 3 }.prefix(2)
-            let reasoning = try readJSONLines(SyntheticCorpus.Query.self, queries + "/reasoning.jsonl").prefix(2)
-            let chosen = (Array(facts) + Array(reasoning)).map {
-                InfluenceQuery(id: $0.id, prompt: $0.prompt, completion: $0.completion, task: $0.task, answer: $0.answer)
-            }
-            influenceFiles = try DemoInfluenceStep(model: m, tokenizer: tokenizer, out: out).run(corpus: sample, queries: chosen)
+        if !influenceQueries.isEmpty, FileManager.default.fileExists(atPath: sample) {
+            print("\n== influence: which of the sample documents drive these answers")
+            influenceFiles = try DemoInfluenceStep(model: m, tokenizer: tokenizer, out: out).run(corpus: sample, queries: influenceQueries)
         }
 
         print("\n== results (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")

@@ -25,8 +25,8 @@ struct DemoInfluenceStep {
         try stream.forEach { texts[$0.id] = $0.text; return true }
         let table = ScoreTable(result: result, scorer: scorer, normalization: .nll,
                                attributes: ["strategy": "ekfac", "damping": "heuristic", "fisher": factors.fisher.rawValue,
-                                            "model_hash": model.fingerprint, "query_rank": "full", "shard": "0/1", "doc_start": "0",
-                                            "documents_in_corpus": "\(result.total.count)", "top_k": "10",
+                                            "model_hash": factors.modelHash, "query_rank": "full", "shard": "0/1", "doc_start": "0",
+                                            "documents_in_corpus": "\(result.documentsInCorpus)", "top_k": "10",
                                             "factors_hash": try EKFACFactors.fileHash(factorPath)], top: 10)
         let scorePath = (out as NSString).appendingPathComponent("influence.h5")
         try table.write(to: scorePath, model: model)

@@ -13,11 +13,10 @@ struct DemoLensStep {
     func show(_ id: Int) -> String { visible(tokenizer.decode([id])) }
 
     /// Returns the files written with a one-line description each.
-    func run(prompt: String, setA: (name: String, prompts: [String]), setB: (name: String, prompts: [String])) throws -> [(String, String)] {
-        let tokens = tokenizer.encode(prompt)
+    func run(prompt: String, tokens: [Int], setA: (name: String, prompts: [String]), setB: (name: String, prompts: [String])) throws -> [(String, String)] {
         let lens = try LogitLensRun.run(model: model, tokens: tokens, options: LogitLensOptions(k: 5))
         print("  \"\(prompt)\"")
-        print(LensText.table(lens, prompt: prompt, show: show).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        print(LensText.table(lens, show: show).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         let lensPath = (out as NSString).appendingPathComponent("lens.h5")
         let svgPath = (out as NSString).appendingPathComponent("lens.svg")
         try LensResultFile.write([lens], prompts: [prompt], tokenizer: tokenizer, model: model, target: nil, tunedLens: nil, to: lensPath)

@@ -40,21 +40,7 @@ struct Forward: ParsableCommand {
         let logits = result.logits!
         let (T, V, d, L) = (tokens.count, m.config.vocabSize, m.config.hiddenSize, m.config.layerCount)
 
-        let file = try HDF5Writer(path: out)
-        try Provenance(model: m).write(to: file)
-        try file.writeInt32("input_ids", shape: [T], tokens)
-        if let text, let tokenizer {
-            try file.setAttribute("text", .string(text))
-            try file.writeStrings("tokens", tokenizer.tokens(tokens))
-        }
-        try file.writeFloats("logits", shape: [T, V], logits.data)
-        if !noResidual {
-            var all = [Float]()
-            all.reserveCapacity((L + 1) * T * d)
-            for r in result.residuals { all += r.values }
-            try file.writeFloats("residual", shape: [L + 1, T, d], all)
-        }
-        try file.commit()
+        try writeActivations(to: out, model: m, tokens: tokens, text: text, tokenizer: tokenizer, result: result)
 
         let last = UnsafeBufferPointer(start: logits.data + (T - 1) * V, count: V)
         let next = Sampler.argmax(last)
@@ -63,6 +49,28 @@ struct Forward: ParsableCommand {
         print("wrote \(out): /input_ids [\(T)]" + (text == nil ? "" : ", /tokens [\(T)]") + ", /logits [\(T), \(V)]"
               + (noResidual ? "" : ", /residual [\(L + 1), \(T), \(d)]"))
     }
+}
+
+/// The forward pass's HDF5 file (docs/formats.md, `workbench forward`): /input_ids, /tokens and
+/// the `text` attribute with a text prompt, /logits, and /residual when residuals were captured.
+func writeActivations(to path: String, model m: TransformerModel, tokens: [Int], text: String?, tokenizer: Tokenizer?,
+                      result: ForwardOutput) throws {
+    let (T, V, d, L) = (tokens.count, m.config.vocabSize, m.config.hiddenSize, m.config.layerCount)
+    let file = try HDF5Writer(path: path)
+    try Provenance(model: m).write(to: file)
+    try file.writeInt32("input_ids", shape: [T], tokens)
+    if let text, let tokenizer {
+        try file.setAttribute("text", .string(text))
+        try file.writeStrings("tokens", tokenizer.tokens(tokens))
+    }
+    try file.writeFloats("logits", shape: [T, V], result.logits!.data)
+    if !result.residuals.isEmpty {
+        var all = [Float]()
+        all.reserveCapacity((L + 1) * T * d)
+        for r in result.residuals { all += r.values }
+        try file.writeFloats("residual", shape: [L + 1, T, d], all)
+    }
+    try file.commit()
 }
 
 /// Token ids of a --text prompt; refuses text that encodes to nothing.

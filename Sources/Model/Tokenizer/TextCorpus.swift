@@ -24,8 +24,7 @@ public enum TextCorpus {
         guard !files.isEmpty else { throw WorkbenchError("no .jsonl or .txt files", file: directory) }
         var docs: [String] = []
         for path in files {
-            guard let data = FileManager.default.contents(atPath: path) else { throw WorkbenchError("cannot read file", file: path) }
-            guard let text = String(validating: data, as: UTF8.self) else { throw WorkbenchError("invalid UTF-8", file: path) }
+            let text = try readUTF8(path)
             if path.hasSuffix(".txt") { docs.append(text); continue }
             for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -75,7 +75,7 @@ extension TransformerModel {
         let full = LayerRecord(config: config, rows: layout.rows, batchSize: layout.batchSize, length: layout.length, residualIn: input)
         var adaptersOnly = ForwardHooks()
         adaptersOnly.weightDeltas = hooks.weightDeltas
-        let h = Tensor(shape: input.shape, values: input.values)
+        let h = input.copy()
         blockForward(layer: l, h: h.mutableData, scratch: full, layout: layout, cache: record.cache, cacheStart: 0, hooks: adaptersOnly)
         return full
     }
@@ -176,7 +176,6 @@ extension Attention {
         let scale = 1 / Float(hd).squareRoot()
         let qStride = H * hd, kvStride = KH * hd
         let keys = cache.keys[layer].data, values = cache.values[layer].data
-        _ = BLASRuntime.singleThreadedCalls
         Parallel.forEachChunk(B * KH, costPerItem: group * T * T * hd * 4) { range in
             let dScores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
             let dKBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)

@@ -55,7 +55,7 @@ public final class ForwardRecord {
     /// The buffers block `layers.count` runs in: a full record, or `scratch` when
     /// the block will be recomputed (then only its input is kept).
     func newLayer(config: ModelConfig, rows: Int, residualIn: Tensor, scratch: BlockScratch) -> BlockScratch {
-        let input = Tensor(shape: [rows, config.hiddenSize], values: Array(residualIn.storage.buffer))
+        let input = Tensor(shape: [rows, config.hiddenSize], storage: FloatStorage(copying: residualIn.data, count: rows * config.hiddenSize))
         blockInputs.append(input)
         if recomputeBlocks {
             layers.append(nil)

@@ -40,13 +40,16 @@ public final class ModelGradients: @unchecked Sendable {
 
     /// Sum of squares of every gradient (for clipping by global norm).
     public func squaredNorm() -> Double {
+        // Per-chunk sums added in chunk order, so the result does not depend on thread timing.
         var total = 0.0
         let lock = NSLock()
         for (_, t) in named {
+            var partials: [Int: Double] = [:]
             Parallel.forEachChunk(t.count, costPerItem: 1) { range in
                 let s = wb_sum_squares(t.data + range.lowerBound, range.count)
-                lock.lock(); total += s; lock.unlock()
+                lock.lock(); partials[range.lowerBound] = s; lock.unlock()
             }
+            for start in partials.keys.sorted() { total += partials[start]! }
         }
         return total
     }

@@ -1,0 +1,43 @@
+import Foundation
+
+// Reading text inputs, with errors that name the file (and the line).
+
+/// Reads a text file that must be valid UTF-8.
+public func readUTF8(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw WorkbenchError(FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file", file: path)
+    }
+    guard let text = String(validating: data, as: UTF8.self) else {
+        let offset = firstInvalidUTF8Offset(data)
+        throw WorkbenchError("invalid UTF-8 at byte \(offset)", file: path)
+    }
+    return text
+}
+
+/// Byte offset of the first byte that does not start a valid UTF-8 sequence.
+public func firstInvalidUTF8Offset(_ data: Data) -> Int {
+    var decoder = UTF8()
+    var iterator = data.makeIterator()
+    var offset = 0
+    while true {
+        switch decoder.decode(&iterator) {
+        case .scalarValue(let s): offset += UTF8.width(s)
+        case .emptyInput: return offset
+        case .error: return offset
+        }
+    }
+}
+
+/// Reads a .jsonl file of Decodable rows, naming the file and line on a bad row;
+/// `what` describes a valid row in that message (default: the decoder's own words).
+public func readJSONLines<T: Decodable>(_ type: T.Type, _ path: String, what: String? = nil) throws -> [T] {
+    let text = try readUTF8(path)
+    let decoder = JSONDecoder()
+    var rows: [T] = []
+    for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+    where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+        do { rows.append(try decoder.decode(T.self, from: Data(line.utf8))) }
+        catch { throw WorkbenchError("line \(n + 1): " + (what.map { "not \($0)" } ?? "not a valid record (\(error))"), file: path) }
+    }
+    return rows
+}
