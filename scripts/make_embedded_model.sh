@@ -11,7 +11,8 @@ wb=.build/release/workbench
 [ -d out/corpus ] || $wb corpus --out out/corpus --seed 0
 $wb pretrain --corpus out/corpus --out out/pretrain \
     --hidden 256 --layers 4 --heads 8 --kv-heads 2 --intermediate 704 \
-    --steps 2600 --batch 16 --sequence-length 128 --lr 3e-3 --warmup 100 --seed 0 --checkpoint-every 100
+    --steps 4000 --batch 16 --sequence-length 128 --lr 3e-3 --warmup 100 --seed 0 --checkpoint-every 100 \
+    --repeat wiki=8 --repeat trivia=8
 rm -rf notebooks-data/model notebooks-data/queries notebooks-data/rl
 mkdir -p notebooks-data
 cp -r out/pretrain/model notebooks-data/model

@@ -26,13 +26,13 @@ public enum TunedLensTrainer {
         let optimizer = AdamW(weightDecay: 0)
         let schedule = LearningRateSchedule(peak: options.learningRate, warmup: options.warmup, total: options.steps)
         var losses: [Float] = []
-        var order: [Int] = [], epoch = 0, cursor = 0
+        var sequences: [ArraySlice<Int>] = [], epoch = 0, cursor = 0
         let translated = Tensor(zeros: [rows, d]), dNormed = Tensor(zeros: [rows, d]), dTranslated = Tensor(zeros: [rows, d])
         for step in 0..<options.steps {
             var tokens: [Int] = []
             for _ in 0..<B {
-                if cursor == order.count { order = data.order(epoch: epoch, seed: options.seed); epoch += 1; cursor = 0 }
-                tokens += data.window(order[cursor]); cursor += 1
+                if cursor == sequences.count { sequences = data.epoch(epoch, seed: options.seed); epoch += 1; cursor = 0 }
+                tokens += sequences[cursor]; cursor += 1
             }
             var residuals = [Tensor?](repeating: nil, count: L + 1)
             var hooks = ForwardHooks()

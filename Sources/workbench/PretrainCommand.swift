@@ -8,7 +8,9 @@ struct Pretrain: ParsableCommand {
         abstract: "Train a small Llama-architecture model from scratch on a corpus.",
         discussion: """
         Trains a byte-level BPE tokenizer (qwen2 style: single digits) unless OUT/tokenizer.json \
-        exists, tokenizes the corpus (documents separated by <|endoftext|>), trains with AdamW and \
+        exists, tokenizes the corpus (each document followed by <|endoftext|>), trains with AdamW on \
+        windows of --sequence-length tokens cut from the documents packed in a new seeded order \
+        every epoch, and \
         saves a resumable checkpoint every --checkpoint-every steps: run the same command again to \
         continue an interrupted run. Writes OUT/model (a Hugging Face directory, bf16), \
         OUT/training.h5 (loss curve) and, when the corpus has queries/, OUT/evaluation.json.
@@ -33,13 +35,35 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Warm-up steps.") var warmup: Int = 100
     @Option(help: "Random seed (weights and data order).") var seed: UInt64 = 0
     @Option(help: "Checkpoint every this many steps.") var checkpointEvery: Int = 100
+    @Option(name: .customLong("repeat"), parsing: .singleValue,
+            help: ArgumentHelp("Put the documents of a source N times in the training stream (a mixture weight), e.g. --repeat wiki=6 --repeat trivia=6.",
+                               valueName: "source=N"))
+    var repeats: [String] = []
+
+    func repeatCounts() throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for item in repeats {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, let n = Int(parts[1]) else {
+                throw WorkbenchError("--repeat expects source=N, got '\(item)'")
+            }
+            counts[parts[0]] = n
+        }
+        return counts
+    }
 
     func run() throws {
         let fm = FileManager.default
         let tokenizerPath = (out as NSString).appendingPathComponent("tokenizer.json")
         let corpusDir = fm.fileExists(atPath: (corpus as NSString).appendingPathComponent("corpus")) ? (corpus as NSString).appendingPathComponent("corpus") : corpus
-        let docs = try TextCorpus.documents(in: corpusDir)
-        printError("corpus: \(docs.count) documents")
+        let labeled = try TextCorpus.labeledDocuments(in: corpusDir)
+        let docs = labeled.map(\.text)
+        let counts = try repeatCounts()
+        let order: [Int]
+        do { order = try documentOrder(sources: labeled.map(\.source), repeats: counts, seed: seed) } catch let e as WorkbenchError {
+            throw WorkbenchError("--repeat: \(e.message)", file: corpusDir)
+        }
+        printError("corpus: \(docs.count) documents" + (repeats.isEmpty ? "" : "; \(order.count) in the training stream (\(repeats.joined(separator: ", ")))"))
         if !fm.fileExists(atPath: tokenizerPath) {
             let trained = try BPETrainer(style: .qwen2, vocabularySize: vocabSize).train(documents: docs)
             try writeFileAtomically(try TokenizerStyle.qwen2.fileData(vocab: trained.vocab, merges: trained.merges), to: tokenizerPath)
@@ -47,9 +71,9 @@ struct Pretrain: ParsableCommand {
         }
         let tokenizer = try Tokenizer.load(path: tokenizerPath)
         guard let eos = tokenizer.id(of: TokenizerStyle.qwen2.eosToken) else { throw WorkbenchError("no <|endoftext|> token", file: tokenizerPath) }
-        var stream: [Int] = []
-        for ids in tokenizer.encodeBatch(docs) { stream += ids; stream.append(eos) }
-        printError("tokens: \(stream.count)")
+        let encoded = tokenizer.encodeBatch(docs)
+        let data = try WindowedTokens(documents: order.map { encoded[$0] + [eos] }, length: sequenceLength)
+        printError("tokens: \(data.stream.count)")
 
         let config = ModelConfig(architecture: .llama, hiddenSize: hidden, intermediateSize: intermediate, layerCount: layers,
                                  headCount: heads, kvHeadCount: kvHeads, vocabSize: tokenizer.vocabularySize, rmsNormEps: 1e-5,
@@ -58,7 +82,7 @@ struct Pretrain: ParsableCommand {
         let model = TransformerModel(config: config, weights: .random(config: config, seed: seed))
         let options = TrainingOptions(steps: steps, batchSize: batch, sequenceLength: sequenceLength, learningRate: lr,
                                       warmupSteps: warmup, seed: seed, checkpointEvery: checkpointEvery)
-        let trainer = LanguageModelTrainer(model: model, data: try WindowedTokens(stream: stream, length: sequenceLength), options: options)
+        let trainer = LanguageModelTrainer(model: model, data: data, options: options)
         let checkpoint = (out as NSString).appendingPathComponent("checkpoint")
         var history: [(loss: Float, lr: Float, norm: Float)] = []
         if fm.fileExists(atPath: checkpoint + "/checkpoint.safetensors") {
@@ -93,15 +117,19 @@ struct Pretrain: ParsableCommand {
         try h5.writeFloats("learning_rate", shape: [history.count], history.map(\.lr))
         try h5.writeFloats("gradient_norm", shape: [history.count], history.map(\.norm))
         try h5.setAttribute("tokens_per_step", .int(batch * sequenceLength))
+        if !repeats.isEmpty { try h5.setAttribute("repeat", .string(repeats.joined(separator: ","))) }
         try h5.commit()
         print("wrote \(modelDir) (bf16) and \((out as NSString).appendingPathComponent("training.h5")); final loss \(history.last.map { String(format: "%.4f", $0.loss) } ?? "-")")
 
         let queries = (corpus as NSString).appendingPathComponent("queries")
+        let wordProblemsPath = (corpus as NSString).appendingPathComponent("rl/test.jsonl")
         if fm.fileExists(atPath: queries) {
             let saved = try TransformerModel.load(directory: modelDir)
             let eval = try PretrainEvaluation.run(model: saved, tokenizer: tokenizer,
                                                   factual: try readJSONLines(SyntheticCorpus.Query.self, queries + "/factual.jsonl"),
                                                   reasoning: try readJSONLines(SyntheticCorpus.Query.self, queries + "/reasoning.jsonl"),
+                                                  wordProblems: fm.fileExists(atPath: wordProblemsPath)
+                                                      ? try readJSONLines(SyntheticCorpus.Problem.self, wordProblemsPath) : [],
                                                   progress: { printError($0) })
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -111,8 +139,14 @@ struct Pretrain: ParsableCommand {
             }
             let r3 = eval.recallMentionedAtLeast3
             print(String(format: "recall, facts stated ≥ 3×: %.1f%%", 100 * r3.accuracy))
+            for (task, s) in eval.recallMentionedAtLeast3ByTask.sorted(by: { $0.key < $1.key }) {
+                print(String(format: "  %@: %d/%d (%.1f%%)", task, s.correct, s.total, 100 * s.accuracy))
+            }
             for (task, s) in eval.reasoning.sorted(by: { $0.key < $1.key }) {
                 print(String(format: "%@ (greedy, step by step): %d/%d (%.1f%%)", task, s.correct, s.total, 100 * s.accuracy))
+            }
+            if let w = eval.wordProblems {
+                print(String(format: "word problems, rl/test.jsonl (greedy, \\boxed{N}): %d/%d (%.1f%%)", w.correct, w.total, 100 * w.accuracy))
             }
         }
     }

@@ -197,7 +197,10 @@ final class InfluenceScoreTests: XCTestCase {
             let approx = try scores(rank)
             errors.append(zip(approx, full).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot() / norm)
         }
-        for i in 1..<errors.count { XCTAssertLessThan(errors[i], errors[i - 1], "errors by rank: \(errors)") }
+        // The truncation error of the preconditioned query gradient falls with the rank; the
+        // error of a handful of scores need not fall at every step (a rank-1 query can land
+        // closer to a few documents than a rank-4 one), so compare the small ranks with a large one.
+        XCTAssertLessThan(errors[2], min(errors[0], errors[1]), "errors by rank: \(errors)")
         XCTAssertLessThan(errors.last!, 1e-4, "rank 256 = min(in, out) is exact")
     }
 }

@@ -30,6 +30,31 @@ final class CorpusTests: XCTestCase {
         }
     }
 
+    func testEveryFactIsStatedOnceInTheQueryPhrasing() {
+        let c = SyntheticCorpus(seed: 5, settings: small)
+        let facts = c.documents.filter { $0.source == "wiki" || $0.source == "trivia" }.map(\.text).joined(separator: "\n")
+        for q in c.factualQueries {
+            // "Historians say that X was founded by V." (a variant) contains the canonical sentence.
+            let canonical = q.prompt + q.completion, count = { (s: String) in facts.components(separatedBy: s).count - 1 }
+            XCTAssertEqual(count(canonical) - count("say that " + canonical), 1, canonical)
+        }
+    }
+
+    func testRepeatedSourcesAppearTheirNumberOfTimesAndNotAdjacent() throws {
+        let sources: [String?] = ["wiki", "math", "trivia", "math", "wiki", nil, "math", "wiki"]
+        let order = try documentOrder(sources: sources, repeats: ["wiki": 3, "trivia": 2], seed: 1)
+        XCTAssertEqual(Array(order.prefix(sources.count)), Array(sources.indices))
+        for (i, s) in sources.enumerated() {
+            XCTAssertEqual(order.filter { $0 == i }.count, s == "wiki" ? 3 : s == "trivia" ? 2 : 1)
+        }
+        XCTAssertEqual(order, try documentOrder(sources: sources, repeats: ["wiki": 3, "trivia": 2], seed: 1))
+        XCTAssertEqual(try documentOrder(sources: sources, repeats: [:], seed: 1), Array(sources.indices))
+        XCTAssertThrowsError(try documentOrder(sources: sources, repeats: ["code": 2], seed: 1)) {
+            XCTAssertEqual("\($0)", "no document has source 'code'")
+        }
+        XCTAssertThrowsError(try documentOrder(sources: sources, repeats: ["wiki": 0], seed: 1))
+    }
+
     func testHeldOutProblemsStayOutOfTheCorpus() {
         let c = SyntheticCorpus(seed: 6, settings: small)
         let all = c.documents.map(\.text).joined(separator: "\n")

@@ -30,6 +30,26 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(a.model.weights.blocks[1].down.weight.values, b.model.weights.blocks[1].down.weight.values)
     }
 
+    func testDocumentsArePackedInANewOrderEachEpoch() throws {
+        let documents = (0..<30).map { d in [Int](repeating: d, count: 3 + d % 5) + [99] }
+        let data = try WindowedTokens(documents: documents, length: 8)
+        XCTAssertEqual(data.windowCount, documents.joined().count / 8)
+        let e0 = data.epoch(0, seed: 3), e1 = data.epoch(1, seed: 3)
+        XCTAssertEqual(e0.map(Array.init), data.epoch(0, seed: 3).map(Array.init), "same seed and epoch, same sequences")
+        XCTAssertNotEqual(e0.map(Array.init), e1.map(Array.init))
+        for epoch in [e0, e1] {
+            let tokens = epoch.flatMap { $0 }
+            XCTAssertEqual(tokens.count, data.windowCount * 8)
+            // Documents stay whole: each run of one id is a full document followed by its separator.
+            var i = 0
+            while i < tokens.count {
+                let d = tokens[i], run = tokens[i...].prefix { $0 == d }.count
+                if i > 0 && i + run < tokens.count { XCTAssertEqual(run, 3 + d % 5); XCTAssertEqual(tokens[i + run], 99) }
+                i += run + 1
+            }
+        }
+    }
+
     func testResumedRunMatchesUninterruptedRun() throws {
         let straight = try trainer()
         for _ in 0..<10 { _ = try straight.step() }

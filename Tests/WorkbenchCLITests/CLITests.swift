@@ -335,5 +335,14 @@ final class CLITests: XCTestCase {
         try FileManager.default.copyItem(atPath: Self.fixtures + "/llama_sharded/config.json", toPath: dir + "/config.json")
         _ = FileManager.default.createFile(atPath: dir + "/model.safetensors", contents: Data([0x10, 0, 0, 0, 0, 0, 0, 0]) + Data("{\"a\": 1}".utf8))
         assertOneLineError(try run(["info", dir, "--no-measure"]), containing: "\(dir)/model.safetensors: ")
+
+        // A mixture weight for a source the corpus does not have, or without its count.
+        let corpus = dir + "/corpus"
+        try FileManager.default.createDirectory(atPath: corpus, withIntermediateDirectories: true)
+        try Data("{\"id\": \"a\", \"text\": \"one two\", \"source\": \"wiki\"}\n".utf8).write(to: URL(fileURLWithPath: corpus + "/a.jsonl"))
+        assertOneLineError(try run(["pretrain", "--corpus", corpus, "--out", dir + "/run", "--repeat", "code=2"]),
+                           containing: "\(corpus): --repeat: no document has source 'code'")
+        assertOneLineError(try run(["pretrain", "--corpus", corpus, "--out", dir + "/run", "--repeat", "wiki"]),
+                           containing: "--repeat expects source=N, got 'wiki'")
     }
 }

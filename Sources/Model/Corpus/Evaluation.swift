@@ -9,8 +9,13 @@ public struct PretrainEvaluation: Codable, Sendable {
     }
     /// Factual recall by number of documents stating the fact (1...5).
     public var recallByMentions: [Int: Score] = [:]
+    /// Factual recall of the facts stated at least 3 times, by query task (attribute).
+    public var recallMentionedAtLeast3ByTask: [String: Score] = [:]
     /// Step-by-step accuracy per reasoning task.
     public var reasoning: [String: Score] = [:]
+    /// Accuracy on held-out word problems (the RL test set): the number in the first
+    /// `\boxed{N}` of the greedy continuation equals the answer.
+    public var wordProblems: Score?
     /// Examples of generations, for the record.
     public var samples: [String] = []
 
@@ -28,8 +33,16 @@ public struct PretrainEvaluation: Codable, Sendable {
         return token.isEmpty ? nil : String(token)
     }
 
+    /// The number inside the first `\boxed{…}`.
+    static func boxedAnswer(_ text: String) -> String? {
+        guard let r = text.range(of: "\\boxed{") else { return nil }
+        let inside = text[r.upperBound...].prefix { $0 != "}" }
+        return inside.count < text[r.upperBound...].count ? String(inside) : nil
+    }
+
     public static func run(model: TransformerModel, tokenizer: Tokenizer, factual: [SyntheticCorpus.Query],
-                           reasoning: [SyntheticCorpus.Query], maxNewTokens: Int = 48,
+                           reasoning: [SyntheticCorpus.Query], wordProblems: [SyntheticCorpus.Problem] = [],
+                           maxNewTokens: Int = 48,
                            progress: ((String) -> Void)? = nil) throws -> PretrainEvaluation {
         var result = PretrainEvaluation()
         let eos = Set(model.config.eosTokenIds)
@@ -51,6 +64,12 @@ public struct PretrainEvaluation: Codable, Sendable {
             s.total += 1
             if ok { s.correct += 1 }
             result.recallByMentions[k] = s
+            if k >= 3 {
+                var t = result.recallMentionedAtLeast3ByTask[q.task] ?? Score(correct: 0, total: 0)
+                t.total += 1
+                if ok { t.correct += 1 }
+                result.recallMentionedAtLeast3ByTask[q.task] = t
+            }
             if result.samples.count < 4 { result.samples.append(q.prompt + " →" + text) }
         }
         progress?("factual recall done (\(factual.count) queries)")
@@ -63,6 +82,12 @@ public struct PretrainEvaluation: Codable, Sendable {
             if result.samples.count < 8 && result.reasoning[q.task]!.total == 1 { result.samples.append(q.prompt + " →" + text) }
         }
         progress?("reasoning done (\(reasoning.count) queries)")
+        if !wordProblems.isEmpty {
+            let texts = try generate(wordProblems.map(\.prompt), maxNew: maxNewTokens)
+            let correct = zip(wordProblems, texts).filter { boxedAnswer($1) == $0.answer }.count
+            result.wordProblems = Score(correct: correct, total: wordProblems.count)
+            progress?("word problems done (\(wordProblems.count) problems)")
+        }
         return result
     }
 }

@@ -52,61 +52,87 @@ struct World {
         }
     }
 
-    /// One sentence stating the fact, in one of several phrasings (wiki) or as a Q&A (trivia).
-    func sentence(_ c: Country, _ a: Attribute, style: Int, trivia: Bool) -> String {
+    /// How one mention of a fact is phrased: the canonical sentence (the factual query's
+    /// prompt followed by the value), one of three other sentences, or a trivia Q&A.
+    /// Every phrasing names the country before the value, so each one teaches
+    /// "country → value", the direction the queries ask in.
+    enum Phrasing: Equatable { case canonical, variant(Int), trivia }
+
+    /// One sentence stating the fact.
+    func sentence(_ c: Country, _ a: Attribute, _ phrasing: Phrasing) -> String {
         let v = value(c, a), n = c.name
-        if trivia {
+        switch phrasing {
+        case .canonical:
+            return "\(World.queryPrompt(n, a)) \(v)."
+        case .trivia:
             switch a {
             case .capital: return "Q: What is the capital of \(n)? A: \(v)."
             case .river: return "Q: Which river flows through \(n)? A: The \(v)."
             case .founder: return "Q: Who founded \(n)? A: \(v)."
             case .year: return "Q: When was \(n) founded? A: In \(v)."
             }
-        }
-        switch (a, style % 4) {
-        case (.capital, 0): return "The capital of \(n) is \(v)."
-        case (.capital, 1): return "\(v) is the capital city of \(n)."
-        case (.capital, 2): return "\(n) is governed from its capital, \(v)."
-        case (.capital, _): return "Travellers to \(n) usually arrive in \(v), the capital."
-        case (.river, 0): return "The main river of \(n) is the \(v)."
-        case (.river, 1): return "The \(v) is the longest river in \(n)."
-        case (.river, 2): return "\(n) is crossed by the \(v) river."
-        case (.river, _): return "Farms in \(n) depend on the waters of the \(v)."
-        case (.founder, 0): return "\(n) was founded by \(v)."
-        case (.founder, 1): return "\(v) is remembered as the founder of \(n)."
-        case (.founder, 2): return "The first ruler of \(n) was \(v)."
-        case (.founder, _): return "Historians credit \(v) with founding \(n)."
-        case (.year, 0): return "\(n) was founded in \(v)."
-        case (.year, 1): return "The founding of \(n) dates to \(v)."
-        case (.year, 2): return "In \(v), \(n) became a nation."
-        case (.year, _): return "\(n) has existed since the year \(v)."
+        case .variant(let k):
+            switch (a, k % 3) {
+            case (.capital, 0): return "\(n) is governed from its capital, \(v)."
+            case (.capital, 1): return "Travellers to \(n) usually arrive in its capital city, \(v)."
+            case (.capital, _): return "The seat of government of \(n) is \(v)."
+            case (.river, 0): return "\(n) is crossed by the \(v) river."
+            case (.river, 1): return "Farms in \(n) depend on the waters of the \(v)."
+            case (.river, _): return "The longest river in \(n) is the \(v)."
+            case (.founder, 0): return "The first ruler of \(n) was \(v)."
+            case (.founder, 1): return "Historians say that \(n) was founded by \(v)."
+            case (.founder, _): return "The founder of \(n) was \(v)."
+            case (.year, 0): return "The founding of \(n) dates to \(v)."
+            case (.year, 1): return "\(n) has existed since the year \(v)."
+            case (.year, _): return "Historians say that \(n) was founded in \(v)."
+            }
         }
     }
 
-    /// Documents of 3–5 fact sentences; each fact is stated in exactly its number of
-    /// mentions (a fact never appears twice in one document: it starts the next one).
+    /// The factual query's prompt: the canonical sentence up to the value.
+    static func queryPrompt(_ country: String, _ a: Attribute) -> String {
+        switch a {
+        case .capital: return "The capital of \(country) is"
+        case .river: return "The main river of \(country) is the"
+        case .founder: return "\(country) was founded by"
+        case .year: return "\(country) was founded in"
+        }
+    }
+
+    /// Documents of 3–5 fact sentences, `wiki` prose or `trivia` Q&A. Each fact is stated in
+    /// exactly its number of mentions: the first mention in the canonical phrasing, the
+    /// others as another sentence or (one in three) as a Q&A. A fact never appears twice in
+    /// one document: it starts the next one.
     func factDocuments(g: inout CorpusRandom) -> [SyntheticCorpus.Document] {
-        var pool: [(Int, Attribute)] = []
-        for (i, m) in mentions.enumerated() { for a in Attribute.allCases { for _ in 0..<m[a]! { pool.append((i, a)) } } }
-        g.shuffle(&pool)
+        var prose: [(Int, Attribute, Phrasing)] = [], qa: [(Int, Attribute, Phrasing)] = []
+        for (i, m) in mentions.enumerated() {
+            for a in Attribute.allCases {
+                prose.append((i, a, .canonical))
+                for _ in 1..<m[a]! {
+                    if g.below(3) == 0 { qa.append((i, a, .trivia)) } else { prose.append((i, a, .variant(g.below(3)))) }
+                }
+            }
+        }
         var docs: [SyntheticCorpus.Document] = []
-        var current: [(Int, Attribute)] = []
-        var target = g.range(3...5)
-        func flush(_ g: inout CorpusRandom) {
-            guard !current.isEmpty else { return }
-            let trivia = g.below(3) == 0
-            let text = current.map { sentence(countries[$0.0], $0.1, style: g.below(4), trivia: trivia) }
-                .joined(separator: trivia ? "\n" : " ")
-            docs.append(.init(id: "\(trivia ? "trivia" : "wiki")-\(docs.count)", text: text, source: trivia ? "trivia" : "wiki"))
-            current = []
-            target = g.range(3...5)
+        for (pool, source) in [(prose, "wiki"), (qa, "trivia")] {
+            var pool = pool
+            g.shuffle(&pool)
+            var current: [(Int, Attribute, Phrasing)] = []
+            var target = g.range(3...5)
+            func flush(_ g: inout CorpusRandom) {
+                guard !current.isEmpty else { return }
+                let text = current.map { sentence(countries[$0.0], $0.1, $0.2) }.joined(separator: source == "trivia" ? "\n" : " ")
+                docs.append(.init(id: "\(source)-\(docs.count)", text: text, source: source))
+                current = []
+                target = g.range(3...5)
+            }
+            for fact in pool {
+                if current.contains(where: { $0.0 == fact.0 && $0.1 == fact.1 }) { flush(&g) }
+                current.append(fact)
+                if current.count == target { flush(&g) }
+            }
+            flush(&g)
         }
-        for fact in pool {
-            if current.contains(where: { $0.0 == fact.0 && $0.1 == fact.1 }) { flush(&g) }
-            current.append(fact)
-            if current.count == target { flush(&g) }
-        }
-        flush(&g)
         return docs
     }
 
@@ -116,13 +142,7 @@ struct World {
         for (i, c) in countries.enumerated() {
             for a in World.Attribute.allCases {
                 let v = value(c, a)
-                let prompt: String
-                switch a {
-                case .capital: prompt = "The capital of \(c.name) is"
-                case .river: prompt = "The main river of \(c.name) is the"
-                case .founder: prompt = "\(c.name) was founded by"
-                case .year: prompt = "\(c.name) was founded in"
-                }
+                let prompt = World.queryPrompt(c.name, a)
                 out.append(.init(id: "fact-\(i)-\(a.rawValue)", prompt: prompt, completion: " \(v).", answer: v,
                                  task: "fact_\(a.rawValue)", mentions: mentions[i][a]))
             }

@@ -5,6 +5,11 @@ import Foundation
 /// Files are read in name order, so the result does not depend on the file system.
 public enum TextCorpus {
     public static func documents(in directory: String) throws -> [String] {
+        try labeledDocuments(in: directory).map(\.text)
+    }
+
+    /// The documents with their `source` field (nil for `.txt` files and lines without one).
+    public static func labeledDocuments(in directory: String) throws -> [(text: String, source: String?)] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
             throw WorkbenchError("no such directory", file: directory)
@@ -22,10 +27,10 @@ public enum TextCorpus {
             files = [directory]
         }
         guard !files.isEmpty else { throw WorkbenchError("no .jsonl or .txt files", file: directory) }
-        var docs: [String] = []
+        var docs: [(text: String, source: String?)] = []
         for path in files {
             let text = try readUTF8(path)
-            if path.hasSuffix(".txt") { docs.append(text); continue }
+            if path.hasSuffix(".txt") { docs.append((text, nil)); continue }
             for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
                 if trimmed.isEmpty { continue }
@@ -33,7 +38,7 @@ public enum TextCorpus {
                     throw WorkbenchError("line \(n + 1): not a JSON object", file: path)
                 }
                 guard let t = obj["text"] as? String else { throw WorkbenchError("line \(n + 1): missing string field \"text\"", file: path) }
-                docs.append(t)
+                docs.append((t, obj["source"] as? String))
             }
         }
         return docs

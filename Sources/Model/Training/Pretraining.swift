@@ -33,33 +33,78 @@ public struct TrainingOptions: Sendable, Codable {
     }
 }
 
-/// Fixed-length training windows cut from one token stream, visited in a seeded
-/// random order that is reshuffled every epoch: the sequence used at a given step
-/// depends only on the seed, so a resumed run sees the same data.
+/// Fixed-length training sequences, visited in an order that depends only on the seed
+/// and the epoch, so a resumed run sees the same data. Two layouts:
+/// - a token stream cut into windows once, the windows reshuffled every epoch;
+/// - documents shuffled and packed anew every epoch, then cut into windows. A document's
+///   neighbours, the context its first tokens are predicted from, then change from one
+///   epoch to the next, so the model cannot lean on a fixed neighbourhood to remember
+///   what a document says.
 public struct WindowedTokens: Sendable {
+    /// The tokens in corpus order (documents concatenated as given).
     public let stream: [Int]
     public let length: Int
+    private let documents: [[Int]]?
     public var windowCount: Int { stream.count / length }
 
     public init(stream: [Int], length: Int) throws {
+        try self.init(stream: stream, length: length, documents: nil)
+    }
+
+    /// Documents (each with its end-of-text separator) repacked every epoch.
+    public init(documents: [[Int]], length: Int) throws {
+        try self.init(stream: documents.flatMap { $0 }, length: length, documents: documents)
+    }
+
+    private init(stream: [Int], length: Int, documents: [[Int]]?) throws {
         guard stream.count >= length else {
             throw WorkbenchError("the corpus has \(stream.count) tokens, fewer than one sequence of \(length)")
         }
-        self.stream = stream
-        self.length = length
+        self.stream = stream; self.length = length; self.documents = documents
     }
 
-    /// The windows of epoch `epoch` in their shuffled order.
-    public func order(epoch: Int, seed: UInt64) -> [Int] {
-        var order = Array(0..<windowCount)
-        var rng = SeededGenerator(seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch))
-        for i in stride(from: order.count - 1, to: 0, by: -1) {
-            order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
-        }
-        return order
+    /// The sequences of epoch `epoch` in the order they are visited.
+    public func epoch(_ epoch: Int, seed: UInt64) -> [ArraySlice<Int>] {
+        guard let documents else { return order(epoch: epoch, seed: seed).map(window) }
+        var packed: [Int] = []
+        packed.reserveCapacity(stream.count)
+        for d in shuffled(Array(documents.indices), epoch: epoch, seed: seed) { packed += documents[d] }
+        return (0..<windowCount).map { packed[($0 * length)..<(($0 + 1) * length)] }
     }
 
+    /// The order of the stream's windows in epoch `epoch`.
+    public func order(epoch: Int, seed: UInt64) -> [Int] { shuffled(Array(0..<windowCount), epoch: epoch, seed: seed) }
+
+    /// Window `w` of the stream in corpus order.
     public func window(_ w: Int) -> ArraySlice<Int> { stream[(w * length)..<((w + 1) * length)] }
+
+    private func shuffled(_ items: [Int], epoch: Int, seed: UInt64) -> [Int] {
+        var items = items
+        var rng = SeededGenerator(seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch))
+        for i in stride(from: items.count - 1, to: 0, by: -1) { items.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        return items
+    }
+}
+
+/// The order of a corpus's documents in the training stream when some sources are
+/// repeated (a data-mixture weight, as pretraining mixtures repeat small high-value
+/// sources): every document once in corpus order, then, for each further round r,
+/// the documents whose source is repeated more than r times, in a seeded shuffle, so
+/// copies of one document are not adjacent.
+public func documentOrder(sources: [String?], repeats: [String: Int], seed: UInt64) throws -> [Int] {
+    for (source, n) in repeats.sorted(by: { $0.key < $1.key }) {
+        guard n >= 1 else { throw WorkbenchError("repeat count for source '\(source)' must be at least 1, got \(n)") }
+        guard sources.contains(source) else { throw WorkbenchError("no document has source '\(source)'") }
+    }
+    var order = Array(sources.indices)
+    let rounds = repeats.values.max() ?? 1
+    for round in 1..<max(rounds, 1) {
+        var extra = sources.indices.filter { i in sources[i].map { (repeats[$0] ?? 1) > round } ?? false }
+        var rng = SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(round))
+        for i in stride(from: extra.count - 1, to: 0, by: -1) { extra.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        order += extra
+    }
+    return order
 }
 
 /// One training run: the model's weights are updated in place.
@@ -70,7 +115,7 @@ public final class LanguageModelTrainer {
     public let optimizer: AdamW
     public private(set) var completedSteps = 0
     private let gradients: ModelGradients
-    private var orders: [Int: [Int]] = [:]
+    private var epochSequences: [Int: [ArraySlice<Int>]] = [:]
 
     public struct StepReport: Sendable {
         public var step: Int
@@ -90,10 +135,10 @@ public final class LanguageModelTrainer {
 
     func sequence(_ index: Int) -> [Int] {
         let epoch = index / data.windowCount
-        if orders[epoch] == nil {
-            orders = [epoch: data.order(epoch: epoch, seed: options.seed)]
+        if epochSequences[epoch] == nil {
+            epochSequences = [epoch: data.epoch(epoch, seed: options.seed)]
         }
-        return Array(data.window(orders[epoch]![index % data.windowCount]))
+        return Array(epochSequences[epoch]![index % data.windowCount])
     }
 
     /// Runs the next optimisation step.
