@@ -34,9 +34,8 @@ final class CorpusTests: XCTestCase {
         let c = SyntheticCorpus(seed: 5, settings: small)
         let facts = c.documents.filter { $0.source == "wiki" || $0.source == "trivia" }.map(\.text).joined(separator: "\n")
         for q in c.factualQueries {
-            // "Historians say that X was founded by V." (a variant) contains the canonical sentence.
-            let canonical = q.prompt + q.completion, count = { (s: String) in facts.components(separatedBy: s).count - 1 }
-            XCTAssertEqual(count(canonical) - count("say that " + canonical), 1, canonical)
+            XCTAssertEqual(facts.components(separatedBy: q.prompt + q.completion).count - 1, 1, q.prompt + q.completion)
+            XCTAssertTrue(q.prompt.hasPrefix("The "), "the country is not the prompt's first word: \(q.prompt)")
         }
     }
 

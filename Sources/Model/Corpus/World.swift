@@ -81,7 +81,7 @@ struct World {
             case (.river, _): return "The longest river in \(n) is the \(v)."
             case (.founder, 0): return "The first ruler of \(n) was \(v)."
             case (.founder, 1): return "Historians say that \(n) was founded by \(v)."
-            case (.founder, _): return "The founder of \(n) was \(v)."
+            case (.founder, _): return "\(n) was founded by \(v)."
             case (.year, 0): return "The founding of \(n) dates to \(v)."
             case (.year, 1): return "\(n) has existed since the year \(v)."
             case (.year, _): return "Historians say that \(n) was founded in \(v)."
@@ -89,13 +89,15 @@ struct World {
         }
     }
 
-    /// The factual query's prompt: the canonical sentence up to the value.
+    /// The factual query's prompt: the canonical sentence up to the value. The country is
+    /// never the first word: a byte-level BPE splits a word at the start of a text
+    /// differently from the same word after a space, as it appears inside documents.
     static func queryPrompt(_ country: String, _ a: Attribute) -> String {
         switch a {
         case .capital: return "The capital of \(country) is"
         case .river: return "The main river of \(country) is the"
-        case .founder: return "\(country) was founded by"
-        case .year: return "\(country) was founded in"
+        case .founder: return "The founder of \(country) was"
+        case .year: return "The founding year of \(country) is"
         }
     }
 

@@ -79,18 +79,24 @@ public struct WindowedTokens: Sendable {
     public func window(_ w: Int) -> ArraySlice<Int> { stream[(w * length)..<((w + 1) * length)] }
 
     private func shuffled(_ items: [Int], epoch: Int, seed: UInt64) -> [Int] {
-        var items = items
-        var rng = SeededGenerator(seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch))
-        for i in stride(from: items.count - 1, to: 0, by: -1) { items.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-        return items
+        seededShuffle(items, seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch))
     }
+}
+
+/// Fisher–Yates shuffle driven by `SeededGenerator`.
+private func seededShuffle(_ items: [Int], seed: UInt64) -> [Int] {
+    var items = items
+    var rng = SeededGenerator(seed: seed)
+    for i in stride(from: items.count - 1, to: 0, by: -1) { items.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+    return items
 }
 
 /// The order of a corpus's documents in the training stream when some sources are
 /// repeated (a data-mixture weight, as pretraining mixtures repeat small high-value
 /// sources): every document once in corpus order, then, for each further round r,
-/// the documents whose source is repeated more than r times, in a seeded shuffle, so
-/// copies of one document are not adjacent.
+/// the documents whose source is repeated more than r times, in a seeded shuffle.
+/// `WindowedTokens(documents:)` reshuffles the whole list every epoch anyway; this order
+/// fixes which index each copy has, and so the packing a given seed produces.
 public func documentOrder(sources: [String?], repeats: [String: Int], seed: UInt64) throws -> [Int] {
     for (source, n) in repeats.sorted(by: { $0.key < $1.key }) {
         guard n >= 1 else { throw WorkbenchError("repeat count for source '\(source)' must be at least 1, got \(n)") }
@@ -99,10 +105,8 @@ public func documentOrder(sources: [String?], repeats: [String: Int], seed: UInt
     var order = Array(sources.indices)
     let rounds = repeats.values.max() ?? 1
     for round in 1..<max(rounds, 1) {
-        var extra = sources.indices.filter { i in sources[i].map { (repeats[$0] ?? 1) > round } ?? false }
-        var rng = SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(round))
-        for i in stride(from: extra.count - 1, to: 0, by: -1) { extra.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-        order += extra
+        let extra = sources.indices.filter { i in sources[i].map { (repeats[$0] ?? 1) > round } ?? false }
+        order += seededShuffle(extra, seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(round))
     }
     return order
 }
