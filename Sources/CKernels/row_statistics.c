@@ -91,6 +91,7 @@ int wb_top_k(const float *x, size_t n, int k, int *ids, float *values) {
         while (pos > 0 && values[pos - 1] < x[i]) { values[pos] = values[pos - 1]; ids[pos] = ids[pos - 1]; pos--; }
         values[pos] = x[i]; ids[pos] = (int)i; count++;
     }
+    if (count < k) return count;   /* fewer entries than k: all of them, sorted */
     /* A later entry enters only when strictly larger than the k-th best (ties keep the lower index). */
     while ((i = next_candidate(x, i, n, values[k - 1])) < n) {
         int pos = k - 1;

@@ -43,6 +43,12 @@ public func jsonString(_ s: String) -> String { SafeTensorsWriter.jsonQuoted(s) 
 
 
 /// A token shown with visible whitespace.
+/// A token as a short visible string: decoded text with visible whitespace (its id without a tokenizer).
+public func shown(_ id: Int, _ tokenizer: Tokenizer?) -> String {
+    guard let tokenizer else { return "#\(id)" }
+    return visible(tokenizer.decode([id]))
+}
+
 public func visible(_ token: String) -> String {
     token.replacingOccurrences(of: " ", with: "␣").replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: "\t", with: "⇥")
 }

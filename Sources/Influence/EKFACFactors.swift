@@ -58,6 +58,8 @@ public struct EKFACFactors {
         // Modules are independent: their updates run in parallel, each into its own buffer.
         let sumsA = DoubleBuffers(modules.map { $0.inputDimension * $0.inputDimension })
         let sumsS = DoubleBuffers(modules.map { $0.outputDimension * $0.outputDimension })
+        // One float Gram buffer per module, reused for every sequence (ssyrk overwrites it).
+        let grams = modules.map { Tensor(zeros: [max($0.inputDimension, $0.outputDimension) * max($0.inputDimension, $0.outputDimension)]) }
         var tokens = 0, sequenceCount = 0
         try sequences { index, ids in
             guard !ids.isEmpty else { return true }
@@ -65,8 +67,8 @@ public struct EKFACFactors {
             Parallel.forEachChunk(modules.count, costPerItem: 1 << 20) { range in
                 for i in range {
                     let m = modules[i], act = activity[m.id]!
-                    addGram(act.a, rows: act.rows, width: m.inputDimension, into: sumsA[i])
-                    addGram(act.g, rows: act.rows, width: m.outputDimension, into: sumsS[i])
+                    addGram(act.a, rows: act.rows, width: m.inputDimension, scratch: grams[i].mutableData, into: sumsA[i])
+                    addGram(act.g, rows: act.rows, width: m.outputDimension, scratch: grams[i].mutableData, into: sumsS[i])
                 }
             }
             tokens += ids.count; sequenceCount += 1
@@ -117,15 +119,11 @@ public struct EKFACFactors {
                             maxLength: options.maxLength, modelHash: model.fingerprint)
     }
 
-    /// Adds XᵀX (float32 GEMM of one sequence) into a float64 sum.
-    static func addGram(_ x: [Float], rows: Int, width n: Int, into total: UnsafeMutablePointer<Double>) {
-        var gram = [Float](repeating: 0, count: n * n)
-        x.withUnsafeBufferPointer { xp in
-            gram.withUnsafeMutableBufferPointer { g in
-                ssyrkUpper(n: n, k: rows, a: xp.baseAddress!, c: g.baseAddress!)
-                for i in 0..<n { for j in i..<n { total[i * n + j] += Double(g[i * n + j]) } }
-            }
-        }
+    /// Adds XᵀX (float32 GEMM of one sequence, into `gram` of at least n² floats) into a float64 sum.
+    static func addGram(_ x: [Float], rows: Int, width n: Int, scratch gram: UnsafeMutablePointer<Float>,
+                        into total: UnsafeMutablePointer<Double>) {
+        x.withUnsafeBufferPointer { xp in ssyrkUpper(n: n, k: rows, a: xp.baseAddress!, c: gram) }
+        for i in 0..<n { for j in i..<n { total[i * n + j] += Double(gram[i * n + j]) } }
     }
 
     /// Eigendecomposition of sum / count (upper triangle filled, symmetrised) in float64.

@@ -59,7 +59,7 @@ extension EKFACFactors {
         }
         self.init(modules: modules, tokenCount: Int(try file.numberAttribute("token_count") ?? 0),
                   sequenceCount: Int(try file.numberAttribute("sequence_count") ?? 0), fisher: fisher,
-                  maxLength: Int(try file.numberAttribute("max_length") ?? 0), modelHash: hash)
+                  maxLength: Int(try file.numberAttribute("max_length") ?? Double(Options().maxLength)), modelHash: hash)
     }
 
     /// A hash of a factor file's bytes (recorded in score files).

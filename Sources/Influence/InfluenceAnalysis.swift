@@ -56,7 +56,13 @@ public struct InfluenceAnalysis {
         for t in queryTasks where !tasks.contains(t) { tasks.append(t) }
 
         // (1) correlations.
-        let correlation = (0..<Q).map { i in (0..<Q).map { j in pearson(table.scores[i], table.scores[j]) } }
+        var correlation = [[Double]](repeating: [Double](repeating: .nan, count: Q), count: Q)
+        for i in 0..<Q {
+            for j in i..<Q {   // pearson(a, b) == pearson(b, a) bit for bit: fill one triangle, mirror it
+                correlation[i][j] = pearson(table.scores[i], table.scores[j])
+                correlation[j][i] = correlation[i][j]
+            }
+        }
         let taskCorrelation = tasks.map { ti in tasks.map { tj -> Double in
             var sum = 0.0, n = 0
             for i in 0..<Q where queryTasks[i] == ti { for j in 0..<Q where queryTasks[j] == tj && i != j { sum += correlation[i][j]; n += 1 } }

@@ -20,9 +20,15 @@ public struct ScoreTable {
     public var perToken: [[Float]]?
     /// strategy, normalization, damping, factors_hash, model_hash, shard, ... (strings).
     public var attributes: [String: String]
+
+    /// The sign convention written with every score file.
+    public static let signConvention = "score = grad log p(completion | prompt)^T (G + damping I)^-1 grad log p(document); positive: upweighting the document raises the completion's likelihood"
     public var top = 10
 
-    /// Raw per-document rows → the normalised table.
+    /// Raw per-document rows → the normalised table. The attributes that follow from the run
+    /// (model_hash, fisher, doc_start, documents_in_corpus, top_k, sign_convention) are filled
+    /// in; `attributes` adds the caller's settings (strategy, damping, factors_hash, ...) and
+    /// wins over a derived value.
     public init(result: ScoreRun.Result, scorer: InfluenceScorer, normalization: ScoreNormalization,
                 attributes: [String: String], top: Int) {
         let Q = scorer.queries.count, D = result.total.count
@@ -48,7 +54,10 @@ public struct ScoreTable {
         perToken = result.perToken.map { pt in
             (0..<Q).map { q in (0..<D).flatMap { d in pt[d][q].map { $0 * scale(q, d) } } }
         }
-        self.attributes = attributes
+        let derived = ["model_hash": scorer.factors.modelHash, "fisher": scorer.factors.fisher.rawValue,
+                       "doc_start": "\(result.start)", "documents_in_corpus": "\(result.documentsInCorpus)",
+                       "top_k": "\(top)", "sign_convention": Self.signConvention]
+        self.attributes = derived.merging(attributes) { _, caller in caller }
         self.attributes["normalization"] = normalization.rawValue
         self.top = top
     }

@@ -93,7 +93,10 @@ public struct ScoreRun {
         if let pm = r.perModule {
             try file.writeFloats("per_module", shape: [D, pm.first?.count ?? 0, Q], pm.flatMap { $0.flatMap { $0 } })
         }
-        if let pt = r.perToken { try file.writeFloats("per_token", shape: [pt.flatMap { $0.flatMap { $0 } }.count], pt.flatMap { $0.flatMap { $0 } }) }
+        if let pt = r.perToken {
+            let flat = pt.flatMap { $0.flatMap { $0 } }
+            try file.writeFloats("per_token", shape: [flat.count], flat)
+        }
         try file.commit()
     }
 

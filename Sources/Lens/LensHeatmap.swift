@@ -19,8 +19,11 @@ public enum LensHeatmap {
         public var inputTokens: [String]
         /// The top token of each cell as text, [site][position].
         public var topTokens: [[String]]
-        public init(title: String, result: LogitLensResult, inputTokens: [String], topTokens: [[String]]) {
-            self.title = title; self.result = result; self.inputTokens = inputTokens; self.topTokens = topTokens
+        /// `show` turns a token id into the text drawn in the heatmap.
+        public init(title: String, result: LogitLensResult, show: (Int) -> String) {
+            self.title = title; self.result = result
+            inputTokens = result.tokens.map(show)
+            topTokens = result.topIDs.map { $0.map { show($0[0]) } }
         }
     }
 

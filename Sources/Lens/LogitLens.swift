@@ -1,3 +1,4 @@
+import CKernels
 import Model
 
 /// A token with its score under a lens projection.
@@ -19,13 +20,10 @@ public enum LogitLens {
 
     /// The k highest-scoring entries of one row (ties: lower id first).
     public static func topK(_ row: UnsafeBufferPointer<Float>, k: Int) -> [ScoredToken] {
-        var best: [ScoredToken] = []
-        for (i, v) in row.enumerated() {
-            if best.count == k, let last = best.last, v <= last.score { continue }
-            let pos = best.firstIndex { $0.score < v } ?? best.count
-            best.insert(ScoredToken(id: i, score: v), at: pos)
-            if best.count > k { best.removeLast() }
-        }
-        return best
+        let k = min(k, row.count)
+        guard k > 0, let base = row.baseAddress else { return [] }
+        var ids = [Int32](repeating: 0, count: k), values = [Float](repeating: 0, count: k)
+        wb_top_k(base, row.count, Int32(k), &ids, &values)
+        return zip(ids, values).map { ScoredToken(id: Int($0), score: $1) }
     }
 }

@@ -154,9 +154,7 @@ public enum LogitLensRun {
                     let j = row % n
                     let x = logits.data + row * V
                     wb_softmax_row_stats(x, V, finalProbs + j * V, cellStats + row * 4)
-                    var ids = [Int32](repeating: 0, count: k)
-                    wb_top_k(x, V, Int32(k), &ids, cellValues + row * k)
-                    (cellIDs + row * k).update(from: ids, count: k)
+                    wb_top_k(x, V, Int32(k), cellIDs + row * k, cellValues + row * k)
                     if let target = options.target {
                         let xt = x[target]
                         var above = 0

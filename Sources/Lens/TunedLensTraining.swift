@@ -4,9 +4,8 @@ import Model
 
 public struct TunedLensTrainingOptions: Sendable {
     public var steps = 200
-    /// Windows of `length` tokens per step.
+    /// Windows per step (their length is the data's).
     public var batchSize = 8
-    public var length = 128
     public var learningRate: Float = 1e-3
     public var warmup = 20
     public var seed: UInt64 = 0

@@ -55,7 +55,7 @@ struct Score: ParsableCommand {
             printError("no --factors: fitting first (\(factorPath))")
             fitted = try fitFactors(model: m, tokenizer: tokenizer, docs: docs, fit: fit, out: factorPath)
         }
-        let maxLength = fitted.maxLength > 0 ? fitted.maxLength : fit.maxLength
+        let maxLength = fitted.maxLength
         let start = Date()
         let scorer = try InfluenceScorer(model: m, tokenizer: tokenizer, factors: fitted, queries: queryList,
                                          damping: dampingValue, identity: strategy == "identity",
@@ -80,10 +80,8 @@ struct Score: ParsableCommand {
             bar!.update(done)
         }
         let attributes: [String: String] = [
-            "strategy": strategy, "damping": damping, "factors_hash": factorHash, "model_hash": fitted.modelHash,
-            "fisher": fitted.fisher.rawValue, "query_rank": queryRank.map { "\($0)" } ?? "full", "shard": shard, "doc_start": "\(result.start)",
-            "documents_in_corpus": "\(result.documentsInCorpus)", "top_k": "\(top)",
-            "sign_convention": "score = grad log p(completion | prompt)^T (G + damping I)^-1 grad log p(document); positive: upweighting the document raises the completion's likelihood",
+            "strategy": strategy, "damping": damping, "factors_hash": factorHash,
+            "query_rank": queryRank.map { "\($0)" } ?? "full", "shard": shard,
         ]
         let table = ScoreTable(result: result, scorer: scorer, normalization: normalization, attributes: attributes, top: top)
         try table.write(to: out, model: m)

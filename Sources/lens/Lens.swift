@@ -16,8 +16,3 @@ struct LensCommand: ParsableCommand {
     static func main() { runCommand(LensCommand.self) }
 }
 
-/// A token as a short visible string: decoded text with visible whitespace.
-func shown(_ id: Int, _ tokenizer: Tokenizer?) -> String {
-    guard let tokenizer else { return "#\(id)" }
-    return visible(tokenizer.decode([id]))
-}

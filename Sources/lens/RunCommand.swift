@@ -80,8 +80,7 @@ struct Run: ParsableCommand {
         }
         if let svg {
             let panels = zip(results, prompts).map { r, p in
-                LensHeatmap.Panel(title: p.text, result: r, inputTokens: r.tokens.map { shown($0, tokenizer) },
-                                  topTokens: r.topIDs.map { $0.map { shown($0[0], tokenizer) } })
+                LensHeatmap.Panel(title: p.text, result: r) { shown($0, tokenizer) }
             }
             try writeFileAtomically(Data(LensHeatmap.svg(panels: panels, metric: metric).utf8), to: svg)
             if !json { print("wrote \(svg)") }

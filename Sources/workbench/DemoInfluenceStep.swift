@@ -19,19 +19,20 @@ struct DemoInfluenceStep {
         let factorPath = (out as NSString).appendingPathComponent("factors.h5")
         try factors.write(to: factorPath, model: model)
         let scorer = try InfluenceScorer(model: model, tokenizer: tokenizer, factors: factors, queries: queries, maxLength: 128)
-        let result = try ScoreRun().run(scorer: scorer, documents: stream, partialPath: (out as NSString).appendingPathComponent("influence.partial.h5"),
-                                        runKey: "demo")
-        var texts: [String: String] = [:]
-        try stream.forEach { texts[$0.id] = $0.text; return true }
+        let partial = (out as NSString).appendingPathComponent("influence.partial.h5")
+        let result = try ScoreRun().run(scorer: scorer, documents: stream, partialPath: partial,
+                                        runKey: "demo-" + factors.modelHash + queries.map(\.id).joined(separator: ","))
         let table = ScoreTable(result: result, scorer: scorer, normalization: .nll,
-                               attributes: ["strategy": "ekfac", "damping": "heuristic", "fisher": factors.fisher.rawValue,
-                                            "model_hash": factors.modelHash, "query_rank": "full", "shard": "0/1", "doc_start": "0",
-                                            "documents_in_corpus": "\(result.documentsInCorpus)", "top_k": "10",
+                               attributes: ["strategy": "ekfac", "damping": "heuristic", "query_rank": "full", "shard": "0/1",
                                             "factors_hash": try EKFACFactors.fileHash(factorPath)], top: 10)
         let scorePath = (out as NSString).appendingPathComponent("influence.h5")
         try table.write(to: scorePath, model: model)
+        try? FileManager.default.removeItem(atPath: partial)
         print("  \(factors.modules.count) MLP modules fitted on \(factors.sequenceCount) documents (\(factors.tokenCount) tokens, true Fisher); scores ÷ completion NLL")
         let (indices, values) = table.topDocuments(3)
+        let shownIDs = Set(indices.joined().map { table.documentIDs[$0] })
+        var texts: [String: String] = [:]
+        try stream.forEach { if shownIDs.contains($0.id) { texts[$0.id] = $0.text }; return true }
         for (q, query) in queries.enumerated() {
             print("  \(query.prompt)\(query.completion.prefix(40))\(query.completion.count > 40 ? "…" : "")")
             for (d, v) in zip(indices[q], values[q]) {

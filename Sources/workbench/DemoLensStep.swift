@@ -10,7 +10,7 @@ struct DemoLensStep {
     let tokenizer: Tokenizer
     let out: String
 
-    func show(_ id: Int) -> String { visible(tokenizer.decode([id])) }
+    func show(_ id: Int) -> String { shown(id, tokenizer) }
 
     /// Returns the files written with a one-line description each.
     func run(prompt: String, tokens: [Int], setA: (name: String, prompts: [String]), setB: (name: String, prompts: [String])) throws -> [(String, String)] {
@@ -20,8 +20,7 @@ struct DemoLensStep {
         let lensPath = (out as NSString).appendingPathComponent("lens.h5")
         let svgPath = (out as NSString).appendingPathComponent("lens.svg")
         try LensResultFile.write([lens], prompts: [prompt], tokenizer: tokenizer, model: model, target: nil, tunedLens: nil, to: lensPath)
-        let panel = LensHeatmap.Panel(title: prompt, result: lens, inputTokens: tokens.map(show),
-                                      topTokens: lens.topIDs.map { $0.map { show($0[0]) } })
+        let panel = LensHeatmap.Panel(title: prompt, result: lens, show: show)
         try writeFileAtomically(Data(LensHeatmap.svg(panels: [panel], metric: .prob).utf8), to: svgPath)
 
         // v_l = mean over set A of h_{l+1}[last] − mean over set B, one vector per block.

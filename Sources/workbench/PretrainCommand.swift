@@ -73,7 +73,7 @@ struct Pretrain: ParsableCommand {
         guard let eos = tokenizer.id(of: TokenizerStyle.qwen2.eosToken) else { throw WorkbenchError("no <|endoftext|> token", file: tokenizerPath) }
         let encoded = tokenizer.encodeBatch(docs)
         let data = try WindowedTokens(documents: order.map { encoded[$0] + [eos] }, length: sequenceLength)
-        printError("tokens: \(data.stream.count)")
+        printError("tokens: \(data.tokenCount)")
 
         let config = ModelConfig(architecture: .llama, hiddenSize: hidden, intermediateSize: intermediate, layerCount: layers,
                                  headCount: heads, kvHeadCount: kvHeads, vocabSize: tokenizer.vocabularySize, rmsNormEps: 1e-5,

@@ -28,7 +28,7 @@ final class TunedLensTests: XCTestCase {
             if i % 10 == 9 { heldOut += ids } else { train += ids }
         }
         var options = TunedLensTrainingOptions()
-        options.steps = 40; options.batchSize = 4; options.length = 64; options.learningRate = 3e-3; options.warmup = 5
+        options.steps = 40; options.batchSize = 4; options.learningRate = 3e-3; options.warmup = 5
         let (lens, losses) = try TunedLensTrainer.train(model: m, data: WindowedTokens(stream: train, length: 64), options: options)
         XCTAssertLessThan(losses.suffix(5).reduce(0, +), losses.prefix(5).reduce(0, +))
         let held = try WindowedTokens(stream: heldOut, length: 64)

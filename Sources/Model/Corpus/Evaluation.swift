@@ -6,6 +6,8 @@ public struct PretrainEvaluation: Codable, Sendable {
         public var correct: Int
         public var total: Int
         public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
+        static let zero = Score(correct: 0, total: 0)
+        mutating func add(_ ok: Bool) { total += 1; if ok { correct += 1 } }
     }
     /// Factual recall by number of documents stating the fact (1...5).
     public var recallByMentions: [Int: Score] = [:]
@@ -60,25 +62,14 @@ public struct PretrainEvaluation: Codable, Sendable {
         for (q, text) in zip(factual, factTexts) {
             let ok = text.trimmingCharacters(in: .whitespaces).hasPrefix(q.answer)
             let k = q.mentions ?? 0
-            var s = result.recallByMentions[k] ?? Score(correct: 0, total: 0)
-            s.total += 1
-            if ok { s.correct += 1 }
-            result.recallByMentions[k] = s
-            if k >= 3 {
-                var t = result.recallMentionedAtLeast3ByTask[q.task] ?? Score(correct: 0, total: 0)
-                t.total += 1
-                if ok { t.correct += 1 }
-                result.recallMentionedAtLeast3ByTask[q.task] = t
-            }
+            result.recallByMentions[k, default: .zero].add(ok)
+            if k >= 3 { result.recallMentionedAtLeast3ByTask[q.task, default: .zero].add(ok) }
             if result.samples.count < 4 { result.samples.append(q.prompt + " →" + text) }
         }
         progress?("factual recall done (\(factual.count) queries)")
         let reasonTexts = try generate(reasoning.map(\.prompt), maxNew: maxNewTokens)
         for (q, text) in zip(reasoning, reasonTexts) {
-            var s = result.reasoning[q.task] ?? Score(correct: 0, total: 0)
-            s.total += 1
-            if finalAnswer(text) == q.answer { s.correct += 1 }
-            result.reasoning[q.task] = s
+            result.reasoning[q.task, default: .zero].add(finalAnswer(text) == q.answer)
             if result.samples.count < 8 && result.reasoning[q.task]!.total == 1 { result.samples.append(q.prompt + " →" + text) }
         }
         progress?("reasoning done (\(reasoning.count) queries)")

@@ -56,7 +56,7 @@ struct World {
     /// prompt followed by the value), one of three other sentences, or a trivia Q&A.
     /// Every phrasing names the country before the value, so each one teaches
     /// "country → value", the direction the queries ask in.
-    enum Phrasing: Equatable { case canonical, variant(Int), trivia }
+    enum Phrasing { case canonical, variant(Int), trivia }
 
     /// One sentence stating the fact.
     func sentence(_ c: Country, _ a: Attribute, _ phrasing: Phrasing) -> String {
@@ -72,7 +72,7 @@ struct World {
             case .year: return "Q: When was \(n) founded? A: In \(v)."
             }
         case .variant(let k):
-            switch (a, k % 3) {
+            switch (a, k) {
             case (.capital, 0): return "\(n) is governed from its capital, \(v)."
             case (.capital, 1): return "Travellers to \(n) usually arrive in its capital city, \(v)."
             case (.capital, _): return "The seat of government of \(n) is \(v)."

@@ -42,7 +42,7 @@ extension ModelWeights {
     /// Copies every tensor into memory the workbench owns (weights loaded from an f32
     /// file point into its read-only mapping), keeping a tied unembedding tied.
     public func ownedCopy() -> ModelWeights {
-        func copy(_ t: Tensor) -> Tensor { Tensor(shape: t.shape, values: t.values) }
+        func copy(_ t: Tensor) -> Tensor { t.copy() }
         func copyLinear(_ l: LinearWeights) -> LinearWeights { LinearWeights(weight: copy(l.weight), bias: l.bias.map(copy)) }
         let e = copy(embedding)
         let tied = unembedding.storage === embedding.storage

@@ -41,53 +41,58 @@ public struct TrainingOptions: Sendable, Codable {
 ///   epoch to the next, so the model cannot lean on a fixed neighbourhood to remember
 ///   what a document says.
 public struct WindowedTokens: Sendable {
-    /// The tokens in corpus order (documents concatenated as given).
-    public let stream: [Int]
+    private enum Layout: Sendable { case stream([Int]), documents([[Int]]) }
+    private let layout: Layout
     public let length: Int
-    private let documents: [[Int]]?
-    public var windowCount: Int { stream.count / length }
+    public let tokenCount: Int
+    public var windowCount: Int { tokenCount / length }
 
     public init(stream: [Int], length: Int) throws {
-        try self.init(stream: stream, length: length, documents: nil)
+        try self.init(.stream(stream), tokenCount: stream.count, length: length)
     }
 
     /// Documents (each with its end-of-text separator) repacked every epoch.
     public init(documents: [[Int]], length: Int) throws {
-        try self.init(stream: documents.flatMap { $0 }, length: length, documents: documents)
+        try self.init(.documents(documents), tokenCount: documents.reduce(0) { $0 + $1.count }, length: length)
     }
 
-    private init(stream: [Int], length: Int, documents: [[Int]]?) throws {
-        guard stream.count >= length else {
-            throw WorkbenchError("the corpus has \(stream.count) tokens, fewer than one sequence of \(length)")
+    private init(_ layout: Layout, tokenCount: Int, length: Int) throws {
+        guard tokenCount >= length else {
+            throw WorkbenchError("the corpus has \(tokenCount) tokens, fewer than one sequence of \(length)")
         }
-        self.stream = stream; self.length = length; self.documents = documents
+        self.layout = layout; self.tokenCount = tokenCount; self.length = length
     }
 
     /// The sequences of epoch `epoch` in the order they are visited.
     public func epoch(_ epoch: Int, seed: UInt64) -> [ArraySlice<Int>] {
-        guard let documents else { return order(epoch: epoch, seed: seed).map(window) }
-        var packed: [Int] = []
-        packed.reserveCapacity(stream.count)
-        for d in shuffled(Array(documents.indices), epoch: epoch, seed: seed) { packed += documents[d] }
-        return (0..<windowCount).map { packed[($0 * length)..<(($0 + 1) * length)] }
+        switch layout {
+        case .stream:
+            return shuffled(Array(0..<windowCount), epoch: epoch, seed: seed).map(window)
+        case .documents(let documents):
+            var packed: [Int] = []
+            packed.reserveCapacity(tokenCount)
+            for d in shuffled(Array(documents.indices), epoch: epoch, seed: seed) { packed += documents[d] }
+            return (0..<windowCount).map { packed[($0 * length)..<(($0 + 1) * length)] }
+        }
     }
 
-    /// The order of the stream's windows in epoch `epoch`.
-    public func order(epoch: Int, seed: UInt64) -> [Int] { shuffled(Array(0..<windowCount), epoch: epoch, seed: seed) }
-
-    /// Window `w` of the stream in corpus order.
-    public func window(_ w: Int) -> ArraySlice<Int> { stream[(w * length)..<((w + 1) * length)] }
+    /// Window `w` of a token stream, in stream order (not available for documents, which
+    /// have no fixed windows).
+    public func window(_ w: Int) -> ArraySlice<Int> {
+        guard case .stream(let stream) = layout else { preconditionFailure("window(_:) needs a token stream") }
+        return stream[(w * length)..<((w + 1) * length)]
+    }
 
     private func shuffled(_ items: [Int], epoch: Int, seed: UInt64) -> [Int] {
         seededShuffle(items, seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch))
     }
 }
 
-/// Fisher–Yates shuffle driven by `SeededGenerator`.
+/// The corpus generator's Fisher–Yates shuffle, seeded.
 private func seededShuffle(_ items: [Int], seed: UInt64) -> [Int] {
     var items = items
-    var rng = SeededGenerator(seed: seed)
-    for i in stride(from: items.count - 1, to: 0, by: -1) { items.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+    var g = CorpusRandom(seed: seed)
+    g.shuffle(&items)
     return items
 }
 
@@ -104,7 +109,7 @@ public func documentOrder(sources: [String?], repeats: [String: Int], seed: UInt
     }
     var order = Array(sources.indices)
     let rounds = repeats.values.max() ?? 1
-    for round in 1..<max(rounds, 1) {
+    for round in 1..<rounds {
         let extra = sources.indices.filter { i in sources[i].map { (repeats[$0] ?? 1) > round } ?? false }
         order += seededShuffle(extra, seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(round))
     }
