@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "Model", targets: ["Model"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Corpus", targets: ["Corpus"]),
+        .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Lens", targets: ["Lens"]),
         .library(name: "Influence", targets: ["Influence"]),
         .library(name: "Steering", targets: ["Steering"]),
@@ -23,32 +26,41 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         // Hand-written kernel for few-row matrix products (decoding), which BLAS does poorly.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "Model", dependencies: ["CBLAS", "CHDF5", "CKernels"]),
-        .target(name: "Lens", dependencies: ["Model", "CKernels"]),
-        .target(name: "Influence", dependencies: ["Model", "CBLAS"]),
-        .target(name: "Steering", dependencies: ["Model"]),
+        // The runtime: weights, forward/backward, hooks and interventions, sampling,
+        // trainable parameters, AdamW and the one optimisation loop, LAPACK wrappers.
+        .target(name: "Model", dependencies: ["CBLAS", "CKernels"]),
+        // tokenizer.json pipeline and the BPE trainer.
+        .target(name: "Tokenizers", dependencies: ["Model"]),
+        // The synthetic corpus, the corpus reader, query/problem types, the answer checker.
+        .target(name: "Corpus", dependencies: ["Model", "Tokenizers"]),
+        // HDF5, provenance, vector files (.bin, .npy, .safetensors, HDF5 datasets, GGUF).
+        .target(name: "Formats", dependencies: ["Model", "Tokenizers", "CHDF5"]),
+        // The analyses: each depends on the four above, never on another analysis.
+        .target(name: "Lens", dependencies: ["Model", "Tokenizers", "Formats", "CKernels"]),
+        .target(name: "Influence", dependencies: ["Model", "Tokenizers", "Corpus", "Formats"]),
+        .target(name: "Steering", dependencies: ["Model", "Tokenizers", "Corpus", "Formats"]),
         // Input reading, tables and the error-reporting entry point shared by the executables.
         .target(name: "CLICommon", dependencies: [
-            "Model", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Model", "Tokenizers", "Formats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "workbench", dependencies: [
-            "Model", "Lens", "Influence", "CLICommon",
+            "Model", "Tokenizers", "Corpus", "Formats", "Lens", "Influence", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "lens", dependencies: [
-            "Lens", "Model", "CLICommon",
+            "Lens", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "influence", dependencies: [
-            "Influence", "Model", "CLICommon",
+            "Influence", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "CKernels"], exclude: ["Fixtures"]),
-        .testTarget(name: "LensTests", dependencies: ["Lens", "Model"], exclude: ["Fixtures"]),
-        .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model"]),
-        .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizers", "Corpus", "Formats", "CKernels"], exclude: ["Fixtures"]),
+        .testTarget(name: "LensTests", dependencies: ["Lens", "Model", "Tokenizers", "Corpus", "Formats"], exclude: ["Fixtures"]),
+        .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model", "Tokenizers", "Corpus", "Formats"]),
+        .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model", "Tokenizers", "Corpus", "Formats"]),
         // Runs the built `workbench` binary as a user would; depending on it builds it first.
-        .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "lens", "influence", "Model"]),
+        .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "lens", "influence", "Model", "Tokenizers", "Corpus", "Formats"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Model
+import Tokenizers
 
 // Helpers shared by the command-line tools: reading inputs, printing tables, and the
 // common entry point that reports errors as one line.

@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Formats
 
 /// analysis.h5 and the markdown report written next to it (docs/influence.md).
 extension InfluenceAnalysis {

@@ -1,6 +1,9 @@
 import CBLAS
 import Foundation
 import Model
+import Corpus
+import Formats
+import Tokenizers
 
 /// EK-FAC factors of one module (methods.md §3): the eigenbases of A = E[a aᵀ] and
 /// S = E[g gᵀ] and the corrected eigenvalues Λ = mean over sequences of (Q_Sᵀ G Q_A)².

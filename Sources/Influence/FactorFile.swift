@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Formats
 
 /// factors.h5 (docs/influence.md): per module a group named after it with /qa, /qs,
 /// /lambda, /eigenvalues_a, /eigenvalues_s; root attributes fisher, token_count,

@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Corpus
 
 /// The procedural-knowledge paper's five analyses (methods.md §3) over a score table.
 public struct InfluenceAnalysis {

@@ -1,6 +1,8 @@
 import CBLAS
 import Foundation
 import Model
+import Corpus
+import Tokenizers
 
 /// How scores are scaled before they are written (the raw scores are what is computed).
 public enum ScoreNormalization: String, CaseIterable, Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Formats
 
 /// A scores.h5 file in memory (docs/influence.md): normalised scores [Q, D] with the
 /// ids, optional per-module and per-token parts, and the attributes that say how

@@ -1,5 +1,7 @@
 import Foundation
 import Model
+import Corpus
+import Formats
 
 /// Scores a corpus (or one shard of it) against prepared queries, checkpointing to
 /// `OUT.partial.h5` so that a killed run resumes where it stopped. Each document's

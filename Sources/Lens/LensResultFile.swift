@@ -1,5 +1,7 @@
 import Foundation
 import Model
+import Formats
+import Tokenizers
 
 /// Writes lens runs over one or more prompts into an HDF5 file (docs/formats.md,
 /// "lens run"). Prompts of different lengths are padded to the longest: ids with

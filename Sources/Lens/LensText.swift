@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Formats
 
 /// Terminal renderings shared by the `lens` command and `workbench demo`.
 /// `show` turns a token id into a short visible string.

@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Formats
 
 /// The tuned lens: one affine translator per residual index r < L,
 /// h ↦ h + A_r h + b_r, applied before the final norm and W_U. A_r and b_r start

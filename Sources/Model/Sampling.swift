@@ -28,6 +28,14 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
     /// Uniform in [0, 1) with 24 bits of resolution.
     public mutating func nextUnitFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
+
+    /// An integer in 0..<n (by modulo: the tiny bias is part of the reproducible stream).
+    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+
+    /// Fisher–Yates shuffle in place.
+    public mutating func shuffle<T>(_ a: inout [T]) {
+        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, below(i + 1)) }
+    }
 }
 
 /// How the next token is chosen from a row of logits.

@@ -3,6 +3,9 @@ import CLICommon
 import Foundation
 import Influence
 import Model
+import Corpus
+import Formats
+import Tokenizers
 
 @main
 struct InfluenceCommand: ParsableCommand {

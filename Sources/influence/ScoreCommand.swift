@@ -3,6 +3,8 @@ import CLICommon
 import Foundation
 import Influence
 import Model
+import Corpus
+import Formats
 
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(

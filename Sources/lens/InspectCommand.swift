@@ -3,6 +3,8 @@ import CLICommon
 import Foundation
 import Lens
 import Model
+import Formats
+import Tokenizers
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(

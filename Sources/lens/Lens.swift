@@ -3,6 +3,7 @@ import CLICommon
 import Foundation
 import Lens
 import Model
+import Formats
 
 @main
 struct LensCommand: ParsableCommand {

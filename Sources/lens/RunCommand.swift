@@ -3,6 +3,7 @@ import CLICommon
 import Foundation
 import Lens
 import Model
+import Tokenizers
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(

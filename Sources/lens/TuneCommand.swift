@@ -3,6 +3,8 @@ import CLICommon
 import Foundation
 import Lens
 import Model
+import Corpus
+import Tokenizers
 
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Corpus
 
 struct Corpus: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,8 @@ import CLICommon
 import Foundation
 import Influence
 import Model
+import Corpus
+import Tokenizers
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,9 @@ import CLICommon
 import Foundation
 import Influence
 import Model
+import Corpus
+import Formats
+import Tokenizers
 
 /// The demo's influence step: EK-FAC factors on the shipped corpus sample, then a few
 /// queries scored against it; prints each query's most influential documents.

@@ -2,6 +2,7 @@ import CLICommon
 import Foundation
 import Lens
 import Model
+import Tokenizers
 
 /// The demo's lens step: the logit lens over one prompt (table, HDF5, SVG) and
 /// `lens inspect` of a direction: the mean residual of one prompt set minus that of another.

@@ -2,6 +2,8 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Formats
+import Tokenizers
 
 struct Forward: ParsableCommand {
     static let configuration = CommandConfiguration(

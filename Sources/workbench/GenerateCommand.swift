@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Tokenizers
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Formats
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,9 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Corpus
+import Formats
+import Tokenizers
 
 struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(

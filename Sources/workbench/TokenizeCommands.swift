@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Tokenizers
 
 /// Where a command gets its tokenizer: --tokenizer FILE, or the tokenizer.json of --model.
 struct TokenizerSource: ParsableArguments {

@@ -2,6 +2,8 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Corpus
+import Tokenizers
 
 extension TokenizerStyle: ExpressibleByArgument {}
 

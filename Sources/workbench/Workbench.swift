@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Formats
 
 @main
 struct Workbench: ParsableCommand {

@@ -2,6 +2,8 @@ import Foundation
 import Influence
 import Model
 import XCTest
+import Corpus
+import Tokenizers
 
 /// The score identities of docs/influence.md on the embedded model and a handful of
 /// documents from the shipped corpus sample.

@@ -2,6 +2,8 @@ import Foundation
 import Lens
 import Model
 import XCTest
+import Corpus
+import Tokenizers
 
 final class TunedLensTests: XCTestCase {
     func testIdentityTranslatorsAreTheLogitLens() throws {

@@ -2,6 +2,7 @@ import Foundation
 import Lens
 import Model
 import XCTest
+import Formats
 
 final class VectorInspectionTests: XCTestCase {
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -1,6 +1,7 @@
 import Foundation
 import Model
 import XCTest
+import Corpus
 
 final class CorpusTests: XCTestCase {
     var small: SyntheticCorpus.Settings {

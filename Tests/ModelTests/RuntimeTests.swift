@@ -1,6 +1,7 @@
 import Foundation
 import Model
 import XCTest
+import Formats
 
 final class BLASRuntimeTests: XCTestCase {
     let avx512 = BLASRuntime.CPUFeatures(avx2: true, avx512f: true, avx512bw: true, avx512vl: true)

@@ -1,6 +1,7 @@
 import Foundation
 import Model
 import XCTest
+import Tokenizers
 
 /// Hugging Face `tokenizers` parity (scripts/make_tokenizer_fixtures.py): every case of
 /// cases.json must give exactly the library's ids (with and without special tokens)

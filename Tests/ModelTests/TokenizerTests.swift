@@ -1,6 +1,7 @@
 import Foundation
 import Model
 import XCTest
+import Tokenizers
 
 final class TokenizerTests: XCTestCase {
     static let directory = Fixtures.directory + "/tokenizers"

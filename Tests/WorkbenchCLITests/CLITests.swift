@@ -1,6 +1,8 @@
 import Foundation
 import Model
 import XCTest
+import Formats
+import Tokenizers
 
 /// End-to-end checks of the `workbench` executable: outputs, and one clear error
 /// line with a non-zero exit for bad input.

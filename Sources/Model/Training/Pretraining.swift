@@ -88,10 +88,10 @@ public struct WindowedTokens: Sendable {
     }
 }
 
-/// The corpus generator's Fisher–Yates shuffle, seeded.
+/// A Fisher–Yates shuffle, seeded.
 private func seededShuffle(_ items: [Int], seed: UInt64) -> [Int] {
     var items = items
-    var g = CorpusRandom(seed: seed)
+    var g = SeededGenerator(seed: seed)
     g.shuffle(&items)
     return items
 }

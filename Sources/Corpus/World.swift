@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Fictional countries with a capital, a river, a founder and a founding year.
 struct World {

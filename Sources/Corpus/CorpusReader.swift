@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Reads the texts of a corpus directory: `.jsonl` files with one
 /// {"id", "text", "source"} object per line, and `.txt` files taken whole.

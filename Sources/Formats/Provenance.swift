@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 public enum WorkbenchVersion {
     public static let current = "0.1.0"

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// A small backtracking regular-expression engine over Unicode scalars, for the
 /// patterns tokenizer.json files use (GPT-2, Llama 3, Qwen2 and similar splits).

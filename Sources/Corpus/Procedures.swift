@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Worked procedures: a question, its step-by-step solution and the answer.
 struct WorkedProblem {

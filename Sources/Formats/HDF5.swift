@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import Model
 
 /// A small layer over libhdf5: float32 / int32 / UTF-8 string datasets, groups,
 /// attributes, chunked gzip storage for large datasets, and reading back.

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// A pretraining corpus built for the procedural-knowledge analysis (methods.md §3):
 /// facts about fictional countries, each stated in a known number of documents
@@ -104,14 +105,13 @@ public struct SyntheticCorpus {
     }
 }
 
-/// The corpus's random source.
+/// The corpus's random source: the runtime's seeded generator, drawn from as
+/// `SeededGenerator.below(_:)` does.
 struct CorpusRandom {
     var rng: SeededGenerator
     init(seed: UInt64) { rng = SeededGenerator(seed: seed) }
-    mutating func below(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+    mutating func below(_ n: Int) -> Int { rng.below(n) }
     mutating func range(_ r: ClosedRange<Int>) -> Int { r.lowerBound + below(r.count) }
     mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-    mutating func shuffle<T>(_ a: inout [T]) {
-        for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, below(i + 1)) }
-    }
+    mutating func shuffle<T>(_ a: inout [T]) { rng.shuffle(&a) }
 }

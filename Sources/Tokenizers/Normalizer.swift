@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// The `normalizer` stage of a tokenizer.json pipeline.
 public indirect enum TextNormalizer: Sendable {

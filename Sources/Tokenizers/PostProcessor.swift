@@ -1,3 +1,4 @@
+import Model
 /// The `post_processor` stage: adds special tokens around the encoded sequence.
 public indirect enum PostProcessor: Sendable {
     /// tokenizers' TemplateProcessing (single-sequence template): a list of pieces,

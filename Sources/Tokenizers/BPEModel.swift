@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// The BPE `model` of a tokenizer.json: vocabulary, ranked merges, and the options
 /// Hugging Face `tokenizers` supports (ignore_merges, byte_fallback, unk_token with

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// A Hugging Face `tokenizer.json` pipeline: added tokens → normalizer →
 /// pre-tokenizer → BPE → post-processor, and the decoder for the way back.

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// The tokenizer layouts the trainer writes, after the model families they imitate.
 /// Each is given as tokenizer.json fragments, which are parsed by the same code that

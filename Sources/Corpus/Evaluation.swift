@@ -1,4 +1,6 @@
 import Foundation
+import Model
+import Tokenizers
 
 /// Greedy evaluation of a pretrained model on the corpus's queries.
 public struct PretrainEvaluation: Codable, Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// The `decoder` stage: turns token strings back into text.
 public indirect enum TokenDecoder: Sendable {

@@ -1,3 +1,4 @@
+import Model
 /// GPT-2's reversible byte ↔ character map: printable Latin-1 bytes map to
 /// themselves, the other bytes to U+0100 and up, so any byte string becomes a
 /// string of visible characters that BPE can work on (space → "Ġ", newline → "Ċ").

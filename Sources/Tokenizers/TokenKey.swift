@@ -1,3 +1,4 @@
+import Model
 /// A vocabulary key compared byte for byte. Swift's String equality is canonical
 /// equivalence ("e\u{301}" == "\u{e9}"), but a vocabulary may hold both forms as
 /// different tokens, so lookups must compare UTF-8 bytes.

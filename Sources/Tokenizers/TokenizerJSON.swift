@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Reads the tokenizer.json format (Hugging Face `tokenizers`) into a `Tokenizer`.
 /// Every unsupported or malformed component is reported with the file and the

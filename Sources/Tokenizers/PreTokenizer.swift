@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// A piece of text on its way through the pipeline, as Unicode scalars.
 /// `atTextStart` marks a piece that begins at the start of the input (Metaspace's

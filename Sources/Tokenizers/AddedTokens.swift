@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// One entry of tokenizer.json's `added_tokens`.
 public struct AddedToken: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Byte-level BPE training: the vocabulary starts with the 256 byte symbols; each
 /// step merges the most frequent adjacent pair over the pre-tokenized corpus (ties:

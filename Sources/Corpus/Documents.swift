@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Tokenizers
 
 /// One pretraining document as the influence commands see it.
 public struct InfluenceDocument: Sendable {

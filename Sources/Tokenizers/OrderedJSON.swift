@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// A JSON object that keeps its keys exactly as written, in order. Foundation's
 /// parser returns Swift dictionaries, whose String keys compare by canonical
