@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_tokenizer_fixtures import COMMON_WORDS, CONTRACTIONS, MULTILINGUAL, _code  # noqa: E402
 
-DEFAULT_TOKENIZER = ROOT / "Tests" / "ModelTests" / "Fixtures" / "tokenizers" / "llama3_style.json"
+DEFAULT_TOKENIZER = ROOT / "Tests" / "TokenizersTests" / "Fixtures" / "llama3_style.json"
 DEFAULT_WORKBENCH = ROOT / ".build" / "release" / "workbench"
 
 SYLLABLES = ["ka", "lo", "mi", "tra", "ven", "sor", "qui", "del", "phe", "nox", "ul", "bar", "zen",

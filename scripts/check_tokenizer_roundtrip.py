@@ -11,7 +11,7 @@ Steps:
 1. Load ``--tokenizer`` with the Python ``tokenizers`` library (this alone
    checks that the file the workbench wrote is a valid ``tokenizer.json``).
 2. Collect the inputs: every line of ``--text`` (if given) and the strings of
-   ``Tests/ModelTests/Fixtures/tokenizers/cases.json`` that contain no "\\n"
+   ``Tests/TokenizersTests/Fixtures/cases.json`` that contain no "\\n"
    (a case with a newline cannot be one line; ``--no-cases`` leaves them out).
 3. Write the inputs to a temporary file, one per line, and run::
 
@@ -46,7 +46,7 @@ from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKBENCH = ROOT / ".build" / "release" / "workbench"
-DEFAULT_CASES = ROOT / "Tests" / "ModelTests" / "Fixtures" / "tokenizers" / "cases.json"
+DEFAULT_CASES = ROOT / "Tests" / "TokenizersTests" / "Fixtures" / "cases.json"
 
 
 def read_lines(path: Path) -> list[str]:

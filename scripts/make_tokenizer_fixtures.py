@@ -2,7 +2,7 @@
 """Generate tokenizer fixtures for the Swift tokenizer tests.
 
 Run ``python3 scripts/make_tokenizer_fixtures.py`` to regenerate everything in
-``Tests/ModelTests/Fixtures/tokenizers/``.  The script needs only the Python
+``Tests/TokenizersTests/Fixtures/``.  The script needs only the Python
 ``tokenizers`` package (the Rust library behind ``transformers``); it builds a
 training corpus in memory, trains a handful of small BPE tokenizers covering
 the components used by Llama 3, Qwen2, GPT-2 and Llama 2 style
@@ -56,7 +56,7 @@ from tokenizers import AddedToken, Regex, Tokenizer  # noqa: E402
 from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT_DIR = ROOT / "Tests" / "ModelTests" / "Fixtures" / "tokenizers"
+OUT_DIR = ROOT / "Tests" / "TokenizersTests" / "Fixtures"
 
 LLAMA3_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"

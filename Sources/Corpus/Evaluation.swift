@@ -17,8 +17,8 @@ public struct PretrainEvaluation: Codable, Sendable {
     public var recallMentionedAtLeast3ByTask: [String: Score] = [:]
     /// Step-by-step accuracy per reasoning task.
     public var reasoning: [String: Score] = [:]
-    /// Accuracy on held-out word problems (the RL test set): the number in the first
-    /// `\boxed{N}` of the greedy continuation equals the answer.
+    /// Accuracy on held-out word problems (the RL test set): the number in the last
+    /// `\boxed{N}` of the greedy continuation equals the answer (`AnswerChecker`).
     public var wordProblems: Score?
     /// Examples of generations, for the record.
     public var samples: [String] = []
@@ -29,23 +29,8 @@ public struct PretrainEvaluation: Codable, Sendable {
         }
     }
 
-    /// The number after the last "The answer is" (or the first word after the prompt for facts).
-    static func finalAnswer(_ text: String) -> String? {
-        guard let r = text.range(of: "The answer is", options: .backwards) else { return nil }
-        let rest = text[r.upperBound...].trimmingCharacters(in: .whitespaces)
-        let token = rest.prefix { $0 == "-" || $0.isNumber }
-        return token.isEmpty ? nil : String(token)
-    }
-
-    /// The number inside the first `\boxed{…}`.
-    static func boxedAnswer(_ text: String) -> String? {
-        guard let r = text.range(of: "\\boxed{") else { return nil }
-        let inside = text[r.upperBound...].prefix { $0 != "}" }
-        return inside.count < text[r.upperBound...].count ? String(inside) : nil
-    }
-
-    public static func run(model: TransformerModel, tokenizer: Tokenizer, factual: [SyntheticCorpus.Query],
-                           reasoning: [SyntheticCorpus.Query], wordProblems: [SyntheticCorpus.Problem] = [],
+    public static func run(model: TransformerModel, tokenizer: Tokenizer, factual: [Query],
+                           reasoning: [Query], wordProblems: [Query] = [],
                            maxNewTokens: Int = 48,
                            progress: ((String) -> Void)? = nil) throws -> PretrainEvaluation {
         var result = PretrainEvaluation()
@@ -62,22 +47,22 @@ public struct PretrainEvaluation: Codable, Sendable {
         }
         let factTexts = try generate(factual.map(\.prompt), maxNew: 8)
         for (q, text) in zip(factual, factTexts) {
-            let ok = text.trimmingCharacters(in: .whitespaces).hasPrefix(q.answer)
+            let ok = text.trimmingCharacters(in: .whitespaces).hasPrefix(q.answer ?? "")
             let k = q.mentions ?? 0
             result.recallByMentions[k, default: .zero].add(ok)
-            if k >= 3 { result.recallMentionedAtLeast3ByTask[q.task, default: .zero].add(ok) }
+            if k >= 3 { result.recallMentionedAtLeast3ByTask[q.task ?? "", default: .zero].add(ok) }
             if result.samples.count < 4 { result.samples.append(q.prompt + " →" + text) }
         }
         progress?("factual recall done (\(factual.count) queries)")
         let reasonTexts = try generate(reasoning.map(\.prompt), maxNew: maxNewTokens)
         for (q, text) in zip(reasoning, reasonTexts) {
-            result.reasoning[q.task, default: .zero].add(finalAnswer(text) == q.answer)
-            if result.samples.count < 8 && result.reasoning[q.task]!.total == 1 { result.samples.append(q.prompt + " →" + text) }
+            result.reasoning[q.task ?? "", default: .zero].add(AnswerChecker.answerIsPhrase(text) == q.answer)
+            if result.samples.count < 8 && result.reasoning[q.task ?? ""]!.total == 1 { result.samples.append(q.prompt + " →" + text) }
         }
         progress?("reasoning done (\(reasoning.count) queries)")
         if !wordProblems.isEmpty {
             let texts = try generate(wordProblems.map(\.prompt), maxNew: maxNewTokens)
-            let correct = zip(wordProblems, texts).filter { boxedAnswer($1) == $0.answer }.count
+            let correct = zip(wordProblems, texts).filter { problem, text in AnswerChecker.lastBoxed(text).map { AnswerChecker.sameAnswer($0, problem.answer ?? "") } ?? false }.count
             result.wordProblems = Score(correct: correct, total: wordProblems.count)
             progress?("word problems done (\(wordProblems.count) problems)")
         }

@@ -9,20 +9,12 @@ import Model
 /// with it. Everything is a function of the seed.
 public struct SyntheticCorpus {
     public struct Document: Codable, Sendable { public var id: String; public var text: String; public var source: String }
-    /// A query: the prompt, the completion whose likelihood influence measures, the answer.
-    public struct Query: Codable, Sendable {
-        public var id: String; public var prompt: String; public var completion: String; public var answer: String
-        public var task: String
-        /// For factual queries: in how many documents the fact is stated.
-        public var mentions: Int?
-    }
-    public struct Problem: Codable, Sendable { public var id: String; public var prompt: String; public var answer: String; public var task: String }
 
     public var documents: [Document] = []
     public var factualQueries: [Query] = []
     public var reasoningQueries: [Query] = []
-    public var rlTrain: [Problem] = []
-    public var rlTest: [Problem] = []
+    public var rlTrain: [Query] = []
+    public var rlTest: [Query] = []
 
     public struct Settings: Sendable {
         public var countries = 240
@@ -56,7 +48,7 @@ public struct SyntheticCorpus {
                 var p = WordProblem.draw(&g)
                 while reserved.contains(p.key) { p = WordProblem.draw(&g) }
                 reserved.insert(p.key)
-                let problem = Problem(id: "\(split == 0 ? "train" : "test")-\(i)", prompt: p.question, answer: p.answer, task: "word_problem")
+                let problem = Query(id: "\(split == 0 ? "train" : "test")-\(i)", prompt: p.question, answer: p.answer, task: "word_problem")
                 if split == 0 { rlTrain.append(problem) } else { rlTest.append(problem) }
             }
         }

@@ -140,8 +140,8 @@ struct World {
     }
 
     /// Factual queries: the canonical phrasing's prefix as the prompt, the value as the completion.
-    func queries(g: inout CorpusRandom) -> [SyntheticCorpus.Query] {
-        var out: [SyntheticCorpus.Query] = []
+    func queries(g: inout CorpusRandom) -> [Query] {
+        var out: [Query] = []
         for (i, c) in countries.enumerated() {
             for a in World.Attribute.allCases {
                 let v = value(c, a)

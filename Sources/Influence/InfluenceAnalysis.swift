@@ -43,10 +43,10 @@ public struct InfluenceAnalysis {
     public var corpusSourceShare: [Double]
     public var options: Options
 
-    public static func run(scores table: ScoreTable, queries: [InfluenceQuery], documents: DocumentStream,
+    public static func run(scores table: ScoreTable, queries: [Query], documents: DocumentStream,
                            options: Options) throws -> InfluenceAnalysis {
         let byID = Dictionary(queries.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let ordered = try table.queryIDs.map { id -> InfluenceQuery in
+        let ordered = try table.queryIDs.map { id -> Query in
             guard let q = byID[id] else { throw WorkbenchError("query \(id) of the score file is in none of the --queries files") }
             return q
         }
@@ -87,7 +87,7 @@ public struct InfluenceAnalysis {
         var wanted = Set<Int>()
         for r in rankings { wanted.formUnion(r.prefix(K)); wanted.formUnion(r.suffix(K)) }
         var texts: [Int: String] = [:], wantedNgrams: [Int: Set<String>] = [:]
-        let queryNgrams = ordered.map { ngrams(maskNumbers($0.completion), n: options.ngram) }
+        let queryNgrams = ordered.map { ngrams(maskNumbers($0.completion ?? ""), n: options.ngram) }
         var overlapAll = [Double](repeating: 0, count: Q)
         var position = 0
         try documents.forEach { doc in

@@ -33,7 +33,7 @@ public final class InfluenceScorer {
     public let model: TransformerModel
     public let tokenizer: Tokenizer
     public let factors: EKFACFactors
-    public let queries: [InfluenceQuery]
+    public let queries: [Query]
     /// λ per module.
     public let dampings: [Double]
     /// Completion NLL per query, nats.
@@ -48,7 +48,7 @@ public final class InfluenceScorer {
 
     /// `damping`: λ for every module; nil → 0.1 × mean(Λ) per module. `identity`: no
     /// preconditioning (plain gradient dot products).
-    public init(model: TransformerModel, tokenizer: Tokenizer, factors: EKFACFactors, queries: [InfluenceQuery],
+    public init(model: TransformerModel, tokenizer: Tokenizer, factors: EKFACFactors, queries: [Query],
                 damping: Double? = nil, identity: Bool = false, queryRank: Int? = nil, maxLength: Int) throws {
         self.model = model
         self.tokenizer = tokenizer
@@ -113,7 +113,7 @@ public final class InfluenceScorer {
     public var moduleCount: Int { factors.modules.count }
 
     /// Raw scores of one document against every query.
-    public func score(_ document: InfluenceDocument, perModule: Bool = false, perToken: Bool = false) throws -> DocumentScores {
+    public func score(_ document: Document, perModule: Bool = false, perToken: Bool = false) throws -> DocumentScores {
         try score([document], perModule: perModule, perToken: perToken)[0]
     }
 
@@ -121,7 +121,7 @@ public final class InfluenceScorer {
     /// one GEMM per module, [Q, out·in] × [out·in, B], so the stacked query gradients are read
     /// once per batch rather than once per document. A document's numbers depend on the batch
     /// it is in only through the GEMM's blocking; `ScoreRun` keeps batches fixed.
-    public func score(_ documents: [InfluenceDocument], perModule: Bool = false, perToken: Bool = false) throws -> [DocumentScores] {
+    public func score(_ documents: [Document], perModule: Bool = false, perToken: Bool = false) throws -> [DocumentScores] {
         let Q = queries.count, M = moduleCount
         var results: [DocumentScores] = []
         var activities: [[LinearID: ModuleActivity]?] = []
@@ -209,7 +209,7 @@ public final class InfluenceScorer {
     }
 
     /// Self-influence ∇log p(z)ᵀ (G + λI)⁻¹ ∇log p(z) of one document.
-    public static func selfInfluence(_ document: InfluenceDocument, capture: GradientCapture, factors: EKFACFactors,
+    public static func selfInfluence(_ document: Document, capture: GradientCapture, factors: EKFACFactors,
                                      dampings: [Double], tokenizer: Tokenizer, maxLength: Int) throws -> Float {
         let ids = Array(tokenizer.encode(document.text).prefix(maxLength))
         guard ids.count >= 2 else { return 0 }

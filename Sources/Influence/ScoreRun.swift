@@ -51,12 +51,12 @@ public struct ScoreRun {
         result.documentsInCorpus = ids.count
         let resumedAt = slice.lowerBound + result.total.count
         var lastCheckpoint = Date()
-        var pending: [InfluenceDocument] = []
+        var pending: [Document] = []
         func flush() throws {
             guard !pending.isEmpty else { return }
             for (doc, s) in zip(pending, try scorer.score(pending, perModule: perModule, perToken: perToken)) {
                 result.documentIDs.append(doc.id)
-                result.documentSources.append(doc.source)
+                result.documentSources.append(doc.source ?? "")
                 result.tokenCounts.append(s.tokenCount)
                 result.total.append(s.total)
                 if perModule { result.perModule!.append(s.perModule!) }

@@ -49,11 +49,18 @@ func loadModel(_ given: String?) throws -> (TransformerModel, Tokenizer) {
     return (try TransformerModel.load(directory: dir), try Tokenizer.load(modelDirectory: dir))
 }
 
+/// The corpus as the influence commands read it: every document needs an id.
+func influenceDocuments(_ path: String, skipBad: Bool = false) throws -> DocumentStream {
+    let stream = try DocumentStream(path: path, requireIDs: true, skipBad: skipBad)
+    if !skipBad { stream.badLineHint = "use --skip-bad to skip such lines" }
+    return stream
+}
+
 /// Fits EK-FAC factors with an estimate first and progress bars, and writes them.
 func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit: FitOptions, out: String) throws -> EKFACFactors {
     let modules = try TrackedModule.select(fit.modules, model: model)
     let options = try fit.options()
-    let stream = try DocumentStream(path: docs, skipBad: fit.skipBad)
+    let stream = try influenceDocuments(docs, skipBad: fit.skipBad)
     // Estimate: one forward + backward per document and pass, plus the rotations for Λ.
     var documents = 0, tokens = 0
     try stream.forEach { doc in documents += 1; tokens += min(tokenizer.encode(doc.text).count, options.maxLength); return true }

@@ -25,7 +25,7 @@ struct SelfInfluence: ParsableCommand {
         guard damping == "heuristic" || value != nil else { throw WorkbenchError("--damping: '\(damping)' is not a number or heuristic") }
         let dampings = fitted.modules.map { value ?? $0.heuristicDamping }
         let capture = GradientCapture(model: m, modules: fitted.modules.map(\.module))
-        let stream = try DocumentStream(path: docs, skipBad: skipBad)
+        let stream = try influenceDocuments(docs, skipBad: skipBad)
         let (ids, sources) = try stream.catalogue()
         let bar = ProgressLine("self-influence", total: ids.count)
         var values: [Float] = []
@@ -41,7 +41,7 @@ struct SelfInfluence: ParsableCommand {
         try file.setAttribute("factors_hash", .string(try EKFACFactors.fileHash(factors)))
         try file.writeFloats("self", shape: [values.count], values)
         try file.writeStrings("doc_ids", ids)
-        try file.writeStrings("doc_sources", sources)
+        try file.writeStrings("doc_sources", sources.map { $0 ?? "" })
         try file.commit()
         print("wrote \(out): self-influence of \(values.count) documents")
     }
@@ -82,14 +82,14 @@ struct Analyze: ParsableCommand {
     func run() throws {
         guard !queries.isEmpty else { throw WorkbenchError("give at least one --queries file") }
         let table = try ScoreTable(path: scores)
-        let stream = try DocumentStream(path: docs)
+        let stream = try influenceDocuments(docs)
         let ids = try stream.catalogue().ids
         guard ids.count >= table.documentIDs.count, Array(ids.prefix(table.documentIDs.count)) == table.documentIDs else {
             throw WorkbenchError("the score file's documents are not the first documents of --docs (merge shards first)", file: scores)
         }
         var options = InfluenceAnalysis.Options()
         options.topK = topK
-        let analysis = try InfluenceAnalysis.run(scores: table, queries: try queries.flatMap { try InfluenceQuery.load($0) },
+        let analysis = try InfluenceAnalysis.run(scores: table, queries: try queries.flatMap { try Query.load($0) },
                                                  documents: stream, options: options)
         try analysis.write(to: out, queryIDs: table.queryIDs)
         let report = (out as NSString).deletingPathExtension + ".md"

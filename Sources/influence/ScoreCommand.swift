@@ -46,9 +46,9 @@ struct Score: ParsableCommand {
         guard parts.count == 2, parts[1] >= 1, parts[0] >= 0, parts[0] < parts[1] else { throw WorkbenchError("--shard: '\(shard)' is not i/n with 0 ≤ i < n") }
         guard top >= 1 else { throw WorkbenchError("--top must be at least 1") }
         guard batchSize >= 1 else { throw WorkbenchError("--batch-size must be at least 1") }
-        let queryList = try InfluenceQuery.load(queries)
+        let queryList = try Query.load(queries)
 
-        let stream = try DocumentStream(path: docs, skipBad: fit.skipBad)
+        let stream = try influenceDocuments(docs, skipBad: fit.skipBad)
         let factorPath = factors ?? out + ".factors.h5"
         let fitted: EKFACFactors
         if let factors {

@@ -35,7 +35,7 @@ struct Tune: ParsableCommand {
         let dir = try DefaultModel.resolve(model)
         let m = try TransformerModel.load(directory: dir)
         let tokenizer = try Tokenizer.load(modelDirectory: dir)
-        let texts = try TextCorpus.documents(in: docs)
+        let texts = try DocumentStream(path: docs).all().map(\.text)
         let separator = m.config.eosTokenIds.first
         var train: [Int] = [], heldOut: [Int] = []
         for (i, ids) in tokenizer.encodeBatch(texts).enumerated() {

@@ -36,19 +36,17 @@ struct Demo: ParsableCommand {
         var prompts: [(String, String?)] = [("The capital of", nil), ("Compute 12 + 30 - 5.", "37")]
         var factualPrompts = ["The capital of France is", "The river of Egypt is the", "Paris was founded by"]
         var reasoningPrompts = ["Compute 12 + 30 - 5.", "Solve 2x + 4 = 10.", "Compute 7 + 8 + 9."]
-        var influenceQueries: [InfluenceQuery] = []
+        var influenceQueries: [Query] = []
         if model == nil, FileManager.default.fileExists(atPath: queries + "/factual.jsonl") {
-            let facts = try readJSONLines(SyntheticCorpus.Query.self, queries + "/factual.jsonl").filter { ($0.mentions ?? 0) >= 3 }
-            let reasoning = try readJSONLines(SyntheticCorpus.Query.self, queries + "/reasoning.jsonl")
+            let facts = try readJSONLines(Query.self, queries + "/factual.jsonl").filter { ($0.mentions ?? 0) >= 3 }
+            let reasoning = try readJSONLines(Query.self, queries + "/reasoning.jsonl")
             prompts = facts.prefix(3).map { ($0.prompt, $0.answer) }
             factualPrompts = facts.prefix(24).map(\.prompt)
             reasoningPrompts = reasoning.prefix(24).map(\.prompt)
             for task in ["arithmetic", "slope", "linear"] {
                 if let q = reasoning.first(where: { $0.task == task }) { prompts.append((q.prompt, q.answer)) }
             }
-            influenceQueries = (Array(facts.prefix(2)) + Array(reasoning.prefix(2))).map {
-                InfluenceQuery(id: $0.id, prompt: $0.prompt, completion: $0.completion, task: $0.task, answer: $0.answer)
-            }
+            influenceQueries = Array(facts.prefix(2)) + Array(reasoning.prefix(2))
         }
         print("\n== greedy generation")
         let ids = prompts.map { tokenizer.encode($0.0) }

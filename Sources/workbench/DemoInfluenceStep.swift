@@ -13,8 +13,8 @@ struct DemoInfluenceStep {
     let tokenizer: Tokenizer
     let out: String
 
-    func run(corpus: String, queries: [InfluenceQuery]) throws -> [(String, String)] {
-        let stream = try DocumentStream(path: corpus)
+    func run(corpus: String, queries: [Query]) throws -> [(String, String)] {
+        let stream = try DocumentStream(path: corpus, requireIDs: true)
         var options = EKFACFactors.Options()
         options.maxLength = 128
         let modules = try TrackedModule.select("mlp", model: model)
@@ -37,7 +37,8 @@ struct DemoInfluenceStep {
         var texts: [String: String] = [:]
         try stream.forEach { if shownIDs.contains($0.id) { texts[$0.id] = $0.text }; return true }
         for (q, query) in queries.enumerated() {
-            print("  \(query.prompt)\(query.completion.prefix(40))\(query.completion.count > 40 ? "…" : "")")
+            let completion = query.completion ?? ""
+            print("  \(query.prompt)\(completion.prefix(40))\(completion.count > 40 ? "…" : "")")
             for (d, v) in zip(indices[q], values[q]) {
                 let id = table.documentIDs[d]
                 let snippet = visible(String((texts[id] ?? "").prefix(70)))

@@ -59,7 +59,7 @@ struct Pretrain: ParsableCommand {
         let fm = FileManager.default
         let tokenizerPath = (out as NSString).appendingPathComponent("tokenizer.json")
         let corpusDir = fm.fileExists(atPath: (corpus as NSString).appendingPathComponent("corpus")) ? (corpus as NSString).appendingPathComponent("corpus") : corpus
-        let labeled = try TextCorpus.labeledDocuments(in: corpusDir)
+        let labeled = try DocumentStream(path: corpusDir).all()
         let docs = labeled.map(\.text)
         let counts = try repeatCounts()
         let order: [Int]
@@ -129,10 +129,10 @@ struct Pretrain: ParsableCommand {
         if fm.fileExists(atPath: queries) {
             let saved = try TransformerModel.load(directory: modelDir)
             let eval = try PretrainEvaluation.run(model: saved, tokenizer: tokenizer,
-                                                  factual: try readJSONLines(SyntheticCorpus.Query.self, queries + "/factual.jsonl"),
-                                                  reasoning: try readJSONLines(SyntheticCorpus.Query.self, queries + "/reasoning.jsonl"),
+                                                  factual: try readJSONLines(Query.self, queries + "/factual.jsonl"),
+                                                  reasoning: try readJSONLines(Query.self, queries + "/reasoning.jsonl"),
                                                   wordProblems: fm.fileExists(atPath: wordProblemsPath)
-                                                      ? try readJSONLines(SyntheticCorpus.Problem.self, wordProblemsPath) : [],
+                                                      ? try readJSONLines(Query.self, wordProblemsPath) : [],
                                                   progress: { printError($0) })
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -35,7 +35,7 @@ struct TokenizerTrain: ParsableCommand {
     var out: String
 
     func run() throws {
-        let docs = try TextCorpus.documents(in: corpus)
+        let docs = try DocumentStream(path: corpus).all().map(\.text)
         let bytes = docs.reduce(0) { $0 + $1.utf8.count }
         printError("training \(style.rawValue) BPE to \(vocabSize) tokens on \(docs.count) documents (\(bytes / 1024) KiB)")
         let start = Date()

@@ -28,21 +28,21 @@ final class InfluenceScoreTests: XCTestCase {
     }
 
     let queries = [
-        InfluenceQuery(id: "q0", prompt: "Compute 12 + 30 - 5.", completion: " First, 12 + 30 = 42. Then, 42 - 5 = 37. The answer is 37."),
-        InfluenceQuery(id: "q1", prompt: "The capital of Favemia is", completion: " Kiostair."),
+        Query(id: "q0", prompt: "Compute 12 + 30 - 5.", completion: " First, 12 + 30 = 42. Then, 42 - 5 = 37. The answer is 37."),
+        Query(id: "q1", prompt: "The capital of Favemia is", completion: " Kiostair."),
     ]
 
     func fit(_ docs: String, fisher: EKFACFactors.Fisher = .empirical) throws -> EKFACFactors {
         var options = EKFACFactors.Options()
         options.fisher = fisher
         options.maxLength = 64
-        return try EKFACFactors.fit(model: Self.model, tokenizer: Self.tokenizer, documents: DocumentStream(path: docs),
+        return try EKFACFactors.fit(model: Self.model, tokenizer: Self.tokenizer, documents: DocumentStream(path: docs, requireIDs: true),
                                     modules: TrackedModule.select("mlp", model: Self.model), options: options)
     }
 
     /// Σ over tracked weights of ∇W CE(query completion) · ∇W CE(document), from the
     /// backward pass's own weight gradients (not the per-linear tap).
-    func plainDotProduct(query: InfluenceQuery, document: String) throws -> Double {
+    func plainDotProduct(query: Query, document: String) throws -> Double {
         func gradients(_ tokens: [Int], from: Int) throws -> ModelGradients {
             let m = Self.model
             let record = ForwardRecord()
@@ -72,7 +72,7 @@ final class InfluenceScoreTests: XCTestCase {
         let docs = try corpus(3, in: dir)
         let scorer = try InfluenceScorer(model: Self.model, tokenizer: Self.tokenizer, factors: fit(docs), queries: queries,
                                          identity: true, maxLength: 64)
-        try DocumentStream(path: docs).forEach { doc in
+        try DocumentStream(path: docs, requireIDs: true).forEach { doc in
             let s = try scorer.score(doc)
             for (q, query) in queries.enumerated() {
                 let direct = try plainDotProduct(query: query, document: doc.text)
@@ -86,7 +86,7 @@ final class InfluenceScoreTests: XCTestCase {
         let dir = try temporaryDirectory()
         let docs = try corpus(4, in: dir)
         let scorer = try InfluenceScorer(model: Self.model, tokenizer: Self.tokenizer, factors: fit(docs), queries: queries, maxLength: 64)
-        try DocumentStream(path: docs).forEach { doc in
+        try DocumentStream(path: docs, requireIDs: true).forEach { doc in
             let s = try scorer.score(doc, perModule: true, perToken: true)
             for q in queries.indices {
                 let scale = max(abs(s.total[q]), s.perModule!.map { abs($0[q]) }.max()!)
@@ -103,11 +103,11 @@ final class InfluenceScoreTests: XCTestCase {
         let dir = try temporaryDirectory()
         let docs = try corpus(4, in: dir)
         let factors = try fit(docs)
-        var asQueries: [InfluenceQuery] = []
-        var documents: [InfluenceDocument] = []
-        try DocumentStream(path: docs).forEach { doc in
+        var asQueries: [Query] = []
+        var documents: [Document] = []
+        try DocumentStream(path: docs, requireIDs: true).forEach { doc in
             let cut = doc.text.firstIndex(of: " ")!
-            let q = InfluenceQuery(id: doc.id, prompt: String(doc.text[..<cut]), completion: String(doc.text[cut...]))
+            let q = Query(id: doc.id, prompt: String(doc.text[..<cut]), completion: String(doc.text[cut...]))
             let (tokens, _) = q.tokens(Self.tokenizer)
             XCTAssertEqual(tokens, Self.tokenizer.encode(doc.text), "the split must not change the tokens")
             asQueries.append(q); documents.append(doc)
@@ -129,7 +129,7 @@ final class InfluenceScoreTests: XCTestCase {
         let dir = try temporaryDirectory()
         let docs = try corpus(7, in: dir)
         let scorer = try InfluenceScorer(model: Self.model, tokenizer: Self.tokenizer, factors: fit(docs), queries: queries, maxLength: 64)
-        let stream = try DocumentStream(path: docs)
+        let stream = try DocumentStream(path: docs, requireIDs: true)
         func table(_ result: ScoreRun.Result, shard: String) -> ScoreTable {
             ScoreTable(result: result, scorer: scorer, normalization: .nll,
                        attributes: ["shard": shard, "doc_start": "\(result.start)", "documents_in_corpus": "7"], top: 3)
@@ -174,8 +174,8 @@ final class InfluenceScoreTests: XCTestCase {
         XCTAssertThrowsError(try run.run(scorer: scorer, documents: stream, partialPath: dir + "/b.partial.h5", runKey: "other"))
     }
 
-    func documentsOf(_ stream: DocumentStream) throws -> [InfluenceDocument] {
-        var all: [InfluenceDocument] = []
+    func documentsOf(_ stream: DocumentStream) throws -> [Document] {
+        var all: [Document] = []
         try stream.forEach { all.append($0); return true }
         return all
     }
@@ -189,7 +189,7 @@ final class InfluenceScoreTests: XCTestCase {
             let scorer = try InfluenceScorer(model: Self.model, tokenizer: Self.tokenizer, factors: factors, queries: queries,
                                              queryRank: rank, maxLength: 64)
             var all: [Float] = []
-            try DocumentStream(path: docs).forEach { all += try scorer.score($0).total; return true }
+            try DocumentStream(path: docs, requireIDs: true).forEach { all += try scorer.score($0).total; return true }
             return all
         }
         let full = try scores(nil)

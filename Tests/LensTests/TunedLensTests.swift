@@ -24,7 +24,7 @@ final class TunedLensTests: XCTestCase {
     func testTrainingLowersHeldOutKL() throws {
         let m = try TransformerModel.load(directory: DefaultModel.directory)
         let tokenizer = try Tokenizer.load(modelDirectory: DefaultModel.directory)
-        let texts = try TextCorpus.documents(in: (DefaultModel.dataDirectory as NSString).appendingPathComponent("corpus-sample.jsonl"))
+        let texts = try DocumentStream(path: (DefaultModel.dataDirectory as NSString).appendingPathComponent("corpus-sample.jsonl")).all().map(\.text)
         var train: [Int] = [], heldOut: [Int] = []
         for (i, ids) in tokenizer.encodeBatch(texts).enumerated() {
             if i % 10 == 9 { heldOut += ids } else { train += ids }

@@ -117,7 +117,8 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(json[0]["tokens"] as? [Int], expected)
     }
 
-    static let tokenizers = fixtures + "/tokenizers"
+    static let tokenizers = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("TokenizersTests/Fixtures").path
 
     func testTokenizeAndDetokenize() throws {
         let tok = Self.tokenizers + "/llama3_style.json"
@@ -315,7 +316,7 @@ final class CLITests: XCTestCase {
 
         try "{\"id\": \"a\", \"text\": \"fine\"}\n{\"id\": 3}\n".write(toFile: dir + "/bad.jsonl", atomically: true, encoding: .utf8)
         assertOneLineError(try run(["fit", "--docs", dir + "/bad.jsonl", "--out", dir + "/f.h5"], tool: "influence"),
-                           containing: "bad.jsonl: line 2: not a JSON object")
+                           containing: "bad.jsonl: line 2: missing string field \"text\"")
         assertOneLineError(try run(["score", "--queries", dir + "/docs.jsonl", "--docs", dir + "/docs.jsonl", "--out", dir + "/x.h5",
                                     "--factors", dir + "/factors.h5"], tool: "influence"),
                            containing: "docs.jsonl: line 1: not a query object")

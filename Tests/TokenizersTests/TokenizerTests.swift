@@ -4,7 +4,7 @@ import XCTest
 import Tokenizers
 
 final class TokenizerTests: XCTestCase {
-    static let directory = Fixtures.directory + "/tokenizers"
+    static let directory = TokenizerFixtures.directory
 
     func cases() throws -> [String] {
         try JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: Self.directory + "/cases.json")))
@@ -43,7 +43,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     func write(_ json: String) throws -> String {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try temporaryDirectory()
         let path = dir + "/tokenizer.json"
         _ = FileManager.default.createFile(atPath: path, contents: Data(json.utf8))
         return path

@@ -7,7 +7,7 @@ import Tokenizers
 /// cases.json must give exactly the library's ids (with and without special tokens)
 /// and its decoded text, for every fixture tokenizer.
 final class TokenizerParityTests: XCTestCase {
-    static let directory = Fixtures.directory + "/tokenizers"
+    static let directory = TokenizerFixtures.directory
 
     struct Expected: Decodable {
         var ids: [Int]

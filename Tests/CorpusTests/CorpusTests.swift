@@ -25,8 +25,8 @@ final class CorpusTests: XCTestCase {
         let c = SyntheticCorpus(seed: 5, settings: small)
         let factDocs = c.documents.filter { $0.source == "wiki" || $0.source == "trivia" }
         for q in c.factualQueries where q.task == "fact_capital" || q.task == "fact_river" {
-            let count = factDocs.reduce(0) { $0 + $1.text.components(separatedBy: q.answer).count - 1 }
-            XCTAssertEqual(count, q.mentions, "\(q.id): '\(q.answer)'")
+            let count = factDocs.reduce(0) { $0 + $1.text.components(separatedBy: q.answer!).count - 1 }
+            XCTAssertEqual(count, q.mentions, "\(q.id): '\(q.answer!)'")
             XCTAssertTrue((1...5).contains(q.mentions ?? 0))
         }
     }
@@ -35,7 +35,7 @@ final class CorpusTests: XCTestCase {
         let c = SyntheticCorpus(seed: 5, settings: small)
         let facts = c.documents.filter { $0.source == "wiki" || $0.source == "trivia" }.map(\.text).joined(separator: "\n")
         for q in c.factualQueries {
-            XCTAssertEqual(facts.components(separatedBy: q.prompt + q.completion).count - 1, 1, q.prompt + q.completion)
+            XCTAssertEqual(facts.components(separatedBy: q.prompt + q.completion!).count - 1, 1, q.prompt + q.completion!)
             XCTAssertTrue(q.prompt.hasPrefix("The "), "the country is not the prompt's first word: \(q.prompt)")
         }
     }
@@ -62,18 +62,25 @@ final class CorpusTests: XCTestCase {
         for p in c.rlTest + c.rlTrain { XCTAssertFalse(all.contains(p.prompt), p.prompt) }
         XCTAssertEqual(c.rlTest.count, 10)
         for q in c.reasoningQueries {
-            XCTAssertTrue(q.completion.hasSuffix("The answer is \(q.answer)."), q.completion)
+            XCTAssertTrue(q.completion!.hasSuffix("The answer is \(q.answer!)."), q.completion!)
         }
     }
 
     func testBadCorpusLinesNameFileAndLine() throws {
-        let dir = try Fixtures.temporaryDirectory()
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = FileManager.default.createFile(atPath: dir + "/a.jsonl", contents: Data("{\"text\": \"ok\"}\n{\"id\": 1}\n".utf8))
-        XCTAssertThrowsError(try TextCorpus.documents(in: dir)) {
+        XCTAssertThrowsError(try DocumentStream(path: dir).all()) {
             XCTAssertEqual("\($0)", "\(dir)/a.jsonl: line 2: missing string field \"text\"")
         }
         _ = FileManager.default.createFile(atPath: dir + "/a.jsonl", contents: Data("{\"text\": \"ok\"}\nnot json\n".utf8))
-        XCTAssertThrowsError(try TextCorpus.documents(in: dir)) { XCTAssertEqual("\($0)", "\(dir)/a.jsonl: line 2: not a JSON object") }
+        XCTAssertThrowsError(try DocumentStream(path: dir).all()) { XCTAssertEqual("\($0)", "\(dir)/a.jsonl: line 2: not a JSON object") }
     }
+}
+
+/// A fresh temporary directory; callers remove it.
+func temporaryDirectory() throws -> String {
+    let dir = NSTemporaryDirectory() + "workbench-tests-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
 }
