@@ -6,7 +6,7 @@ import Foundation
 /// with op(A) of shape [m, k] and op(B) of shape [k, n]. Leading dimensions are
 /// those of the stored (untransposed) matrices.
 @inline(__always)
-public func sgemm(transA: Bool = false, transB: Bool = false,
+package func sgemm(transA: Bool = false, transB: Bool = false,
                   m: Int, n: Int, k: Int,
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                   b: UnsafePointer<Float>, ldb: Int,
@@ -21,7 +21,7 @@ public func sgemm(transA: Bool = false, transB: Bool = false,
 /// A linear layer applied to a batch of rows: y[rows, out] = x[rows, in] · Wᵀ (+ bias),
 /// or y += x · Wᵀ (+ bias) with `accumulate`. W is stored as Hugging Face stores it,
 /// [out, in] row-major. Few rows (decoding) go to `SkinnyGemm`, the rest to sgemm.
-public func linearForward(_ x: UnsafePointer<Float>, rows: Int, weight w: UnsafePointer<Float>,
+package func linearForward(_ x: UnsafePointer<Float>, rows: Int, weight w: UnsafePointer<Float>,
                           inFeatures: Int, outFeatures: Int, bias: UnsafePointer<Float>?,
                           into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
     if !SkinnyGemm.run(x, rows: rows, weight: w, inFeatures: inFeatures, outFeatures: outFeatures,
@@ -39,7 +39,7 @@ public func linearForward(_ x: UnsafePointer<Float>, rows: Int, weight w: Unsafe
 
 /// `sgemm` with the output columns split across the workbench's workers, each
 /// running single-threaded sgemm on its slice (see BLASRuntime.singleThreadedCalls).
-public func sgemmParallel(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+package func sgemmParallel(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                           alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                           b: UnsafePointer<Float>, ldb: Int,
                           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -57,16 +57,16 @@ public func sgemmParallel(transA: Bool = false, transB: Bool = false, m: Int, n:
 /// a few rows costs more than the product: decoding 8 sequences reads each
 /// weight matrix about twice. This kernel (Sources/CKernels) streams W once,
 /// split by output columns across the cores.
-public enum SkinnyGemm {
-    public static let maxRows = 16
+package enum SkinnyGemm {
+    package static let maxRows = 16
     /// Whether this CPU has a vector kernel (AVX-512 or AVX2 + FMA).
-    public static let isAvailable: Bool = {
+    package static let isAvailable: Bool = {
         var y: Float = 0, v: Float = 0
         return wb_skinny_gemm_nt(0, 1, 0, 0, &v, &v, &y, 1, 0) == 1
     }()
 
     /// Returns false (and does nothing) when the shape or the CPU does not suit.
-    public static func run(_ x: UnsafePointer<Float>, rows: Int, weight w: UnsafePointer<Float>,
+    package static func run(_ x: UnsafePointer<Float>, rows: Int, weight w: UnsafePointer<Float>,
                            inFeatures: Int, outFeatures: Int, into y: UnsafeMutablePointer<Float>,
                            accumulate: Bool) -> Bool {
         guard isAvailable, rows >= 1, rows <= maxRows, inFeatures * outFeatures >= 16_384 else { return false }

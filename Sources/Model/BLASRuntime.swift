@@ -27,24 +27,24 @@ public enum BLASRuntime {
     /// OpenBLAS's idle workers spin on sched_yield while the workbench's run, which
     /// measurably slowed attention and SwiGLU (prefill 1×512: 201 → 227 tokens/s on
     /// the Qwen2.5-0.5B shape). Evaluated once, before the first product.
-    public static let singleThreadedCalls: Void = {
+    package static let singleThreadedCalls: Void = {
         openblas_set_num_threads(1)
     }()
 
     /// Instruction-set features of this CPU that matter for the kernel choice.
-    public struct CPUFeatures: Equatable {
-        public var avx2: Bool
-        public var avx512f: Bool
-        public var avx512bw: Bool
-        public var avx512vl: Bool
+    package struct CPUFeatures: Equatable {
+        package var avx2: Bool
+        package var avx512f: Bool
+        package var avx512bw: Bool
+        package var avx512vl: Bool
         public var hasAVX512Kernels: Bool { avx512f && avx512bw && avx512vl }
-        public init(avx2: Bool, avx512f: Bool, avx512bw: Bool, avx512vl: Bool) {
+        package init(avx2: Bool, avx512f: Bool, avx512bw: Bool, avx512vl: Bool) {
             self.avx2 = avx2; self.avx512f = avx512f; self.avx512bw = avx512bw; self.avx512vl = avx512vl
         }
     }
 
     /// Reads the CPU's flags from /proc/cpuinfo (Linux); all false elsewhere.
-    public static func cpuFeatures(cpuinfo: String? = nil) -> CPUFeatures {
+    package static func cpuFeatures(cpuinfo: String? = nil) -> CPUFeatures {
         let text = cpuinfo ?? ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
         var flags = Set<Substring>()
         for line in text.split(separator: "\n") where line.hasPrefix("flags") {
@@ -62,7 +62,7 @@ public enum BLASRuntime {
     static let avx2Cores: Set<String> = ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"]
 
     /// The core type to force, or nil when OpenBLAS's own choice is already good.
-    public static func preferredCoreType(current: String, cpu: CPUFeatures) -> String? {
+    package static func preferredCoreType(current: String, cpu: CPUFeatures) -> String? {
         let core = current.lowercased()
         if cpu.hasAVX512Kernels {
             return avx512Cores.contains(core) ? nil : "SkylakeX"
@@ -82,7 +82,7 @@ public enum BLASRuntime {
 
     /// The kernel OpenBLAS picked on its own when the workbench replaced it at
     /// start-up, nil when it kept OpenBLAS's choice.
-    public static var replacedCore: String? {
+    package static var replacedCore: String? {
         ProcessInfo.processInfo.environment[reexecMarker]
     }
 
@@ -91,7 +91,7 @@ public enum BLASRuntime {
     /// program with OPENBLAS_CORETYPE set, so every command gets fast kernels
     /// without the user doing anything. Returns normally when nothing is needed
     /// or when re-execution is impossible (the program then runs on as it is).
-    public static func ensureFastKernels() {
+    package static func ensureFastKernels() {
         let env = ProcessInfo.processInfo.environment
         if env["OPENBLAS_CORETYPE"] != nil || env[reexecMarker] != nil { return }
         let current = env[simulatedCoreVariable] ?? coreName

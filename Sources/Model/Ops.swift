@@ -3,9 +3,9 @@ import Foundation
 
 /// Element-wise and row-wise kernels of the forward pass, over flat row-major
 /// buffers. Each splits its rows across cores with `Parallel`.
-public enum Ops {
+package enum Ops {
     /// RMSNorm: y = x / sqrt(mean(x²) + eps) ⊙ γ, row by row ([rows, d]).
-    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, width d: Int,
+    package static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, width d: Int,
                                eps: Float, into y: UnsafeMutablePointer<Float>) {
         Parallel.forEachChunk(rows, costPerItem: d) { range in
             for r in range {
@@ -20,7 +20,7 @@ public enum Ops {
 
     /// Backward of `rmsNorm` for y = x · r ⊙ γ with r = 1/√(mean(x²) + eps):
     /// dx (+)= r γ⊙dy − x r³/d · Σ_j dy_j γ_j x_j per row; dγ += Σ_rows dy ⊙ x r.
-    public static func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+    package static func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
                                        rows: Int, width d: Int, eps: Float, inputGradient dx: UnsafeMutablePointer<Float>,
                                        accumulate: Bool, weightGradient: UnsafeMutablePointer<Float>?) {
         // γ's gradient: one partial sum per chunk, added in chunk order (deterministic).
@@ -53,7 +53,7 @@ public enum Ops {
     /// For pair i (i < headDim/2): (x_i, x_{i+half}) ← (x_i cos − x_{i+half} sin, x_{i+half} cos + x_i sin),
     /// angle = position × invFreq[i].
     /// `inverse` rotates by −angle: the backward pass (a rotation's transpose is its inverse).
-    public static func applyRoPE(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int,
+    package static func applyRoPE(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int,
                                  positions: [Int], invFreq: [Float], inverse: Bool = false) {
         let half = headDim / 2
         let width = heads * headDim
@@ -80,14 +80,14 @@ public enum Ops {
     }
 
     /// SwiGLU: gate ← silu(gate) ⊙ up, with silu(z) = z / (1 + e^{−z}).
-    public static func swiglu(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+    package static func swiglu(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
         Parallel.forEachChunk(count, costPerItem: 4) { range in
             wb_silu_mul(gate + range.lowerBound, up + range.lowerBound, range.count)
         }
     }
 
     /// y += x, element-wise.
-    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+    package static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         Parallel.forEachChunk(count) { range in
             for i in range { y[i] += x[i] }
         }
@@ -97,7 +97,7 @@ public enum Ops {
     /// 0...limit take part unless `isReal` marks them as padding; the others become 0.
     /// A row with nothing allowed is all 0.
     @inline(__always)
-    public static func causalSoftmax(_ row: UnsafeMutablePointer<Float>, count: Int, limit: Int,
+    package static func causalSoftmax(_ row: UnsafeMutablePointer<Float>, count: Int, limit: Int,
                               isReal: UnsafePointer<Bool>) {
         let n = min(limit + 1, count)
         var maxV = -Float.infinity

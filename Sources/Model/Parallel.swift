@@ -4,9 +4,9 @@ import Foundation
 /// and the matrix products, whose column blocks each run single-threaded sgemm.
 /// Chunks are contiguous so each worker walks memory in order; `body` receives a
 /// half-open range of item indices.
-public enum Parallel {
+package enum Parallel {
     /// Number of worker threads: the machine's cores, or WORKBENCH_THREADS when set.
-    public static let workerCount: Int = {
+    package static let workerCount: Int = {
         if let text = ProcessInfo.processInfo.environment["WORKBENCH_THREADS"], let n = Int(text), n >= 1 { return n }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
@@ -14,7 +14,7 @@ public enum Parallel {
     /// Runs `body` over `0..<count`, split into at most `workerCount` contiguous
     /// chunks. Small jobs (`count * costPerItem` below a threshold) run inline so
     /// thread hand-off never dominates.
-    public static func forEachChunk(_ count: Int, costPerItem: Int = 1,
+    package static func forEachChunk(_ count: Int, costPerItem: Int = 1,
                                     _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         _ = BLASRuntime.singleThreadedCalls   // OpenBLAS must not spawn threads inside our workers
