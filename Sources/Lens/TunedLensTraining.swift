@@ -22,12 +22,14 @@ public enum TunedLensTrainer {
         let (L, d, V, B, T) = (c.layerCount, c.hiddenSize, c.vocabSize, options.batchSize, data.length)
         let rows = B * T
         let lens = TunedLens(identityFor: model)
-        let optimizer = AdamW(weightDecay: 0)
-        let schedule = LearningRateSchedule(peak: options.learningRate, warmup: options.warmup, total: options.steps)
+        let translators = Translators(lens)
+        let loop = OptimizationLoop(trainable: translators, optimizer: AdamW(weightDecay: 0),
+                                    schedule: LearningRateSchedule(peak: options.learningRate, warmup: options.warmup, total: options.steps),
+                                    clipNorm: 0)
         var losses: [Float] = []
         var sequences: [ArraySlice<Int>] = [], epoch = 0, cursor = 0
-        let translated = Tensor(zeros: [rows, d]), dNormed = Tensor(zeros: [rows, d]), dTranslated = Tensor(zeros: [rows, d])
-        for step in 0..<options.steps {
+        let translated = Tensor(zeros: [rows, d]), dTranslated = Tensor(zeros: [rows, d])
+        for _ in 0..<options.steps {
             var tokens: [Int] = []
             for _ in 0..<B {
                 if cursor == sequences.count { sequences = data.epoch(epoch, seed: options.seed); epoch += 1; cursor = 0 }
@@ -40,33 +42,40 @@ public enum TunedLensTrainer {
             let finalProbs = model.unembed(residuals[L]!.data, rows: rows, shape: [rows, V])
             softmaxRows(finalProbs.mutableData, rows: rows, width: V)
             let negativeEntropy = rowNegativeEntropy(finalProbs.data, rows: rows, width: V)
-            var parameters: [(name: String, value: Tensor, gradient: Tensor)] = []
-            var stepLoss: Double = 0
-            for r in 0..<L {
-                let h = residuals[r]!
-                lens.translate(h.data, rows: rows, residualIndex: r, into: translated.mutableData)
-                let q = model.unembed(translated.data, rows: rows, shape: [rows, V])
-                stepLoss += meanKLAndGradient(q.mutableData, target: finalProbs.data, negativeEntropy: negativeEntropy, rows: rows, width: V)
-                // q now holds ∂loss/∂logits = (softmax − p_final) / rows; back through W_U and the final norm.
-                sgemmParallel(m: rows, n: d, k: V, a: q.data, lda: V, b: model.weights.unembedding.data, ldb: d,
-                              c: dNormed.mutableData, ldc: d)
-                Ops.rmsNormBackward(translated.data, weight: model.weights.finalNorm.data, outputGradient: dNormed.data,
-                                    rows: rows, width: d, eps: c.rmsNormEps, inputGradient: dTranslated.mutableData,
-                                    accumulate: false, weightGradient: nil)
-                // ∂/∂A_r = Σ_rows dh' hᵀ, ∂/∂b_r = Σ_rows dh'.
-                let gradA = Tensor(zeros: [d, d]), gradB = Tensor(zeros: [d])
-                sgemmParallel(transA: true, m: d, n: d, k: rows, a: dTranslated.data, lda: d, b: h.data, ldb: d,
-                              c: gradA.mutableData, ldc: d)
-                for row in 0..<rows { for i in 0..<d { gradB.mutableData[i] += dTranslated.data[row * d + i] } }
-                parameters.append(("A.\(r)", lens.weights[r], gradA))
-                parameters.append(("b.\(r)", lens.biases[r], gradB))
+            let report = loop.step { _ in
+                var stepLoss: Double = 0
+                for r in 0..<L {
+                    let h = residuals[r]!
+                    lens.translate(h.data, rows: rows, residualIndex: r, into: translated.mutableData)
+                    let q = model.unembed(translated.data, rows: rows, shape: [rows, V])
+                    stepLoss += meanKLAndGradient(q.mutableData, target: finalProbs.data, negativeEntropy: negativeEntropy, rows: rows, width: V)
+                    // q now holds ∂loss/∂logits = (softmax − p_final) / rows; back through W_U and the final norm.
+                    model.unembedBackward(translated.data, rows: rows, logitGradient: q.data, inputGradient: dTranslated.mutableData)
+                    // ∂/∂A_r = Σ_rows dh' hᵀ, ∂/∂b_r = Σ_rows dh'.
+                    let (gradA, gradB) = (translators.parameters[2 * r].gradient, translators.parameters[2 * r + 1].gradient)
+                    sgemmParallel(transA: true, m: d, n: d, k: rows, a: dTranslated.data, lda: d, b: h.data, ldb: d,
+                                  c: gradA.mutableData, ldc: d)
+                    for row in 0..<rows { for i in 0..<d { gradB.mutableData[i] += dTranslated.data[row * d + i] } }
+                }
+                return stepLoss / Double(L)
             }
-            optimizer.update(parameters, lr: schedule.rate(at: step))
-            let loss = Float(stepLoss / Double(L))
+            let loss = Float(report.loss)
             losses.append(loss)
-            progress(step + 1, loss)
+            progress(report.step, loss)
         }
         return (lens, losses)
+    }
+
+    /// The translators as the optimisation loop trains them: A_r, b_r for r = 0..<L, sharing
+    /// storage with the lens.
+    final class Translators: Trainable {
+        let parameters: [Parameter]
+        init(_ lens: TunedLens) {
+            parameters = (0..<lens.translatorCount).flatMap { r in
+                [Parameter(name: "A.\(r)", value: lens.weights[r], decays: true),
+                 Parameter(name: "b.\(r)", value: lens.biases[r], decays: false)]
+            }
+        }
     }
 
     /// Mean KL(final ‖ lens) per residual index 0...L over the given windows, for the

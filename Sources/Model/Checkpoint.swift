@@ -1,61 +1,5 @@
 import Foundation
 
-/// The weights of one decoder block, named after the Hugging Face tensors.
-public struct BlockWeights: @unchecked Sendable {
-    public var inputNorm: Tensor          // input_layernorm.weight [d]
-    public var postAttentionNorm: Tensor  // post_attention_layernorm.weight [d]
-    public var q: LinearWeights
-    public var k: LinearWeights
-    public var v: LinearWeights
-    public var o: LinearWeights
-    public var gate: LinearWeights
-    public var up: LinearWeights
-    public var down: LinearWeights
-
-    public func linear(_ site: LinearSite) -> LinearWeights {
-        switch site {
-        case .q: return q
-        case .k: return k
-        case .v: return v
-        case .o: return o
-        case .gate: return gate
-        case .up: return up
-        case .down: return down
-        }
-    }
-}
-
-/// W [out, in] and optional bias [out].
-public struct LinearWeights: @unchecked Sendable {
-    public var weight: Tensor
-    public var bias: Tensor?
-    public var outFeatures: Int { weight.shape[0] }
-    public var inFeatures: Int { weight.shape[1] }
-}
-
-/// The linear layers inside a block; with the block index they name a hook site.
-public enum LinearSite: String, CaseIterable, Sendable, Hashable {
-    case q = "q_proj", k = "k_proj", v = "v_proj", o = "o_proj"
-    case gate = "gate_proj", up = "up_proj", down = "down_proj"
-
-    /// Hugging Face tensor-name prefix of this linear inside block `layer`.
-    public func hfPrefix(layer: Int) -> String {
-        switch self {
-        case .q, .k, .v, .o: return "model.layers.\(layer).self_attn.\(rawValue)"
-        case .gate, .up, .down: return "model.layers.\(layer).mlp.\(rawValue)"
-        }
-    }
-}
-
-/// All weights of a Llama/Qwen2 causal language model.
-public struct ModelWeights: @unchecked Sendable {
-    public var embedding: Tensor   // [V, d]
-    public var blocks: [BlockWeights]
-    public var finalNorm: Tensor   // [d]
-    /// The unembedding W_U [V, d]; the same storage as `embedding` when tied.
-    public var unembedding: Tensor
-}
-
 /// Which files hold a model's weights, and in which dtype they are stored.
 public struct CheckpointFiles {
     public let directory: String
@@ -129,36 +73,11 @@ public struct CheckpointFiles {
 }
 
 extension ModelWeights {
-    /// Reads every weight named by the config from `files`, checking shapes.
+    /// Reads every weight named by the config from `files`, checking shapes; without an
+    /// `lm_head.weight` the unembedding is the embedding (tied, or the head simply absent).
     public init(config c: ModelConfig, files: CheckpointFiles) throws {
-        let d = c.hiddenSize
-        embedding = try files.tensor("model.embed_tokens.weight", shape: [c.vocabSize, d])
-        finalNorm = try files.tensor("model.norm.weight", shape: [d])
-        if files.contains("lm_head.weight") {
-            unembedding = try files.tensor("lm_head.weight", shape: [c.vocabSize, d])
-        } else {
-            unembedding = embedding  // tied (tie_word_embeddings, or the head simply absent)
+        self = try ModelWeights.build(config: c, tied: !files.contains(WeightName.unembedding)) { spec in
+            try files.tensor(spec.name, shape: spec.shape)
         }
-        func linear(_ layer: Int, _ site: LinearSite, out: Int, in inF: Int, bias: Bool) throws -> LinearWeights {
-            let p = site.hfPrefix(layer: layer)
-            let w = try files.tensor(p + ".weight", shape: [out, inF])
-            let b = bias ? try files.tensor(p + ".bias", shape: [out]) : nil
-            return LinearWeights(weight: w, bias: b)
-        }
-        var blocks: [BlockWeights] = []
-        for l in 0..<c.layerCount {
-            let pre = "model.layers.\(l)."
-            blocks.append(BlockWeights(
-                inputNorm: try files.tensor(pre + "input_layernorm.weight", shape: [d]),
-                postAttentionNorm: try files.tensor(pre + "post_attention_layernorm.weight", shape: [d]),
-                q: try linear(l, .q, out: c.queryWidth, in: d, bias: c.qkvBias),
-                k: try linear(l, .k, out: c.kvWidth, in: d, bias: c.qkvBias),
-                v: try linear(l, .v, out: c.kvWidth, in: d, bias: c.qkvBias),
-                o: try linear(l, .o, out: d, in: c.queryWidth, bias: c.outputBias),
-                gate: try linear(l, .gate, out: c.intermediateSize, in: d, bias: c.mlpBias),
-                up: try linear(l, .up, out: c.intermediateSize, in: d, bias: c.mlpBias),
-                down: try linear(l, .down, out: d, in: c.intermediateSize, bias: c.mlpBias)))
-        }
-        self.blocks = blocks
     }
 }

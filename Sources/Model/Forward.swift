@@ -93,6 +93,26 @@ extension TransformerModel {
         return out
     }
 
+    /// Backward of `unembed`: from dL/dlogits ([rows, V]) and the residual rows x that went
+    /// in, writes dL/dx into `inputGradient` (overwriting it); with `weightGradients`, adds
+    /// dL/dW_U = gᵀ RMSNorm(x) and dL/dγ_final there.
+    public func unembedBackward(_ x: UnsafePointer<Float>, rows: Int, logitGradient g: UnsafePointer<Float>,
+                                inputGradient dx: UnsafeMutablePointer<Float>, weightGradients grads: ModelWeights? = nil) {
+        let d = config.hiddenSize, V = config.vocabSize
+        let dNormed = Tensor(zeros: [rows, d])
+        sgemmParallel(m: rows, n: d, k: V, a: g, lda: V, b: weights.unembedding.data, ldb: d, c: dNormed.mutableData, ldc: d)
+        if let grads {
+            let normed = Tensor(zeros: [rows, d])
+            Ops.rmsNorm(x, weight: weights.finalNorm.data, rows: rows, width: d, eps: config.rmsNormEps, into: normed.mutableData)
+            // A tied model's unembedding gradient buffer is the embedding's.
+            sgemmParallel(transA: true, m: V, n: d, k: rows, a: g, lda: V, b: normed.data, ldb: d,
+                          beta: 1, c: grads.unembedding.mutableData, ldc: d)
+        }
+        Ops.rmsNormBackward(x, weight: weights.finalNorm.data, outputGradient: dNormed.data, rows: rows, width: d,
+                            eps: config.rmsNormEps, inputGradient: dx, accumulate: false,
+                            weightGradient: grads?.finalNorm.mutableData)
+    }
+
     private func apply(_ edit: ResidualEdit, to h: UnsafeMutablePointer<Float>, layout: RowLayout) {
         let d = config.hiddenSize, n = layout.rows * d
         switch edit {

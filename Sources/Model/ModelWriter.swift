@@ -27,23 +27,6 @@ extension ModelConfig {
 }
 
 extension TransformerModel {
-    /// The weights with their Hugging Face names (a tied unembedding is left out).
-    public var namedWeights: [(name: String, tensor: Tensor)] {
-        var out: [(String, Tensor)] = [("model.embed_tokens.weight", weights.embedding)]
-        for (l, b) in weights.blocks.enumerated() {
-            out.append(("model.layers.\(l).input_layernorm.weight", b.inputNorm))
-            out.append(("model.layers.\(l).post_attention_layernorm.weight", b.postAttentionNorm))
-            for site in LinearSite.allCases {
-                let lw = b.linear(site)
-                out.append((site.hfPrefix(layer: l) + ".weight", lw.weight))
-                if let bias = lw.bias { out.append((site.hfPrefix(layer: l) + ".bias", bias)) }
-            }
-        }
-        out.append(("model.norm.weight", weights.finalNorm))
-        if !isTied { out.append(("lm_head.weight", weights.unembedding)) }
-        return out
-    }
-
     /// Writes a Hugging Face model directory (config.json, model.safetensors and,
     /// when given, the tokenizer file) that transformers loads.
     public func save(to directory: String, storage: SafeTensorsWriter.StorageType = .f32,
@@ -53,7 +36,7 @@ extension TransformerModel {
         cfg.torchDtype = storage == .bf16 ? "bfloat16" : "float32"
         let json = try JSONSerialization.data(withJSONObject: cfg.huggingFaceJSON(), options: [.prettyPrinted, .sortedKeys])
         try writeFileAtomically(json, to: (directory as NSString).appendingPathComponent("config.json"))
-        try SafeTensorsWriter.write(namedWeights, to: (directory as NSString).appendingPathComponent("model.safetensors"), as: storage)
+        try SafeTensorsWriter.write(weights.named.map { ($0.name, $0.tensor) }, to: (directory as NSString).appendingPathComponent("model.safetensors"), as: storage)
         if let tokenizerFile {
             let target = (directory as NSString).appendingPathComponent("tokenizer.json")
             if URL(fileURLWithPath: tokenizerFile).standardizedFileURL != URL(fileURLWithPath: target).standardizedFileURL {

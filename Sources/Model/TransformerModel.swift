@@ -37,18 +37,7 @@ public final class TransformerModel: @unchecked Sendable {
     }
 
     /// Distinct trainable parameters (a tied unembedding counts once).
-    public var parameterCount: Int {
-        var n = weights.embedding.count + weights.finalNorm.count
-        if weights.unembedding.storage !== weights.embedding.storage { n += weights.unembedding.count }
-        for b in weights.blocks {
-            n += b.inputNorm.count + b.postAttentionNorm.count
-            for site in LinearSite.allCases {
-                let l = b.linear(site)
-                n += l.weight.count + (l.bias?.count ?? 0)
-            }
-        }
-        return n
-    }
+    public var parameterCount: Int { weights.named.reduce(0) { $0 + $1.tensor.count } }
 
-    public var isTied: Bool { weights.unembedding.storage === weights.embedding.storage }
+    public var isTied: Bool { weights.isTied }
 }

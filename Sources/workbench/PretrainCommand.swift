@@ -87,10 +87,8 @@ struct Pretrain: ParsableCommand {
                                       warmupSteps: warmup, seed: seed, checkpointEvery: checkpointEvery)
         let trainer = LanguageModelTrainer(model: model, data: data, options: options)
         let checkpoint = (out as NSString).appendingPathComponent("checkpoint")
-        var history: [(loss: Float, lr: Float, norm: Float)] = []
         if fm.fileExists(atPath: checkpoint + "/checkpoint.safetensors") {
             let step = try trainer.restoreCheckpoint(from: checkpoint)
-            history = try loadHistory(checkpoint, steps: step)
             printError("resumed from step \(step)")
         }
         printError("model: \(formatCount(model.parameterCount)) parameters; \(steps) steps of \(batch)×\(sequenceLength) tokens")
@@ -98,7 +96,6 @@ struct Pretrain: ParsableCommand {
         var tokensThisRun = 0
         while trainer.completedSteps < steps {
             let r = try trainer.step()
-            history.append((Float(r.loss), r.learningRate, Float(r.gradientNorm)))
             tokensThisRun += r.tokens
             if r.step % 10 == 0 || r.step == steps {
                 let elapsed = Date().timeIntervalSince(start)
@@ -109,16 +106,16 @@ struct Pretrain: ParsableCommand {
             }
             if checkpointEvery > 0 && (r.step % checkpointEvery == 0 || r.step == steps) {
                 try trainer.saveCheckpoint(to: checkpoint)
-                try saveHistory(history, checkpoint)
             }
         }
         let modelDir = (out as NSString).appendingPathComponent("model")
         try model.save(to: modelDir, storage: .bf16, tokenizerFile: tokenizerPath)
         let h5 = try HDF5Writer(path: (out as NSString).appendingPathComponent("training.h5"))
         try Provenance(model: model).write(to: h5)
-        try h5.writeFloats("loss", shape: [history.count], history.map(\.loss))
-        try h5.writeFloats("learning_rate", shape: [history.count], history.map(\.lr))
-        try h5.writeFloats("gradient_norm", shape: [history.count], history.map(\.norm))
+        let history = trainer.history
+        try h5.writeFloats("loss", shape: [history.count], history.map { Float($0.loss) })
+        try h5.writeFloats("learning_rate", shape: [history.count], history.map(\.learningRate))
+        try h5.writeFloats("gradient_norm", shape: [history.count], history.map { Float($0.gradientNorm) })
         try h5.setAttribute("tokens_per_step", .int(batch * sequenceLength))
         if !repeats.isEmpty { try h5.setAttribute("repeat", .string(repeats.joined(separator: ","))) }
         try h5.commit()
@@ -151,20 +148,6 @@ struct Pretrain: ParsableCommand {
             if let w = eval.wordProblems {
                 print(String(format: "word problems, rl/test.jsonl (greedy, \\boxed{N}): %d/%d (%.1f%%)", w.correct, w.total, 100 * w.accuracy))
             }
-        }
-    }
-
-    func saveHistory(_ h: [(loss: Float, lr: Float, norm: Float)], _ dir: String) throws {
-        let rows = h.map { "\($0.loss),\($0.lr),\($0.norm)" }.joined(separator: "\n")
-        try writeFileAtomically(Data(rows.utf8), to: (dir as NSString).appendingPathComponent("history.csv"))
-    }
-
-    func loadHistory(_ dir: String, steps: Int) throws -> [(loss: Float, lr: Float, norm: Float)] {
-        let path = (dir as NSString).appendingPathComponent("history.csv")
-        guard let text = try? readUTF8(path) else { return [] }
-        return text.split(separator: "\n").prefix(steps).map { line in
-            let f = line.split(separator: ",").map { Float($0) ?? 0 }
-            return (f[0], f.count > 1 ? f[1] : 0, f.count > 2 ? f[2] : 0)
         }
     }
 }

@@ -43,13 +43,13 @@ final class InfluenceScoreTests: XCTestCase {
     /// Σ over tracked weights of ∇W CE(query completion) · ∇W CE(document), from the
     /// backward pass's own weight gradients (not the per-linear tap).
     func plainDotProduct(query: Query, document: String) throws -> Double {
-        func gradients(_ tokens: [Int], from: Int) throws -> ModelGradients {
+        func gradients(_ tokens: [Int], from: Int) throws -> ModelWeights {
             let m = Self.model
             let record = ForwardRecord()
             let out = try m.forward(TokenBatch(tokens), logits: .all, record: record)
             var labels = [Int?](repeating: nil, count: tokens.count)
             for t in from..<(tokens.count - 1) { labels[t] = tokens[t + 1] }
-            let grads = ModelGradients(model: m)
+            let grads = m.weights.zerosLike()
             m.backward(record, logitGradient: CrossEntropy.lossAndGradient(logits: out.logits!, labels: labels).gradient,
                        options: BackwardOptions(weightGradients: grads))
             return grads

@@ -47,7 +47,7 @@ final class GradientTests: XCTestCase {
             let refLoss = try ref.floatTensor("loss").values[0]
             XCTAssertEqual(Float(loss), refLoss, accuracy: 1e-5 * refLoss, name)
 
-            let grads = ModelGradients(model: m)
+            let grads = m.weights.zerosLike()
             var options = BackwardOptions(weightGradients: grads)
             let d = m.config.hiddenSize, rows = s.batch.batchSize * s.batch.length
             var residualGrads: [Int: [Float]] = [:]
@@ -61,7 +61,7 @@ final class GradientTests: XCTestCase {
             }
             m.backward(record, logitGradient: dLogits, options: options)
 
-            for (hfName, mine) in grads.named {
+            for (hfName, mine) in grads.named.map({ ($0.name, $0.tensor) }) {
                 let theirs = try ref.floatTensor("grad." + hfName)
                 XCTAssertEqual(mine.shape, theirs.shape, "\(name) \(hfName)")
                 assertClose(mine.data, theirs.data, count: mine.count, "\(name) grad \(hfName)")
@@ -93,11 +93,11 @@ final class GradientTests: XCTestCase {
         }
     }
 
-    func lossAndGradients(_ m: TransformerModel, _ batch: TokenBatch, _ labels: [Int?]) throws -> (Double, ModelGradients) {
+    func lossAndGradients(_ m: TransformerModel, _ batch: TokenBatch, _ labels: [Int?]) throws -> (Double, ModelWeights) {
         let record = ForwardRecord()
         let out = try m.forward(batch, logits: .all, record: record)
         let (loss, dLogits) = CrossEntropy.lossAndGradient(logits: out.logits!, labels: labels)
-        let grads = ModelGradients(model: m)
+        let grads = m.weights.zerosLike()
         m.backward(record, logitGradient: dLogits, options: BackwardOptions(weightGradients: grads))
         return (loss, grads)
     }
@@ -109,9 +109,9 @@ final class GradientTests: XCTestCase {
         let record = ForwardRecord(recomputeBlocks: true)
         let out = try s.model.forward(s.batch, logits: .all, record: record)
         let (_, dLogits) = CrossEntropy.lossAndGradient(logits: out.logits!, labels: s.labels)
-        let recomputed = ModelGradients(model: s.model)
+        let recomputed = s.model.weights.zerosLike()
         s.model.backward(record, logitGradient: dLogits, options: BackwardOptions(weightGradients: recomputed))
-        for ((name, a), (_, b)) in zip(kept.named, recomputed.named) { XCTAssertEqual(a.values, b.values, name) }
+        for (a, b) in zip(kept.named, recomputed.named) { XCTAssertEqual(a.tensor.values, b.tensor.values, a.name) }
     }
 
     /// Summed gradients do not depend on how the sequences are batched.
@@ -119,13 +119,14 @@ final class GradientTests: XCTestCase {
         let s = try setup("qwen2_bias_tied_f16")
         let (_, whole) = try lossAndGradients(s.model, s.batch, s.labels)
         let T = s.batch.length
-        var parts: [ModelGradients] = []
+        var parts: [ModelWeights] = []
         for b in 0..<2 {
             let one = TokenBatch(batchSize: 1, length: T, tokens: Array(s.batch.tokens[(b * T)..<((b + 1) * T)]),
                                  isReal: Array(s.batch.isReal[(b * T)..<((b + 1) * T)]))
             parts.append(try lossAndGradients(s.model, one, Array(s.labels[(b * T)..<((b + 1) * T)])).1)
         }
-        for ((name, w), ((_, p0), (_, p1))) in zip(whole.named, zip(parts[0].named, parts[1].named)) {
+        for (whole, (p0, p1)) in zip(whole.named, zip(parts[0].named, parts[1].named)) {
+            let (name, w, p0, p1) = (whole.name, whole.tensor, p0.tensor, p1.tensor)
             let sum = zip(p0.values, p1.values).map { $0 + $1 }
             sum.withUnsafeBufferPointer { assertClose(w.data, $0.baseAddress!, count: w.count, "batch invariance \(name)") }
         }
@@ -136,7 +137,7 @@ final class GradientTests: XCTestCase {
     func testFiniteDifferences() throws {
         let s = try setup("llama_gqa_llama3rope")
         let (_, grads) = try lossAndGradients(s.model, s.batch, s.labels)
-        let gradByName = Dictionary(uniqueKeysWithValues: grads.named)
+        let gradByName = Dictionary(uniqueKeysWithValues: grads.named.map { ($0.name, $0.tensor) })
         for name in ["model.layers.0.mlp.down_proj.weight", "model.layers.1.self_attn.q_proj.weight",
                      "model.layers.0.self_attn.k_proj.weight", "model.norm.weight", "model.embed_tokens.weight"] {
             let g = gradByName[name]!

@@ -61,7 +61,8 @@ final class TrainingTests: XCTestCase {
         let resumed = try trainer(seed: 99)   // different initial weights: all must come from the checkpoint
         XCTAssertEqual(try resumed.restoreCheckpoint(from: dir), 5)
         for _ in 0..<5 { _ = try resumed.step() }
-        for ((name, a), (_, b)) in zip(straight.model.namedWeights, resumed.model.namedWeights) {
+        for (a, b) in zip(straight.model.weights.named, resumed.model.weights.named) {
+            let (name, a, b) = (a.name, a.tensor, b.tensor)
             XCTAssertEqual(a.values, b.values, "\(name) differs after resuming")
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 
 /// AdamW (Loshchilov & Hutter): m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
 /// θ ← θ − lr (m̂ / (√v̂ + ε) + λ θ) with bias-corrected m̂, v̂. Weight decay λ applies
-/// to matrices only (not to norms or biases).
+/// to the parameters that say they decay (`Parameter.decays`).
 public final class AdamW {
     public var beta1: Float = 0.9
     public var beta2: Float = 0.95
@@ -12,19 +12,23 @@ public final class AdamW {
     /// First and second moments by parameter name.
     public private(set) var moments: [String: (m: Tensor, v: Tensor)] = [:]
 
-    public init(weightDecay: Float = 0.1) { self.weightDecay = weightDecay }
+    public init(weightDecay: Float = 0.1, beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8) {
+        self.weightDecay = weightDecay; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
+    }
 
-    /// One update of `parameters` (name, value, gradient) at learning rate `lr`.
-    public func update(_ parameters: [(name: String, value: Tensor, gradient: Tensor)], lr: Float) {
+    /// One update of every parameter from its gradient at learning rate `lr`.
+    public func update(_ parameters: [Parameter], lr: Float) {
         step += 1
         let c1 = 1 - pow(beta1, Float(step)), c2 = 1 - pow(beta2, Float(step))
-        for (name, value, grad) in parameters {
-            if moments[name] == nil { moments[name] = (Tensor(zeros: value.shape), Tensor(zeros: value.shape)) }
-            let (mT, vT) = moments[name]!
-            let decay = value.shape.count >= 2 ? weightDecay : 0
+        for parameter in parameters {
+            if moments[parameter.name] == nil {
+                moments[parameter.name] = (Tensor(zeros: parameter.value.shape), Tensor(zeros: parameter.value.shape))
+            }
+            let (mT, vT) = moments[parameter.name]!
+            let decay = parameter.decays ? weightDecay : 0
             let (b1, b2, eps) = (beta1, beta2, epsilon)
-            let p = value.mutableData, g = grad.data, m = mT.mutableData, v = vT.mutableData
-            Parallel.forEachChunk(value.count, costPerItem: 16) { range in
+            let p = parameter.value.mutableData, g = parameter.gradient.data, m = mT.mutableData, v = vT.mutableData
+            Parallel.forEachChunk(parameter.value.count, costPerItem: 16) { range in
                 for i in range {
                     m[i] = b1 * m[i] + (1 - b1) * g[i]
                     v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
@@ -42,8 +46,9 @@ public final class AdamW {
     }
 }
 
-/// Linear warm-up to `peak`, then cosine decay to `peak × minRatio` at `total` steps.
-public struct LearningRateSchedule: Sendable {
+/// Linear warm-up to `peak`, then cosine decay to `peak × minRatio` at `total` steps
+/// (`minRatio` 1: constant after the warm-up).
+public struct LearningRateSchedule: Sendable, Codable {
     public var peak: Float
     public var warmup: Int
     public var total: Int
@@ -51,6 +56,11 @@ public struct LearningRateSchedule: Sendable {
 
     public init(peak: Float, warmup: Int, total: Int, minRatio: Float = 0.1) {
         self.peak = peak; self.warmup = warmup; self.total = total; self.minRatio = minRatio
+    }
+
+    /// Warm-up, then constant.
+    public static func constant(_ peak: Float, warmup: Int = 0) -> LearningRateSchedule {
+        LearningRateSchedule(peak: peak, warmup: warmup, total: warmup, minRatio: 1)
     }
 
     /// The rate for step `s` (0-based).

@@ -3,8 +3,9 @@ import Foundation
 
 /// What the backward pass computes besides passing gradients down.
 public struct BackwardOptions {
-    /// Weight gradients are added here when set (pretraining, full fine-tuning).
-    public var weightGradients: ModelGradients?
+    /// Weight gradients are added here when set (pretraining, full fine-tuning): buffers
+    /// shaped like the weights (`ModelWeights.zerosLike()`).
+    public var weightGradients: ModelWeights?
     /// Called with dL/dh_r for every residual index r in 0...L (r = 0: embedding
     /// output). A steering vector s_r added at every row has gradient Σ_rows dL/dh_r.
     public var residualGradientReader: ((Int, ActivationView) -> Void)?
@@ -12,7 +13,7 @@ public struct BackwardOptions {
     /// per row ([rows, in] and [rows, out]): EK-FAC's raw material.
     public var linearGradientTap: ((LinearID, ActivationView, ActivationView) -> Void)?
 
-    public init(weightGradients: ModelGradients? = nil) { self.weightGradients = weightGradients }
+    public init(weightGradients: ModelWeights? = nil) { self.weightGradients = weightGradients }
 }
 
 extension TransformerModel {
@@ -30,21 +31,9 @@ extension TransformerModel {
         let view = { (p: UnsafePointer<Float>, width: Int) in ActivationView(pointer: p, rows: rows, width: width, layout: layout) }
 
         // Final norm and unembedding.
-        let hL = record.finalResidual!
-        let normedFinal = Tensor(zeros: [rows, d])
-        Ops.rmsNorm(hL.data, weight: weights.finalNorm.data, rows: rows, width: d, eps: c.rmsNormEps, into: normedFinal.mutableData)
-        let dNormed = Tensor(zeros: [rows, d])
-        sgemmParallel(m: rows, n: d, k: V, a: logitGradient.data, lda: V, b: weights.unembedding.data, ldb: d,
-                      c: dNormed.mutableData, ldc: d)
-        if let grads {
-            let target = grads.unembedding ?? grads.embedding
-            sgemmParallel(transA: true, m: V, n: d, k: rows, a: logitGradient.data, lda: V, b: normedFinal.data, ldb: d,
-                          beta: 1, c: target.mutableData, ldc: d)
-        }
         let dh = Tensor(zeros: [rows, d])
-        Ops.rmsNormBackward(hL.data, weight: weights.finalNorm.data, outputGradient: dNormed.data, rows: rows, width: d,
-                            eps: c.rmsNormEps, inputGradient: dh.mutableData, accumulate: false,
-                            weightGradient: grads?.finalNorm.mutableData)
+        unembedBackward(record.finalResidual!.data, rows: rows, logitGradient: logitGradient.data,
+                        inputGradient: dh.mutableData, weightGradients: grads)
         func residualGradient(_ index: Int) {
             options.residualGradientReader?(index, view(dh.data, d))
             if case .replace = hooks.residualEdits[index] { dh.mutableData.update(repeating: 0, count: rows * d) }

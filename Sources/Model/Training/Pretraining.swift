@@ -116,15 +116,19 @@ public func documentOrder(sources: [String?], repeats: [String: Int], seed: UInt
     return order
 }
 
-/// One training run: the model's weights are updated in place.
+/// One training run: the model's weights are updated in place, by the optimisation loop
+/// with every weight trainable (`FullFineTune`).
 public final class LanguageModelTrainer {
     public let model: TransformerModel
     public let options: TrainingOptions
     public let data: WindowedTokens
-    public let optimizer: AdamW
-    public private(set) var completedSteps = 0
-    private let gradients: ModelGradients
+    public let loop: OptimizationLoop
+    private let weights: FullFineTune
     private var epochSequences: [Int: [ArraySlice<Int>]] = [:]
+
+    public var completedSteps: Int { loop.completedSteps }
+    /// Mean loss per predicted token, learning rate and gradient norm of every step so far.
+    public var history: [OptimizationLoop.StepReport] { loop.history }
 
     public struct StepReport: Sendable {
         public var step: Int
@@ -138,8 +142,9 @@ public final class LanguageModelTrainer {
         self.model = model
         self.data = data
         self.options = options
-        optimizer = AdamW(weightDecay: options.weightDecay)
-        gradients = ModelGradients(model: model)
+        weights = FullFineTune(model: model)
+        loop = OptimizationLoop(trainable: weights, optimizer: AdamW(weightDecay: options.weightDecay),
+                                schedule: options.schedule, clipNorm: options.clipNorm)
     }
 
     func sequence(_ index: Int) -> [Int] {
@@ -152,12 +157,10 @@ public final class LanguageModelTrainer {
 
     /// Runs the next optimisation step.
     public func step() throws -> StepReport {
-        let s = completedSteps
-        gradients.zero()
+        let s = loop.completedSteps
         let T = options.sequenceLength
         let predicted = (T - 1) * options.batchSize * options.accumulation
-        var lossSum = 0.0
-        for micro in 0..<options.accumulation {
+        let report = try loop.step(microBatches: options.accumulation) { micro in
             let first = (s * options.accumulation + micro) * options.batchSize
             var tokens: [Int] = []
             for j in 0..<options.batchSize { tokens += sequence(first + j) }
@@ -166,52 +169,26 @@ public final class LanguageModelTrainer {
             let out = try model.forward(batch, logits: .all, record: record)
             let (loss, dLogits) = CrossEntropy.lossAndGradient(
                 logits: out.logits!, labels: CrossEntropy.nextTokenLabels(batch), gradientScale: 1 / Float(predicted))
-            lossSum += loss
-            model.backward(record, logitGradient: dLogits, options: BackwardOptions(weightGradients: gradients))
+            var backward = BackwardOptions()
+            weights.prepare(&backward)
+            try model.backward(record, logitGradient: dLogits, options: backward)
+            return loss / Double(predicted)
         }
-        let norm = gradients.squaredNorm().squareRoot()
-        if options.clipNorm > 0, norm > Double(options.clipNorm) { gradients.scale(by: Float(Double(options.clipNorm) / norm)) }
-        let lr = options.schedule.rate(at: s)
-        let grads = Dictionary(uniqueKeysWithValues: gradients.named.map { ($0.0, $0.1) })
-        optimizer.update(model.namedWeights.map { ($0.name, $0.tensor, grads[$0.name]!) }, lr: lr)
-        completedSteps += 1
-        return StepReport(step: s + 1, loss: lossSum / Double(predicted), learningRate: lr, gradientNorm: norm,
-                          tokens: options.batchSize * options.accumulation * T)
+        return StepReport(step: report.step, loss: report.loss, learningRate: report.learningRate,
+                          gradientNorm: report.gradientNorm, tokens: options.batchSize * options.accumulation * T)
     }
 
     // MARK: checkpoints
 
-    /// Saves weights, optimizer moments and the step count under `directory`.
+    /// Saves weights, optimizer moments, the step count and the history under `directory`.
     public func saveCheckpoint(to directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var tensors: [(name: String, tensor: Tensor)] = model.namedWeights
-        for (name, mv) in optimizer.moments.sorted(by: { $0.key < $1.key }) {
-            tensors.append(("adam.m." + name, mv.m))
-            tensors.append(("adam.v." + name, mv.v))
-        }
-        try SafeTensorsWriter.write(tensors, to: (directory as NSString).appendingPathComponent("checkpoint.safetensors"),
-                                    metadata: ["step": String(completedSteps), "adam_step": String(optimizer.step)])
+        try loop.saveCheckpoint(to: (directory as NSString).appendingPathComponent("checkpoint.safetensors"))
     }
 
     /// Restores a checkpoint written by `saveCheckpoint`; returns the step it reached.
     @discardableResult
     public func restoreCheckpoint(from directory: String) throws -> Int {
-        let file = try SafeTensorsFile(path: (directory as NSString).appendingPathComponent("checkpoint.safetensors"))
-        guard let step = file.metadata["step"].flatMap(Int.init), let adamStep = file.metadata["adam_step"].flatMap(Int.init) else {
-            throw WorkbenchError("checkpoint has no step count", file: file.path)
-        }
-        for (name, t) in model.namedWeights {
-            let saved = try file.floatTensor(name)
-            guard saved.shape == t.shape else { throw WorkbenchError("checkpoint tensor '\(name)' has shape \(saved.shape), the model \(t.shape)", file: file.path) }
-            t.mutableData.update(from: saved.data, count: t.count)
-        }
-        var moments: [String: (m: Tensor, v: Tensor)] = [:]
-        for (name, t) in model.namedWeights where file.tensors["adam.m." + name] != nil {
-            let m = try file.floatTensor("adam.m." + name), v = try file.floatTensor("adam.v." + name)
-            moments[name] = (Tensor(shape: t.shape, values: m.values), Tensor(shape: t.shape, values: v.values))
-        }
-        optimizer.restore(step: adamStep, moments: moments)
-        completedSteps = step
-        return step
+        try loop.restoreCheckpoint(from: (directory as NSString).appendingPathComponent("checkpoint.safetensors"))
+        return loop.completedSteps
     }
 }
