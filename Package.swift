@@ -36,7 +36,7 @@ let package = Package(
         // HDF5, provenance, vector files (.bin, .npy, .safetensors, HDF5 datasets, GGUF).
         .target(name: "Formats", dependencies: ["Model", "Tokenizers", "CHDF5"]),
         // The analyses: each depends on the four above, never on another analysis.
-        .target(name: "Lens", dependencies: ["Model", "Tokenizers", "Formats", "CKernels"]),
+        .target(name: "Lens", dependencies: ["Model", "Tokenizers", "Formats"]),
         .target(name: "Influence", dependencies: ["Model", "Tokenizers", "Corpus", "Formats"]),
         .target(name: "Steering", dependencies: ["Model", "Tokenizers", "Corpus", "Formats"]),
         // Input reading, tables and the error-reporting entry point shared by the executables.

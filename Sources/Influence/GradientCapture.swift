@@ -94,7 +94,7 @@ public struct GradientCapture {
         if case .sampled(let seed) = source {
             var rng = SeededGenerator(seed: seed)
             for t in 0..<T where labels[t] != nil {
-                labels[t] = Self.sample(out.logits!.data + t * V, count: V, using: &rng)
+                labels[t] = TokenDistribution.drawExact(out.logits!.data + t * V, count: V, using: &rng)
             }
         }
         let (loss, gradient) = CrossEntropy.lossAndGradient(logits: out.logits!, labels: labels)
@@ -110,20 +110,6 @@ public struct GradientCapture {
         }
         model.backward(record, logitGradient: gradient, options: options)
         return (loss, activity)
-    }
-
-    /// A token drawn from softmax(logits) (for the true Fisher).
-    static func sample(_ logits: UnsafePointer<Float>, count: Int, using rng: inout SeededGenerator) -> Int {
-        var m = -Float.infinity
-        for i in 0..<count { m = max(m, logits[i]) }
-        var total: Double = 0
-        for i in 0..<count { total += exp(Double(logits[i] - m)) }
-        var u = Double(rng.next() >> 11) / Double(1 << 53) * total
-        for i in 0..<count {
-            u -= exp(Double(logits[i] - m))
-            if u <= 0 { return i }
-        }
-        return count - 1
     }
 }
 

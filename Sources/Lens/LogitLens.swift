@@ -1,4 +1,3 @@
-import CKernels
 import Model
 
 /// A token with its score under a lens projection.
@@ -23,7 +22,7 @@ public enum LogitLens {
         let k = min(k, row.count)
         guard k > 0, let base = row.baseAddress else { return [] }
         var ids = [Int32](repeating: 0, count: k), values = [Float](repeating: 0, count: k)
-        wb_top_k(base, row.count, Int32(k), &ids, &values)
+        TokenDistribution.topK(base, count: row.count, k: k, ids: &ids, values: &values)
         return zip(ids, values).map { ScoredToken(id: Int($0), score: $1) }
     }
 }

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 import Model
 
@@ -123,7 +122,7 @@ public enum LogitLensRun {
         // Per-row outputs of the parallel pass, copied into the nested arrays afterwards.
         let cellIDs = UnsafeMutablePointer<Int32>.allocate(capacity: rowsMax * k)
         let cellValues = UnsafeMutablePointer<Float>.allocate(capacity: rowsMax * k)
-        let cellStats = UnsafeMutablePointer<Double>.allocate(capacity: rowsMax * 4)
+        let cellStats = UnsafeMutablePointer<TokenDistribution.RowStatistics>.allocate(capacity: rowsMax)
         let cellTarget = UnsafeMutablePointer<Int>.allocate(capacity: rowsMax)
         defer { cellIDs.deallocate(); cellValues.deallocate(); cellStats.deallocate(); cellTarget.deallocate() }
 
@@ -138,14 +137,13 @@ public enum LogitLensRun {
             var finalNegEntropy = [Double](repeating: 0, count: n), finalTop = [Int](repeating: 0, count: n)
             for j in 0..<n {
                 let row = logits.data + (finalSite * n + j) * V
-                var st = [Double](repeating: 0, count: 4)
-                wb_softmax_row_stats(row, V, nil, &st)
-                let logZ = st[0] + log(st[1])
+                let st = TokenDistribution.statistics(row, count: V)
+                let logZ = st.logNormalizer
                 let p = finalProbs + j * V
                 for i in 0..<V { p[i] = Float(exp(Double(row[i]) - logZ)) }
-                finalNegEntropy[j] = st[2] / st[1] - log(st[1])   // Σ p log p
+                finalNegEntropy[j] = st.negativeEntropy
                 var top: Int32 = 0, value: Float = 0
-                wb_top_k(row, V, 1, &top, &value)
+                TokenDistribution.topK(row, count: V, k: 1, ids: &top, values: &value)
                 finalTop[j] = Int(top)
             }
             let siteRows = S * n
@@ -153,8 +151,8 @@ public enum LogitLensRun {
                 for row in range {
                     let j = row % n
                     let x = logits.data + row * V
-                    wb_softmax_row_stats(x, V, finalProbs + j * V, cellStats + row * 4)
-                    wb_top_k(x, V, Int32(k), cellIDs + row * k, cellValues + row * k)
+                    cellStats[row] = TokenDistribution.statistics(x, count: V, target: finalProbs + j * V)
+                    TokenDistribution.topK(x, count: V, k: k, ids: cellIDs + row * k, values: cellValues + row * k)
                     if let target = options.target {
                         let xt = x[target]
                         var above = 0
@@ -165,13 +163,12 @@ public enum LogitLensRun {
             }
             for row in 0..<siteRows {
                 let s = row / n, t = t0 + row % n
-                let st = cellStats + row * 4
-                let logS = log(st[1]), logZ = st[0] + logS
+                let st = cellStats[row]
+                let logZ = st.logNormalizer
                 topIDs[s][t] = (0..<k).map { Int(cellIDs[row * k + $0]) }
                 topProbs[s][t] = (0..<k).map { Float(exp(Double(cellValues[row * k + $0]) - logZ)) }
-                entropy[s][t] = Float(logS - st[2] / st[1])
-                // KL(p_f ‖ q) = Σ p_f log p_f − Σ p_f log q, with Σ p_f log q = dp − log s.
-                kl[s][t] = Float(max(0, finalNegEntropy[row % n] - (st[3] - logS)))
+                entropy[s][t] = Float(st.entropy)
+                kl[s][t] = Float(max(0, st.kl(targetNegativeEntropy: finalNegEntropy[row % n])))
                 finalTopProb[s][t] = Float(exp(Double(logits.data[row * V + finalTop[row % n]]) - logZ))
                 if let target = options.target {
                     let lp = Double(logits.data[row * V + target]) - logZ

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 import Model
 
@@ -40,15 +39,15 @@ public enum TunedLensTrainer {
             hooks.residualReader = { r, view in residuals[r] = view.tensor() }
             _ = try model.forward(TokenBatch(batchSize: B, length: T, tokens: tokens), hooks: hooks, logits: .none)
             let finalProbs = model.unembed(residuals[L]!.data, rows: rows, shape: [rows, V])
-            softmaxRows(finalProbs.mutableData, rows: rows, width: V)
-            let negativeEntropy = rowNegativeEntropy(finalProbs.data, rows: rows, width: V)
+            TokenDistribution.softmaxRows(finalProbs.mutableData, rows: rows, width: V)
+            let negativeEntropy = TokenDistribution.negativeEntropies(finalProbs.data, rows: rows, width: V)
             let report = loop.step { _ in
                 var stepLoss: Double = 0
                 for r in 0..<L {
                     let h = residuals[r]!
                     lens.translate(h.data, rows: rows, residualIndex: r, into: translated.mutableData)
                     let q = model.unembed(translated.data, rows: rows, shape: [rows, V])
-                    stepLoss += meanKLAndGradient(q.mutableData, target: finalProbs.data, negativeEntropy: negativeEntropy, rows: rows, width: V)
+                    stepLoss += TokenDistribution.meanKLAndGradient(q.mutableData, target: finalProbs.data, negativeEntropy: negativeEntropy, rows: rows, width: V)
                     // q now holds ∂loss/∂logits = (softmax − p_final) / rows; back through W_U and the final norm.
                     model.unembedBackward(translated.data, rows: rows, logitGradient: q.data, inputGradient: dTranslated.mutableData)
                     // ∂/∂A_r = Σ_rows dh' hᵀ, ∂/∂b_r = Σ_rows dh'.
@@ -95,56 +94,5 @@ public enum TunedLensTrainer {
             count += window.count
         }
         return (logit.map { $0 / Double(max(count, 1)) }, tuned.map { $0 / Double(max(count, 1)) })
-    }
-
-    static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        Parallel.forEachChunk(rows, costPerItem: width * 4) { range in
-            for r in range {
-                let row = x + r * width
-                var m = -Float.infinity
-                for i in 0..<width { m = max(m, row[i]) }
-                let s = wb_exp_shifted_sum(row, width, m)
-                for i in 0..<width { row[i] /= s }
-            }
-        }
-    }
-
-    /// Σ_i p_i log p_i of each row.
-    static func rowNegativeEntropy(_ p: UnsafePointer<Float>, rows: Int, width: Int) -> [Double] {
-        var out = [Double](repeating: 0, count: rows)
-        out.withUnsafeMutableBufferPointer { o in
-            Parallel.forEachChunk(rows, costPerItem: width * 4) { range in
-                for r in range {
-                    let pr = p + r * width
-                    var plogp: Double = 0
-                    for i in 0..<width where pr[i] > 0 { plogp += Double(pr[i]) * log(Double(pr[i])) }
-                    o[r] = plogp
-                }
-            }
-        }
-        return out
-    }
-
-    /// Replaces logits z by (softmax(z) − p) / rows and returns mean_rows KL(p ‖ softmax z),
-    /// given each row's Σ p log p.
-    static func meanKLAndGradient(_ z: UnsafeMutablePointer<Float>, target p: UnsafePointer<Float>, negativeEntropy: [Double],
-                                  rows: Int, width: Int) -> Double {
-        var total: Double = 0
-        let lock = NSLock()
-        Parallel.forEachChunk(rows, costPerItem: width * 6) { range in
-            var local: Double = 0
-            for r in range {
-                let row = z + r * width, pr = p + r * width
-                var st = [Double](repeating: 0, count: 4)
-                wb_softmax_row_stats(row, width, pr, &st)
-                let logS = log(st[1])
-                // KL = Σ p log p − (Σ p (z − m) − log s)
-                local += negativeEntropy[r] - (st[3] - logS)
-                let shift = Float(st[0] + logS), scale = 1 / Float(rows)
-                for i in 0..<width { row[i] = (exp(row[i] - shift) - pr[i]) * scale }
-            }
-            lock.lock(); total += local; lock.unlock()
-        }
-        return total / Double(rows)
     }
 }

@@ -55,7 +55,7 @@ extension TransformerModel {
                 next.withUnsafeMutableBufferPointer { nextBuf in
                     Parallel.forEachChunk(B, costPerItem: V * 4) { range in
                         for b in range where !done[b] {
-                            nextBuf[b] = Sampler.sample(UnsafeBufferPointer(start: lp + b * V, count: V),
+                            nextBuf[b] = TokenDistribution.sample(UnsafeBufferPointer(start: lp + b * V, count: V),
                                                         options: options.sampling, rng: &rngBuf[b])
                         }
                     }

@@ -45,7 +45,7 @@ struct Forward: ParsableCommand {
         try writeActivations(to: out, model: m, tokens: tokens, text: text, tokenizer: tokenizer, result: result)
 
         let last = UnsafeBufferPointer(start: logits.data + (T - 1) * V, count: V)
-        let next = Sampler.argmax(last)
+        let next = TokenDistribution.argmax(last)
         print("forward: \(T) tokens through \(L) blocks (\(m.config.architecture.rawValue), d=\(d), V=\(V))")
         print("next-token argmax after the last position: \(next) (logit \(String(format: "%.4f", last[next])))")
         print("wrote \(out): /input_ids [\(T)]" + (text == nil ? "" : ", /tokens [\(T)]") + ", /logits [\(T), \(V)]"

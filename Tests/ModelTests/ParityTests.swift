@@ -75,7 +75,7 @@ final class ParityTests: XCTestCase {
             var seq = prompt
             for _ in 0..<n {
                 let logits = try model.forward(TokenBatch(seq), logits: .last).logits!
-                seq.append(Sampler.argmax(logits.storage.buffer))
+                seq.append(TokenDistribution.argmax(logits.storage.buffer))
             }
             XCTAssertEqual(cached.tokens[b], Array(seq.dropFirst(prompt.count)), "row \(b)")
         }

@@ -65,10 +65,10 @@ final class SamplingTests: XCTestCase {
     func testGreedyAndTruncation() {
         var rng = SeededGenerator(seed: 1)
         let logits: [Float] = [0.1, 2.5, 2.5, -1, 0.3]
-        XCTAssertEqual(row(logits) { Sampler.argmax($0) }, 1, "ties go to the first index like torch.argmax")
+        XCTAssertEqual(row(logits) { TokenDistribution.argmax($0) }, 1, "ties go to the first index like torch.argmax")
         for _ in 0..<50 {
-            XCTAssertEqual(row(logits) { Sampler.sample($0, options: SamplingOptions(temperature: 1, topK: 1), rng: &rng) }, 1)
-            let nucleus = row(logits) { Sampler.sample($0, options: SamplingOptions(temperature: 1, topP: 0.6), rng: &rng) }
+            XCTAssertEqual(row(logits) { TokenDistribution.sample($0, options: SamplingOptions(temperature: 1, topK: 1), rng: &rng) }, 1)
+            let nucleus = row(logits) { TokenDistribution.sample($0, options: SamplingOptions(temperature: 1, topP: 0.6), rng: &rng) }
             XCTAssertTrue(nucleus == 1 || nucleus == 2, "top-p 0.6 keeps only the two tied leaders")
         }
     }
@@ -78,11 +78,11 @@ final class SamplingTests: XCTestCase {
         let logits: [Float] = [0, Float(log(3.0))]  // p = [0.25, 0.75]
         var ones = 0
         let n = 20_000
-        for _ in 0..<n { ones += row(logits) { Sampler.sample($0, options: SamplingOptions(temperature: 1), rng: &rng) } }
+        for _ in 0..<n { ones += row(logits) { TokenDistribution.sample($0, options: SamplingOptions(temperature: 1), rng: &rng) } }
         XCTAssertEqual(Double(ones) / Double(n), 0.75, accuracy: 0.015)
         // Temperature 0.5 sharpens: p ∝ [1, 9] → 0.9.
         ones = 0
-        for _ in 0..<n { ones += row(logits) { Sampler.sample($0, options: SamplingOptions(temperature: 0.5), rng: &rng) } }
+        for _ in 0..<n { ones += row(logits) { TokenDistribution.sample($0, options: SamplingOptions(temperature: 0.5), rng: &rng) } }
         XCTAssertEqual(Double(ones) / Double(n), 0.9, accuracy: 0.015)
     }
 

@@ -221,7 +221,7 @@ final class CLITests: XCTestCase {
         let top = try h5.readInts("top_ids").values
         for t in 0..<T {
             let row = UnsafeBufferPointer(start: logits.data + t * m.config.vocabSize, count: m.config.vocabSize)
-            XCTAssertEqual(top[((L1 - 1) * T + t) * 5], Sampler.argmax(row))
+            XCTAssertEqual(top[((L1 - 1) * T + t) * 5], TokenDistribution.argmax(row))
         }
 
         // A batch of prompts with every site kind, and the heatmap.

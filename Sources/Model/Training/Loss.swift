@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// Next-token cross-entropy over chosen positions.
@@ -8,29 +7,9 @@ public enum CrossEntropy {
     /// (1 for the sum; 1/count for the mean): softmax − one-hot on labelled rows, 0
     /// elsewhere. `logits` is [rows, V]; `labels[r]` is nil for rows that do not count.
     public static func lossAndGradient(logits: Tensor, labels: [Int?], gradientScale: Float = 1) -> (loss: Double, gradient: Tensor) {
-        let V = logits.shape.last!
-        let rows = logits.count / V
-        precondition(labels.count == rows, "\(labels.count) labels for \(rows) rows")
-        let grad = Tensor(zeros: [rows, V])
-        var perRow = [Double](repeating: 0, count: rows)
-        perRow.withUnsafeMutableBufferPointer { lossOut in
-            Parallel.forEachChunk(rows, costPerItem: V * 4) { range in
-                for r in range {
-                    guard let label = labels[r] else { continue }
-                    let x = logits.data + r * V, g = grad.mutableData + r * V
-                    var maxV = -Float.infinity
-                    for j in 0..<V { maxV = max(maxV, x[j]) }
-                    g.update(from: x, count: V)
-                    let sum = Double(wb_exp_shifted_sum(g, V, maxV))   // g ← exp(x − max)
-                    let logZ = Double(maxV) + log(sum)
-                    lossOut[r] = logZ - Double(x[label])
-                    let inv = Float(1 / sum) * gradientScale
-                    for j in 0..<V { g[j] *= inv }
-                    g[label] -= gradientScale
-                }
-            }
-        }
-        return (perRow.reduce(0, +), grad)
+        let (logProbabilities, gradient) = TokenDistribution.chosenLogProbabilities(
+            logits: logits, labels: labels, coefficient: { _, _ in Double(gradientScale) })
+        return (logProbabilities.reduce(0) { $0 - ($1 ?? 0) }, gradient)
     }
 
     /// Labels for next-token prediction: row (b, t) predicts token (b, t+1) when
