@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 import Model
 import Corpus
@@ -139,10 +138,10 @@ public struct EKFACFactors {
                 c[i * n + j] = v; c[j * n + i] = v
             }
         }
-        var w = [Double](repeating: 0, count: n)
-        let info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(n), &c, Int32(n), &w)
-        guard info == 0 else { throw WorkbenchError("\(name): eigendecomposition failed (LAPACKE_dsyevd info \(info))") }
-        return (c.map { Float($0) }, w)
+        do {
+            let (values, vectors) = try LinearAlgebra.symmetricEigen(c, n: n)
+            return (vectors.map { Float($0) }, values)
+        } catch let e as WorkbenchError { throw WorkbenchError("\(name): \(e.message)") }
     }
 }
 
@@ -160,10 +159,6 @@ final class DoubleBuffers: @unchecked Sendable {
     subscript(_ i: Int) -> UnsafeMutablePointer<Double> { buffers[i] }
 }
 
-/// C = XᵀX for X [k, n] (only the upper triangle is written).
-func ssyrkUpper(n: Int, k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), 1, a, blasint(n), 0, c, blasint(n))
-}
 
 extension ModuleFactors {
     /// Q_Sᵀ G Q_A for G = gᵀ a, computed as (g Q_S)ᵀ (a Q_A): [out, in].

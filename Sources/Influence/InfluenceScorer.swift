@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 import Model
 import Corpus
@@ -91,23 +90,13 @@ public final class InfluenceScorer {
         let r = min(rank, o, n)
         var U = [Float](repeating: 0, count: o * Q * r), V = [Float](repeating: 0, count: n * Q * r)
         for q in 0..<Q {
-            let (u, sigma, vt) = try svd(Array(stack[(q * o * n)..<((q + 1) * o * n)]), rows: o, columns: n)
+            let (u, sigma, vt) = try LinearAlgebra.svd(Array(stack[(q * o * n)..<((q + 1) * o * n)]), rows: o, columns: n)
             for k in 0..<r {
                 for i in 0..<o { U[i * Q * r + q * r + k] = u[i * min(o, n) + k] * sigma[k] }
                 for j in 0..<n { V[j * Q * r + q * r + k] = vt[k * n + j] }
             }
         }
         return (U, V)
-    }
-
-    /// Thin SVD (LAPACKE_sgesdd): U [rows, p], σ [p], Vᵀ [p, columns] with p = min(rows, columns).
-    static func svd(_ matrix: [Float], rows o: Int, columns n: Int) throws -> ([Float], [Float], [Float]) {
-        let p = min(o, n)
-        var a = matrix, sigma = [Float](repeating: 0, count: p)
-        var u = [Float](repeating: 0, count: o * p), vt = [Float](repeating: 0, count: p * n)
-        let info = LAPACKE_sgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(o), Int32(n), &a, Int32(n), &sigma, &u, Int32(p), &vt, Int32(n))
-        guard info == 0 else { throw WorkbenchError("SVD of a preconditioned query gradient failed (LAPACKE_sgesdd info \(info))") }
-        return (u, sigma, vt)
     }
 
     public var moduleCount: Int { factors.modules.count }

@@ -63,4 +63,57 @@ enum Attention {
             }
         }
     }
+
+    /// Backward of `forward` without a cache offset: for each sequence b and head h,
+    /// with P the probabilities and O = P V:
+    ///   dP = dO Vᵀ,  dV += Pᵀ dO,  dS = P ⊙ (dP − rowsum(dP ⊙ P)),
+    ///   dQ = scale · dS K,  dK += scale · dSᵀ Q.
+    /// Work is split by (sequence, KV head) so that the query heads sharing a KV
+    /// head accumulate into it on one thread.
+    static func backward(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, probabilities P: UnsafePointer<Float>,
+                         cache: KVCache, layout: RowLayout, outputGradient dO: UnsafePointer<Float>,
+                         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>) {
+        let (B, T) = (layout.batchSize, layout.length)
+        let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
+        let cap = cache.capacity
+        let group = H / KH
+        let scale = 1 / Float(hd).squareRoot()
+        let qStride = H * hd, kvStride = KH * hd
+        let keys = cache.keys[layer].data, values = cache.values[layer].data
+        Parallel.forEachChunk(B * KH, costPerItem: group * T * T * hd * 4) { range in
+            let dScores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
+            let dKBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
+            let dVBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
+            defer { dScores.deallocate(); dKBlock.deallocate(); dVBlock.deallocate() }
+            for item in range {
+                let (b, kh) = (item / KH, item % KH)
+                let kvBase = ((b * KH + kh) * cap) * hd
+                dKBlock.update(repeating: 0, count: T * hd)
+                dVBlock.update(repeating: 0, count: T * hd)
+                for h in (kh * group)..<((kh + 1) * group) {
+                    let p = P + (b * H + h) * T * T
+                    let dOBase = dO + b * T * qStride + h * hd
+                    let qBase = q + b * T * qStride + h * hd
+                    sgemm(transB: true, m: T, n: T, k: hd, a: dOBase, lda: qStride, b: values + kvBase, ldb: hd,
+                          c: dScores, ldc: T)
+                    sgemm(transA: true, m: T, n: hd, k: T, a: p, lda: T, b: dOBase, ldb: qStride,
+                          beta: 1, c: dVBlock, ldc: hd)
+                    for t in 0..<T {
+                        let pr = p + t * T, dr = dScores + t * T
+                        var dot: Float = 0
+                        for s in 0...t { dot += pr[s] * dr[s] }
+                        for s in 0..<T { dr[s] = pr[s] * (dr[s] - dot) }
+                    }
+                    sgemm(m: T, n: hd, k: T, alpha: scale, a: dScores, lda: T, b: keys + kvBase, ldb: hd,
+                          c: dq + b * T * qStride + h * hd, ldc: qStride)
+                    sgemm(transA: true, m: T, n: hd, k: T, alpha: scale, a: dScores, lda: T, b: qBase, ldb: qStride,
+                          beta: 1, c: dKBlock, ldc: hd)
+                }
+                for t in 0..<T {
+                    (dk + (b * T + t) * kvStride + kh * hd).update(from: dKBlock + t * hd, count: hd)
+                    (dv + (b * T + t) * kvStride + kh * hd).update(from: dVBlock + t * hd, count: hd)
+                }
+            }
+        }
+    }
 }

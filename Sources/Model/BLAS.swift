@@ -77,3 +77,8 @@ package enum SkinnyGemm {
         return true
     }
 }
+
+/// C = XᵀX for X [k, n] (only the upper triangle is written).
+package func ssyrkUpper(n: Int, k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), 1, a, blasint(n), 0, c, blasint(n))
+}
