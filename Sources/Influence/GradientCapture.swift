@@ -108,7 +108,7 @@ public struct GradientCapture {
             for r in 0..<rows { for j in 0..<a.width { input[r * n + j] = a.pointer[r * a.width + j] } }
             activity[id] = ModuleActivity(a: input, g: Array(UnsafeBufferPointer(start: g.pointer, count: rows * g.width)), rows: rows)
         }
-        model.backward(record, logitGradient: gradient, options: options)
+        try model.backward(record, logitGradient: gradient, options: options)
         return (loss, activity)
     }
 }

@@ -41,7 +41,11 @@ extension TransformerModel {
         let kv = cache ?? KVCache(config: c, batchSize: B, capacity: T)
         let start = kv.length
         let positions = try kv.append(isReal: batch.isReal, count: T)
-        let layout = RowLayout(batchSize: B, length: T, isReal: batch.isReal, positions: positions)
+        if kv.promptLengths == nil || start == 0 {
+            kv.promptLengths = batch.promptLengths ?? kv.realTokens
+        }
+        let layout = RowLayout(batchSize: B, length: T, isReal: batch.isReal, positions: positions,
+                               promptLengths: batch.promptLengths ?? kv.promptLengths!)
 
         // h_0: embedding rows (padding rows embed their pad id; they are never attended to).
         let h = Tensor(zeros: [rows, d])
@@ -50,8 +54,10 @@ extension TransformerModel {
             (h.mutableData + r * d).update(from: weights.embedding.row(id), count: d)
         }
         var residuals: [Tensor] = []
-        func residualHooks(_ index: Int) {
-            if let edit = hooks.residualEdits[index] { apply(edit, to: h.mutableData, layout: layout) }
+        func residualHooks(_ index: Int) throws {
+            if let interventions = hooks.residualInterventions[index] {
+                try intervene(interventions, on: h.mutableData, layout: layout, record: record, index: index)
+            }
             if let reader = hooks.residualReader {
                 reader(index, ActivationView(pointer: h.data, rows: rows, width: d, layout: layout))
             }
@@ -59,14 +65,14 @@ extension TransformerModel {
                 residuals.append(Tensor(shape: [B, T, d], storage: FloatStorage(copying: h.data, count: rows * d)))
             }
         }
-        residualHooks(0)
-
         record?.begin(batch: batch, layout: layout, cache: kv)
+        try residualHooks(0)
+
         let scratch = BlockScratch(config: c, rows: rows)
         for l in 0..<c.layerCount {
             let buffers = record.map { $0.newLayer(config: c, rows: rows, residualIn: h, scratch: scratch) } ?? scratch
             blockForward(layer: l, h: h.mutableData, scratch: buffers, layout: layout, cache: kv, cacheStart: start, hooks: hooks)
-            residualHooks(l + 1)
+            try residualHooks(l + 1)
         }
         record?.finalResidual = Tensor(shape: [rows, d], storage: h.storage)   // h is only read from here on
 
@@ -113,20 +119,18 @@ extension TransformerModel {
                             weightGradient: grads?.finalNorm.mutableData)
     }
 
-    private func apply(_ edit: ResidualEdit, to h: UnsafeMutablePointer<Float>, layout: RowLayout) {
-        let d = config.hiddenSize, n = layout.rows * d
-        switch edit {
-        case .addVector(let v):
-            precondition(v.count == d, "steering vector has \(v.count) values, the model's width is \(d)")
-            for r in 0..<layout.rows { for i in 0..<d { h[r * d + i] += v[i] } }
-        case .add(let t):
-            precondition(t.count == n, "residual addition has \(t.count) values, expected \(n)")
-            Ops.add(t.data, into: h, count: n)
-        case .replace(let t):
-            precondition(t.count == n, "residual replacement has \(t.count) values, expected \(n)")
-            h.update(from: t.data, count: n)
-        case .custom(let f):
-            f(h, layout)
+    /// Applies a site's interventions in order, each to the rows it selects (gathered, edited,
+    /// scattered back). A recorded pass keeps each intervention's input rows for backward.
+    private func intervene(_ interventions: [any ResidualIntervention], on h: UnsafeMutablePointer<Float>,
+                           layout: RowLayout, record: ForwardRecord?, index: Int) throws {
+        let d = config.hiddenSize
+        for intervention in interventions {
+            let rows = SelectedRows(indices: intervention.selection.rows(in: layout), layout: layout)
+            let x = Tensor(zeros: [rows.count, d]), y = Tensor(zeros: [rows.count, d])
+            for (i, r) in rows.indices.enumerated() { (x.mutableData + i * d).update(from: h + r * d, count: d) }
+            if rows.count > 0 { try intervention.forward(x.data, into: y.mutableData, rows: rows, width: d) }
+            for (i, r) in rows.indices.enumerated() { (h + r * d).update(from: y.data + i * d, count: d) }
+            record?.interventionInputs[index, default: []].append(x)
         }
     }
 }
@@ -151,8 +155,8 @@ class BlockScratch {
 }
 
 extension TransformerModel {
-    /// One linear layer with its hook points: the tap sees the input, an adapter's
-    /// ΔW adds x ΔWᵀ to the output.
+    /// One linear layer with its hook points: the tap sees the input, each adapter's
+    /// s ΔW adds s x ΔWᵀ to the output.
     func runLinear(_ id: LinearID, input: UnsafePointer<Float>, layout: RowLayout,
                    output: UnsafeMutablePointer<Float>, hooks: ForwardHooks, accumulate: Bool = false) {
         let lw = weights.blocks[id.layer].linear(id.site)
@@ -162,9 +166,9 @@ extension TransformerModel {
         }
         linearForward(input, rows: rows, weight: lw.weight.data, inFeatures: lw.inFeatures,
                       outFeatures: lw.outFeatures, bias: lw.bias?.data, into: output, accumulate: accumulate)
-        if let delta = hooks.weightDeltas[id] {
-            delta.addContribution(input: input, rows: rows, inFeatures: lw.inFeatures,
-                                  output: output, outFeatures: lw.outFeatures)
+        for scaled in hooks.weightDeltas[id] ?? [] {
+            scaled.delta.addContribution(input: input, rows: rows, inFeatures: lw.inFeatures,
+                                         output: output, outFeatures: lw.outFeatures, scale: scaled.scale)
         }
     }
 

@@ -18,7 +18,16 @@ public struct RowLayout: Sendable {
     public let isReal: [Bool]
     /// RoPE position of each row.
     public let positions: [Int]
+    /// Prompt length of each sequence, in real tokens: positions below it are prompt
+    /// positions (`RowSelection`). Set by the batch, else by the first call on a KV cache,
+    /// else every real token of the call is prompt.
+    public let promptLengths: [Int]
     public var rows: Int { batchSize * length }
+
+    public init(batchSize: Int, length: Int, isReal: [Bool], positions: [Int], promptLengths: [Int]) {
+        self.batchSize = batchSize; self.length = length; self.isReal = isReal
+        self.positions = positions; self.promptLengths = promptLengths
+    }
 }
 
 /// A read-only view of a [rows, width] activation matrix handed to a hook.
@@ -36,36 +45,32 @@ public struct ActivationView {
     }
 }
 
-/// How a hook changes the residual stream h_r (r = 0: embedding output,
-/// r = l + 1: output of block l; methods.md notation).
-public enum ResidualEdit {
-    /// h_r ← h_r + v at every row (v has d values: a steering vector).
-    case addVector([Float])
-    /// h_r ← h_r + V with V of shape [batchSize, length, d].
-    case add(Tensor)
-    /// h_r ← V with V of shape [batchSize, length, d].
-    case replace(Tensor)
-    /// Arbitrary in-place edit of the [rows, d] matrix.
-    case custom((UnsafeMutablePointer<Float>, RowLayout) -> Void)
-}
-
-/// A weight change ΔW for one linear layer supplied from outside (an adapter):
-/// the layer computes y = x (W + ΔW)ᵀ + b without W ever being modified.
+/// A weight change ΔW for one linear layer supplied from outside (an adapter): the layer
+/// computes y = x (W + Σ_k s_k ΔW_k)ᵀ + b, each delta with its own scale s_k, without W
+/// ever being modified.
 public protocol WeightDelta {
-    /// Adds x ΔWᵀ to `output` ([rows, out]) for `input` ([rows, in]).
+    /// Adds s · x ΔWᵀ to `output` ([rows, out]) for `input` ([rows, in]).
     func addContribution(input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
-                         output: UnsafeMutablePointer<Float>, outFeatures: Int)
-    /// Backward: adds g ΔW to `inputGradient` ([rows, in]) for the layer's output
+                         output: UnsafeMutablePointer<Float>, outFeatures: Int, scale: Float)
+    /// Backward: adds s · g ΔW to `inputGradient` ([rows, in]) for the layer's output
     /// gradient g ([rows, out]).
     func addInputGradient(outputGradient: UnsafePointer<Float>, rows: Int, outFeatures: Int,
-                          inputGradient: UnsafeMutablePointer<Float>, inFeatures: Int)
+                          inputGradient: UnsafeMutablePointer<Float>, inFeatures: Int, scale: Float)
+    /// Backward: accumulates the gradients of the delta's own parameters (if any) given the
+    /// layer's input x and output gradient g.
+    func accumulateGradients(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, rows: Int,
+                             inFeatures: Int, outFeatures: Int, scale: Float)
 }
 
-/// An adapter with parameters of its own, which the backward pass feeds.
-public protocol TrainableWeightDelta: WeightDelta {
-    /// Accumulates the gradient of its parameters given the layer's input x and output gradient g.
-    func accumulateGradients(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, rows: Int,
-                             inFeatures: Int, outFeatures: Int)
+extension WeightDelta {
+    public func accumulateGradients(input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, rows: Int,
+                                    inFeatures: Int, outFeatures: Int, scale: Float) {}
+}
+
+/// A weight delta attached to a layer with its scale.
+public struct ScaledWeightDelta {
+    public let delta: any WeightDelta
+    public let scale: Float
 }
 
 /// ΔW given as a dense [out, in] matrix.
@@ -73,14 +78,14 @@ public struct DenseWeightDelta: WeightDelta {
     public let delta: Tensor
     public init(_ delta: Tensor) { self.delta = delta }
     public func addContribution(input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
-                                output: UnsafeMutablePointer<Float>, outFeatures: Int) {
+                                output: UnsafeMutablePointer<Float>, outFeatures: Int, scale: Float) {
         precondition(delta.shape == [outFeatures, inFeatures], "ΔW shape \(delta.shape) ≠ [\(outFeatures), \(inFeatures)]")
-        sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: input, lda: inFeatures,
+        sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures, alpha: scale, a: input, lda: inFeatures,
               b: delta.data, ldb: inFeatures, beta: 1, c: output, ldc: outFeatures)
     }
     public func addInputGradient(outputGradient: UnsafePointer<Float>, rows: Int, outFeatures: Int,
-                                 inputGradient: UnsafeMutablePointer<Float>, inFeatures: Int) {
-        sgemm(m: rows, n: inFeatures, k: outFeatures, a: outputGradient, lda: outFeatures,
+                                 inputGradient: UnsafeMutablePointer<Float>, inFeatures: Int, scale: Float) {
+        sgemm(m: rows, n: inFeatures, k: outFeatures, alpha: scale, a: outputGradient, lda: outFeatures,
               b: delta.data, ldb: inFeatures, beta: 1, c: inputGradient, ldc: inFeatures)
     }
 }
@@ -95,43 +100,66 @@ public struct LowRankWeightDelta: WeightDelta {
         self.a = a; self.b = b
     }
     public func addContribution(input: UnsafePointer<Float>, rows: Int, inFeatures: Int,
-                                output: UnsafeMutablePointer<Float>, outFeatures: Int) {
+                                output: UnsafeMutablePointer<Float>, outFeatures: Int, scale: Float) {
         let r = a.shape[0]
         precondition(a.shape[1] == inFeatures && b.shape[0] == outFeatures, "low-rank ΔW does not fit [\(outFeatures), \(inFeatures)]")
         let tmp = UnsafeMutablePointer<Float>.allocate(capacity: rows * r)
         defer { tmp.deallocate() }
         sgemm(transB: true, m: rows, n: r, k: inFeatures, a: input, lda: inFeatures, b: a.data, ldb: inFeatures, c: tmp, ldc: r)
-        sgemm(transB: true, m: rows, n: outFeatures, k: r, a: tmp, lda: r, b: b.data, ldb: r, beta: 1, c: output, ldc: outFeatures)
+        sgemm(transB: true, m: rows, n: outFeatures, k: r, alpha: scale, a: tmp, lda: r, b: b.data, ldb: r, beta: 1, c: output, ldc: outFeatures)
     }
     public func addInputGradient(outputGradient: UnsafePointer<Float>, rows: Int, outFeatures: Int,
-                                 inputGradient: UnsafeMutablePointer<Float>, inFeatures: Int) {
+                                 inputGradient: UnsafeMutablePointer<Float>, inFeatures: Int, scale: Float) {
         let r = a.shape[0]
         let tmp = UnsafeMutablePointer<Float>.allocate(capacity: rows * r)
         defer { tmp.deallocate() }
         // (g B) A
         sgemm(m: rows, n: r, k: outFeatures, a: outputGradient, lda: outFeatures, b: b.data, ldb: r, c: tmp, ldc: r)
-        sgemm(m: rows, n: inFeatures, k: r, a: tmp, lda: r, b: a.data, ldb: inFeatures, beta: 1, c: inputGradient, ldc: inFeatures)
+        sgemm(m: rows, n: inFeatures, k: r, alpha: scale, a: tmp, lda: r, b: a.data, ldb: inFeatures, beta: 1, c: inputGradient, ldc: inFeatures)
     }
 }
 
-/// Everything a caller can attach to one forward pass. A hook is a value: the
-/// model code is the same with or without it.
+/// Everything a caller can attach to one forward pass. A hook is a value: the model code
+/// is the same with or without it, and forward, generate and backward take the same hooks.
 public struct ForwardHooks {
-    /// Edits of the residual stream, keyed by residual index r in 0...L.
-    public var residualEdits: [Int: ResidualEdit] = [:]
-    /// Called with h_r (after any edit) for every residual index r.
+    /// Interventions on the residual stream, keyed by residual index r in 0...L (r = 0: the
+    /// embedding output, r = l + 1: the output of block l), applied in list order.
+    public private(set) var residualInterventions: [Int: [any ResidualIntervention]] = [:]
+    /// Called with h_r (after its interventions) for every residual index r.
     public var residualReader: ((Int, ActivationView) -> Void)?
     /// Called inside block l with the residual after its attention sublayer
     /// (h_l + Attn(RMSNorm(h_l)), before the MLP), keyed by the block index l.
     public var midResidualReader: ((Int, ActivationView) -> Void)?
     /// Called with each linear layer's input before the layer runs.
     public var linearTap: ((LinearID, ActivationView) -> Void)?
-    /// Adapters: ΔW per linear layer.
-    public var weightDeltas: [LinearID: any WeightDelta] = [:]
+    /// Adapters: weight deltas per linear layer, each with its scale, summed.
+    public private(set) var weightDeltas: [LinearID: [ScaledWeightDelta]] = [:]
 
     public init() {}
 
+    /// Adds an intervention at residual index `index`, after those already there.
+    public mutating func add(_ intervention: any ResidualIntervention, at index: Int) {
+        residualInterventions[index, default: []].append(intervention)
+    }
+
+    /// Adds a fixed edit at residual index `index`, after the interventions already there.
+    public mutating func add(_ edit: ResidualEdit, at index: Int) {
+        add(FixedEdit(edit), at: index)
+    }
+
+    /// Adds s · ΔW to linear layer `id`, beside the deltas already there.
+    public mutating func add(_ delta: any WeightDelta, to id: LinearID, scale: Float = 1) {
+        weightDeltas[id, default: []].append(ScaledWeightDelta(delta: delta, scale: scale))
+    }
+
+    /// These hooks without the readers and taps: what a recomputation must re-apply.
+    var adaptersOnly: ForwardHooks {
+        var h = ForwardHooks()
+        h.weightDeltas = weightDeltas
+        return h
+    }
+
     public var isEmpty: Bool {
-        residualEdits.isEmpty && residualReader == nil && midResidualReader == nil && linearTap == nil && weightDeltas.isEmpty
+        residualInterventions.isEmpty && residualReader == nil && midResidualReader == nil && linearTap == nil && weightDeltas.isEmpty
     }
 }

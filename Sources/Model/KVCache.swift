@@ -17,6 +17,8 @@ public final class KVCache {
     public private(set) var length = 0
     /// Real (non-padding) tokens seen so far per sequence: the next RoPE position.
     public private(set) var realTokens: [Int]
+    /// Prompt length per sequence, fixed by the first call (the prefill).
+    public internal(set) var promptLengths: [Int]?
 
     public init(config: ModelConfig, batchSize: Int, capacity: Int) {
         self.batchSize = batchSize

@@ -8,14 +8,19 @@ public struct TokenBatch: Sendable {
     public let length: Int
     public var tokens: [Int]
     public var isReal: [Bool]
+    /// Prompt length of each sequence in real tokens, when the batch holds prompt +
+    /// completion (training); nil: every real token is prompt (`RowLayout.promptLengths`).
+    public var promptLengths: [Int]?
 
-    public init(batchSize: Int, length: Int, tokens: [Int], isReal: [Bool]? = nil) {
+    public init(batchSize: Int, length: Int, tokens: [Int], isReal: [Bool]? = nil, promptLengths: [Int]? = nil) {
         precondition(tokens.count == batchSize * length, "token count \(tokens.count) ≠ \(batchSize) × \(length)")
         self.batchSize = batchSize
         self.length = length
         self.tokens = tokens
         self.isReal = isReal ?? [Bool](repeating: true, count: tokens.count)
+        self.promptLengths = promptLengths
         precondition(self.isReal.count == tokens.count)
+        precondition(promptLengths.map { $0.count == batchSize } ?? true, "one prompt length per sequence")
     }
 
     /// One unpadded sequence.

@@ -50,7 +50,7 @@ final class InfluenceScoreTests: XCTestCase {
             var labels = [Int?](repeating: nil, count: tokens.count)
             for t in from..<(tokens.count - 1) { labels[t] = tokens[t + 1] }
             let grads = m.weights.zerosLike()
-            m.backward(record, logitGradient: CrossEntropy.lossAndGradient(logits: out.logits!, labels: labels).gradient,
+            try m.backward(record, logitGradient: CrossEntropy.lossAndGradient(logits: out.logits!, labels: labels).gradient,
                        options: BackwardOptions(weightGradients: grads))
             return grads
         }

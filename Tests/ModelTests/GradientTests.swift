@@ -59,7 +59,7 @@ final class GradientTests: XCTestCase {
                                             Array(UnsafeBufferPointer(start: g.pointer, count: rows * g.width)))
                 }
             }
-            m.backward(record, logitGradient: dLogits, options: options)
+            try m.backward(record, logitGradient: dLogits, options: options)
 
             for (hfName, mine) in grads.named.map({ ($0.name, $0.tensor) }) {
                 let theirs = try ref.floatTensor("grad." + hfName)
@@ -98,7 +98,7 @@ final class GradientTests: XCTestCase {
         let out = try m.forward(batch, logits: .all, record: record)
         let (loss, dLogits) = CrossEntropy.lossAndGradient(logits: out.logits!, labels: labels)
         let grads = m.weights.zerosLike()
-        m.backward(record, logitGradient: dLogits, options: BackwardOptions(weightGradients: grads))
+        try m.backward(record, logitGradient: dLogits, options: BackwardOptions(weightGradients: grads))
         return (loss, grads)
     }
 
@@ -110,7 +110,7 @@ final class GradientTests: XCTestCase {
         let out = try s.model.forward(s.batch, logits: .all, record: record)
         let (_, dLogits) = CrossEntropy.lossAndGradient(logits: out.logits!, labels: s.labels)
         let recomputed = s.model.weights.zerosLike()
-        s.model.backward(record, logitGradient: dLogits, options: BackwardOptions(weightGradients: recomputed))
+        try s.model.backward(record, logitGradient: dLogits, options: BackwardOptions(weightGradients: recomputed))
         for (a, b) in zip(kept.named, recomputed.named) { XCTAssertEqual(a.tensor.values, b.tensor.values, a.name) }
     }
 

@@ -32,16 +32,16 @@ final class HookTests: XCTestCase {
 
         // Replacing h_L with itself changes nothing; the last layer reproduces the logits.
         var same = ForwardHooks()
-        same.residualEdits[L] = .replace(base.residuals[L])
+        same.add(.replace(base.residuals[L]), at: L)
         XCTAssertEqual(try logits(m, same), base.logits!.values)
 
         // Adding v at every row of h_1 equals adding the broadcast tensor, and changes the output.
         let v = (0..<d).map { Float(sin(Double($0))) * 0.5 }
         var addVec = ForwardHooks()
-        addVec.residualEdits[1] = .addVector(v)
+        addVec.add(.addVector(v), at: 1)
         let broadcast = Tensor(shape: [1, tokens.count, d], values: Array((0..<tokens.count).map { _ in v }.joined()))
         var addTensor = ForwardHooks()
-        addTensor.residualEdits[1] = .add(broadcast)
+        addTensor.add(.add(broadcast), at: 1)
         let a = try logits(m, addVec)
         assertClose(a, try logits(m, addTensor), 1e-6)
         XCTAssertGreaterThan(zip(a, base.logits!.values).map { abs($0 - $1) }.max()!, 1e-3)
@@ -49,7 +49,7 @@ final class HookTests: XCTestCase {
         // Replacing h_1 with (h_1 + v) equals adding v.
         let edited = Tensor(shape: [1, tokens.count, d], values: zip(base.residuals[1].values, broadcast.values).map { $0 + $1 })
         var replace = ForwardHooks()
-        replace.residualEdits[1] = .replace(edited)
+        replace.add(.replace(edited), at: 1)
         assertClose(try logits(m, replace), a, 1e-6)
     }
 
@@ -92,9 +92,9 @@ final class HookTests: XCTestCase {
         let edited = TransformerModel(config: m.config, weights: weights)
 
         var lowRank = ForwardHooks()
-        lowRank.weightDeltas[id] = LowRankWeightDelta(a: a, b: b)
+        lowRank.add(LowRankWeightDelta(a: a, b: b), to: id)
         var full = ForwardHooks()
-        full.weightDeltas[id] = DenseWeightDelta(Tensor(shape: [out, inF], values: dense))
+        full.add(DenseWeightDelta(Tensor(shape: [out, inF], values: dense)), to: id)
         let expected = try logits(edited)
         assertClose(try logits(m, lowRank), expected)
         assertClose(try logits(m, full), expected)

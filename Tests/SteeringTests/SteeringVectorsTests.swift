@@ -16,7 +16,7 @@ final class SteeringVectorsTests: XCTestCase {
         XCTAssertEqual(try m.forward(batch, hooks: try zero.hooks(for: m.config), logits: .all).logits!.values,
                        base.logits!.values, "zero vectors change nothing")
 
-        var s = SteeringVectors(zerosFor: m.config)
+        let s = SteeringVectors(zerosFor: m.config)
         s.vectors[m.config.layerCount - 1] = (0..<m.config.hiddenSize).map { Float($0 % 5) * 0.1 }
         let steered = try m.forward(batch, hooks: try s.hooks(for: m.config), logits: .all, captureResiduals: true)
         // The last block's output moves by exactly s_{L-1}; earlier residuals are untouched.
@@ -35,7 +35,7 @@ final class SteeringVectorsTests: XCTestCase {
         XCTAssertThrowsError(try SteeringVectors(vectors: [[1, 2]]).hooks(for: m.config)) {
             XCTAssertTrue("\($0)".contains("cover 1 blocks, the model has \(m.config.layerCount)"))
         }
-        var s = SteeringVectors(zerosFor: m.config)
+        let s = SteeringVectors(zerosFor: m.config)
         s.vectors[0] = [1, 2, 3]
         XCTAssertThrowsError(try s.hooks(for: m.config)) { XCTAssertTrue("\($0)".contains("has 3 values")) }
     }

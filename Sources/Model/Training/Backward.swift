@@ -19,10 +19,11 @@ public struct BackwardOptions {
 extension TransformerModel {
     /// Backpropagates `logitGradient` (dL/dlogits, [rows, V] as the forward pass's
     /// `.all` logits) through the recorded forward pass. `hooks` must be the hooks of
-    /// that forward pass: adapters pass gradients to their input, and a residual
-    /// `.replace` edit stops the gradient below it (other edits are additive).
+    /// that forward pass: adapters pass gradients to their input and accumulate their
+    /// parameters' gradients, and each residual intervention rewrites dh on its rows
+    /// (dh ← Jᵀ dh) and accumulates its own, last-applied first.
     public func backward(_ record: ForwardRecord, logitGradient: Tensor, hooks: ForwardHooks = ForwardHooks(),
-                         options: BackwardOptions = BackwardOptions()) {
+                         options: BackwardOptions = BackwardOptions()) throws {
         let c = config
         let layout = record.layout!
         let rows = layout.rows, d = c.hiddenSize, V = c.vocabSize
@@ -34,17 +35,29 @@ extension TransformerModel {
         let dh = Tensor(zeros: [rows, d])
         unembedBackward(record.finalResidual!.data, rows: rows, logitGradient: logitGradient.data,
                         inputGradient: dh.mutableData, weightGradients: grads)
-        func residualGradient(_ index: Int) {
+        func residualGradient(_ index: Int) throws {
             options.residualGradientReader?(index, view(dh.data, d))
-            if case .replace = hooks.residualEdits[index] { dh.mutableData.update(repeating: 0, count: rows * d) }
+            guard let interventions = hooks.residualInterventions[index] else { return }
+            let inputs = record.interventionInputs[index] ?? []
+            guard inputs.count == interventions.count else {
+                preconditionFailure("backward's hooks differ from the recorded forward pass's at residual \(index)")
+            }
+            for (intervention, x) in zip(interventions, inputs).reversed() {
+                let selected = SelectedRows(indices: intervention.selection.rows(in: layout), layout: layout)
+                if selected.count == 0 { continue }
+                let dy = Tensor(zeros: [selected.count, d]), dx = Tensor(zeros: [selected.count, d])
+                for (i, r) in selected.indices.enumerated() { (dy.mutableData + i * d).update(from: dh.data + r * d, count: d) }
+                try intervention.backward(x.data, outputGradient: dy.data, inputGradient: dx.mutableData, rows: selected, width: d)
+                for (i, r) in selected.indices.enumerated() { (dh.mutableData + r * d).update(from: dx.data + i * d, count: d) }
+            }
         }
-        residualGradient(c.layerCount)
+        try residualGradient(c.layerCount)
 
         for l in stride(from: c.layerCount - 1, through: 0, by: -1) {
             let layer = record.layers[l] ?? recomputeBlock(l, record: record, hooks: hooks)
             blockBackward(layer: l, record: layer, cache: record.cache, layout: layout, dh: dh.mutableData,
                           hooks: hooks, options: options)
-            residualGradient(l)
+            try residualGradient(l)
         }
 
         if let grads {
@@ -62,14 +75,13 @@ extension TransformerModel {
         let layout = record.layout!
         let input = record.blockInputs[l]
         let full = LayerRecord(config: config, rows: layout.rows, batchSize: layout.batchSize, length: layout.length, residualIn: input)
-        var adaptersOnly = ForwardHooks()
-        adaptersOnly.weightDeltas = hooks.weightDeltas
         let h = input.copy()
-        blockForward(layer: l, h: h.mutableData, scratch: full, layout: layout, cache: record.cache, cacheStart: 0, hooks: adaptersOnly)
+        blockForward(layer: l, h: h.mutableData, scratch: full, layout: layout, cache: record.cache, cacheStart: 0,
+                     hooks: hooks.adaptersOnly)
         return full
     }
 
-    /// Backward through one linear layer y = x Wᵀ + b (+ x ΔWᵀ): dx (+)= g W (+ g ΔW),
+    /// Backward through one linear layer y = x Wᵀ + b (+ Σ s x ΔWᵀ): dx (+)= g W (+ Σ s g ΔW),
     /// dW += gᵀ x, db += Σ_rows g; taps see (x, g).
     func linearBackward(_ id: LinearID, input x: UnsafePointer<Float>, outputGradient g: UnsafePointer<Float>,
                         inputGradient dx: UnsafeMutablePointer<Float>, accumulate: Bool, layout: RowLayout,
@@ -80,10 +92,11 @@ extension TransformerModel {
                                    ActivationView(pointer: g, rows: rows, width: outF, layout: layout))
         sgemmParallel(m: rows, n: inF, k: outF, a: g, lda: outF, b: lw.weight.data, ldb: inF,
                       beta: accumulate ? 1 : 0, c: dx, ldc: inF)
-        if let delta = hooks.weightDeltas[id] {
-            delta.addInputGradient(outputGradient: g, rows: rows, outFeatures: outF, inputGradient: dx, inFeatures: inF)
-            (delta as? TrainableWeightDelta)?.accumulateGradients(input: x, outputGradient: g, rows: rows,
-                                                                  inFeatures: inF, outFeatures: outF)
+        for scaled in hooks.weightDeltas[id] ?? [] {
+            scaled.delta.addInputGradient(outputGradient: g, rows: rows, outFeatures: outF, inputGradient: dx,
+                                          inFeatures: inF, scale: scaled.scale)
+            scaled.delta.accumulateGradients(input: x, outputGradient: g, rows: rows, inFeatures: inF, outFeatures: outF,
+                                             scale: scaled.scale)
         }
         if let grads = options.weightGradients?.blocks[id.layer].linear(id.site) {
             sgemmParallel(transA: true, m: outF, n: inF, k: rows, a: g, lda: outF, b: x, ldb: inF,

@@ -41,12 +41,15 @@ public final class ForwardRecord {
     var cache: KVCache!
     /// h_L, [rows, d].
     var finalResidual: Tensor!
+    /// Per residual index, the packed input rows of each intervention there, in order.
+    var interventionInputs: [Int: [Tensor]] = [:]
 
     public init(recomputeBlocks: Bool = false) { self.recomputeBlocks = recomputeBlocks }
 
     func begin(batch: TokenBatch, layout: RowLayout, cache: KVCache) {
         layers = []
         blockInputs = []
+        interventionInputs = [:]
         self.batch = batch
         self.layout = layout
         self.cache = cache
