@@ -17,6 +17,15 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         s = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
+    /// The generator's whole state, for checkpoints: `SeededGenerator(state:)` continues the
+    /// same stream.
+    public var state: [UInt64] { [s.0, s.1, s.2, s.3] }
+
+    public init(state: [UInt64]) {
+        precondition(state.count == 4, "a generator state has 4 words")
+        s = (state[0], state[1], state[2], state[3])
+    }
+
     public mutating func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
         let t = s.1 << 17

@@ -24,9 +24,8 @@ struct DemoLensStep {
         let panel = LensHeatmap.Panel(title: prompt, result: lens, show: show)
         try writeFileAtomically(Data(LensHeatmap.svg(panels: [panel], metric: .prob).utf8), to: svgPath)
 
-        // v_l = mean over set A of h_{l+1}[last] − mean over set B, one vector per block.
-        let a = try meanLastResidual(setA.prompts), b = try meanLastResidual(setB.prompts)
-        let vectors = zip(a, b).map { zip($0, $1).map { $0 - $1 } }
+        let vectors = try ResidualDirection.meanLastTokenDifference(
+            model: model, setA.prompts.map { tokenizer.encode($0) }, setB.prompts.map { tokenizer.encode($0) })
         let vectorPath = (out as NSString).appendingPathComponent("vector.bin")
         try writeFileAtomically(vectors.flatMap { $0 }.withUnsafeBufferPointer { Data(buffer: $0) }, to: vectorPath)
         let inspection = VectorInspection.inspect(vectors, model: model, k: 6, projections: [.raw])
@@ -41,22 +40,5 @@ struct DemoLensStep {
             (vectorPath, "the direction, float32 [\(vectors.count), \(model.config.hiddenSize)]: `lens inspect \(vectorPath)`"),
             (inspectPath, "its readings: /raw/promoted_ids, /raw/suppressed_ids, /norms, /cosines"),
         ]
-    }
-
-    /// Mean over prompts of the residual after each block at each prompt's last token: [L][d].
-    func meanLastResidual(_ prompts: [String]) throws -> [[Float]] {
-        let c = model.config, d = c.hiddenSize
-        var sums = [[Float]](repeating: [Float](repeating: 0, count: d), count: c.layerCount)
-        let batch = TokenBatch.leftPadded(prompts.map { tokenizer.encode($0) })
-        var hooks = ForwardHooks()
-        hooks.residualReader = { r, view in
-            guard r > 0 else { return }
-            for b in 0..<batch.batchSize {
-                let row = view.row(b * batch.length + batch.length - 1)   // last column: the last real token
-                for i in 0..<d { sums[r - 1][i] += row[i] }
-            }
-        }
-        _ = try model.forward(batch, hooks: hooks, logits: .none)
-        return sums.map { $0.map { $0 / Float(prompts.count) } }
     }
 }
