@@ -116,7 +116,7 @@ final class FixedEdit: ResidualIntervention {
             }
             for (i, r) in rows.indices.enumerated() {
                 let src = t.data + r * d, dst = y + i * d
-                if case .add = edit { Ops.add(src, into: dst, count: d) } else { dst.update(from: src, count: d) }
+                if case .add = edit { for j in 0..<d { dst[j] += src[j] } } else { dst.update(from: src, count: d) }
             }
         case .custom(let f):
             // The closure sees the whole [rows, d] matrix: unpack, edit, repack.

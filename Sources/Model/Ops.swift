@@ -86,6 +86,16 @@ package enum Ops {
         }
     }
 
+    /// SwiGLU backward for act = silu(g) ⊙ u given dL/dact: du = dact ⊙ silu(g);
+    /// dg = dact ⊙ u ⊙ σ(g) (1 + g (1 − σ(g))).
+    package static func swigluBackward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                                       gateGradient: UnsafeMutablePointer<Float>, upGradient: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forEachChunk(count, costPerItem: 8) { range in
+            let o = range.lowerBound
+            wb_silu_mul_backward(gate + o, up + o, outputGradient + o, gateGradient + o, upGradient + o, range.count)
+        }
+    }
+
     /// y += x, element-wise.
     package static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         Parallel.forEachChunk(count) { range in

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// What the backward pass computes besides passing gradients down.
@@ -119,13 +118,9 @@ extension TransformerModel {
         let dAct = Tensor(zeros: [rows, I])
         linearBackward(id(.down), input: rec.activation.data, outputGradient: dh, inputGradient: dAct.mutableData,
                        accumulate: false, layout: layout, hooks: hooks, options: options)
-        // act = silu(g) u: du = dact silu(g); dg = dact u σ(g)(1 + g(1 − σ(g))).
         let dGate = Tensor(zeros: [rows, I]), dUp = Tensor(zeros: [rows, I])
-        Parallel.forEachChunk(rows * I, costPerItem: 8) { range in
-            let o = range.lowerBound
-            wb_silu_mul_backward(rec.gate.data + o, rec.up.data + o, dAct.data + o,
-                                 dGate.mutableData + o, dUp.mutableData + o, range.count)
-        }
+        Ops.swigluBackward(gate: rec.gate.data, up: rec.up.data, outputGradient: dAct.data,
+                           gateGradient: dGate.mutableData, upGradient: dUp.mutableData, count: rows * I)
         let dNormed2 = Tensor(zeros: [rows, d])
         linearBackward(id(.gate), input: rec.normed2.data, outputGradient: dGate.data, inputGradient: dNormed2.mutableData,
                        accumulate: false, layout: layout, hooks: hooks, options: options)
