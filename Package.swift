@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "workbench", targets: ["workbench"]),
         .executable(name: "lens", targets: ["lens"]),
         .executable(name: "influence", targets: ["influence"]),
+        .executable(name: "steer", targets: ["steer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,7 +45,7 @@ let package = Package(
             "Model", "Tokenizers", "Formats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "workbench", dependencies: [
-            "Model", "Tokenizers", "Corpus", "Formats", "Lens", "Influence", "CLICommon",
+            "Model", "Tokenizers", "Corpus", "Formats", "Lens", "Influence", "Steering", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "lens", dependencies: [
@@ -55,14 +56,18 @@ let package = Package(
             "Influence", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "steer", dependencies: [
+            "Steering", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizers", "Formats", "CKernels"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Model"], exclude: ["Fixtures"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Model", "Tokenizers"]),
         .testTarget(name: "LensTests", dependencies: ["Lens", "Model", "Tokenizers", "Corpus", "Formats"], exclude: ["Fixtures"]),
         .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model", "Tokenizers", "Corpus", "Formats"]),
-        .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model", "Tokenizers", "Corpus", "Formats"]),
+        .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model", "Tokenizers", "Corpus", "Formats"], exclude: ["Fixtures"]),
         // Runs the built `workbench` binary as a user would; depending on it builds it first.
-        .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "lens", "influence", "Model", "Tokenizers", "Corpus", "Formats"]),
+        .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "lens", "influence", "steer", "Model", "Tokenizers", "Corpus", "Formats"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -6,12 +6,20 @@ public struct GenerationOptions: Sendable {
     public var seed: UInt64
     /// Generation of a sequence stops after it emits one of these (its EOS ids).
     public var stopTokens: Set<Int>
+    /// One seed per prompt, overriding (seed, b): a sequence's tokens then depend only on
+    /// its own seed, wherever it sits in the batch (RL rollouts).
+    public var sequenceSeeds: [UInt64]?
+    /// Also return log π(token) of every generated token under the untempered logits.
+    public var returnLogProbabilities: Bool
 
-    public init(maxNewTokens: Int, sampling: SamplingOptions = .greedy, seed: UInt64 = 0, stopTokens: Set<Int> = []) {
+    public init(maxNewTokens: Int, sampling: SamplingOptions = .greedy, seed: UInt64 = 0, stopTokens: Set<Int> = [],
+                sequenceSeeds: [UInt64]? = nil, returnLogProbabilities: Bool = false) {
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.seed = seed
         self.stopTokens = stopTokens
+        self.sequenceSeeds = sequenceSeeds
+        self.returnLogProbabilities = returnLogProbabilities
     }
 }
 
@@ -20,6 +28,8 @@ public struct GenerationResult: Sendable {
     public var tokens: [[Int]]
     /// Whether each sequence ended on a stop token (else it reached maxNewTokens).
     public var stopped: [Bool]
+    /// With `returnLogProbabilities`: log π of each new token, aligned with `tokens`.
+    public var logProbabilities: [[Float]] = []
 }
 
 extension TransformerModel {
@@ -39,11 +49,15 @@ extension TransformerModel {
         let B = prompts.count
         let batch = TokenBatch.leftPadded(prompts)
         let cache = KVCache(config: config, batchSize: B, capacity: batch.length + options.maxNewTokens)
-        var rngs = (0..<B).map { SeededGenerator(seed: options.seed &* 0x9E37_79B9 &+ UInt64($0) &+ 1) }
+        if let seeds = options.sequenceSeeds, seeds.count != B {
+            throw WorkbenchError("\(seeds.count) sequence seeds for \(B) prompts")
+        }
+        var rngs = (0..<B).map { SeededGenerator(seed: options.sequenceSeeds?[$0] ?? (options.seed &* 0x9E37_79B9 &+ UInt64($0) &+ 1)) }
+        var logProbabilities = [[Float]](repeating: [], count: options.returnLogProbabilities ? B : 0)
         var out = [[Int]](repeating: [], count: B)
         var done = [Bool](repeating: false, count: B)
         var stopped = [Bool](repeating: false, count: B)
-        if options.maxNewTokens == 0 { return GenerationResult(tokens: out, stopped: stopped) }
+        if options.maxNewTokens == 0 { return GenerationResult(tokens: out, stopped: stopped, logProbabilities: logProbabilities) }
 
         var logits = try forward(batch, hooks: hooks, cache: cache, logits: .last).logits!
         for step in 0..<options.maxNewTokens {
@@ -63,6 +77,10 @@ extension TransformerModel {
             }
             for b in 0..<B where !done[b] {
                 out[b].append(next[b])
+                if options.returnLogProbabilities {
+                    let st = TokenDistribution.statistics(lp + b * V, count: V)
+                    logProbabilities[b].append(Float(st.logProbability(ofLogit: lp[b * V + next[b]])))
+                }
                 if options.stopTokens.contains(next[b]) { done[b] = true; stopped[b] = true }
             }
             progress?(step + 1)
@@ -70,6 +88,6 @@ extension TransformerModel {
             let stepBatch = TokenBatch(batchSize: B, length: 1, tokens: next, isReal: done.map { !$0 })
             logits = try forward(stepBatch, hooks: hooks, cache: cache, logits: .last).logits!
         }
-        return GenerationResult(tokens: out, stopped: stopped)
+        return GenerationResult(tokens: out, stopped: stopped, logProbabilities: logProbabilities)
     }
 }

@@ -5,7 +5,7 @@ import XCTest
 final class TokenDistributionTests: XCTestCase {
     /// The per-row objective: gradient row r is c_r (softmax − onehot), log-probs are exact,
     /// unlabelled rows get nothing; the same call serves a supervised mean (c = 1/N) and a
-    /// policy gradient (c_r = −A_r / N).
+    /// policy gradient −Σ (A_r/N) log π (c_r = A_r / N).
     func testPerRowCoefficients() {
         let V = 5
         let logits = Tensor(shape: [3, V], values: [0.1, 2, -1, 0.5, 0, 1, 1, 1, 1, 1, -3, 0, 3, 0.2, 0.2])

@@ -1,0 +1,114 @@
+import Foundation
+import Model
+
+/// The sequences a policy-gradient pass trains on: prompt and completion tokens of each
+/// sampled sequence, its advantage, and (when rollouts are reused) the log-probabilities
+/// π_old of its completion tokens.
+public struct RolloutBatch: Sendable {
+    public var prompts: [[Int]]
+    public var completions: [[Int]]
+    public var advantages: [Double]
+    /// Per sequence, per completion token; nil: the current policy's own (ratio 1).
+    public var oldLogProbabilities: [[Double]]?
+
+    public init(prompts: [[Int]], completions: [[Int]], advantages: [Double], oldLogProbabilities: [[Double]]? = nil) {
+        precondition(prompts.count == completions.count && completions.count == advantages.count, "one prompt, completion and advantage per sequence")
+        self.prompts = prompts; self.completions = completions; self.advantages = advantages
+        self.oldLogProbabilities = oldLogProbabilities
+    }
+
+    public var count: Int { prompts.count }
+    public var completionLengths: [Int] { completions.map(\.count) }
+}
+
+/// What one pass measured, over the completion tokens of the batch.
+public struct PolicyGradientReport: Sendable {
+    /// L = Σ_i Σ_t w_i ℓ_{i,t} (methods.md §1; `PolicyObjective.tokenTerm`).
+    public var loss: Double
+    /// log π of every completion token under the current parameters, per sequence.
+    public var logProbabilities: [[Double]]
+    public var tokens: Int
+    /// Mean entropy of π over completion positions, nats.
+    public var meanEntropy: Double
+    /// Mean k3 estimate of KL(π ‖ π_ref) per token (0 when β = 0: not computed).
+    public var meanKL: Double
+    /// Fraction of completion tokens whose gradient clipping cut.
+    public var clippedFraction: Double
+}
+
+/// One forward + backward pass of the policy-gradient objective over a rollout batch, in
+/// micro-batches: each completion token's coefficient c = −w · dℓ/d log π enters
+/// `TokenDistribution.chosenLogProbabilities`, so the gradient reaching the logits is
+/// c (softmax − onehot), and the backward pass takes it into whatever `trainable` is. The
+/// parameters' gradients are accumulated into, not zeroed.
+public enum PolicyGradient {
+    public static func accumulate(model: TransformerModel, trainable: any Trainable, referenceModel: TransformerModel?,
+                                  batch: RolloutBatch, objective: PolicyObjective, microBatchSize: Int,
+                                  maxCompletionLength: Int) throws -> PolicyGradientReport {
+        let lengths = batch.completionLengths
+        var hooks = ForwardHooks()
+        trainable.attach(to: &hooks)
+        var backwardOptions = BackwardOptions()
+        trainable.prepare(&backwardOptions)
+        let V = model.config.vocabSize
+        var report = PolicyGradientReport(loss: 0, logProbabilities: [[Double]](repeating: [], count: batch.count),
+                                          tokens: lengths.reduce(0, +), meanEntropy: 0, meanKL: 0, clippedFraction: 0)
+        var entropySum = 0.0, klSum = 0.0, clippedCount = 0
+        for start in stride(from: 0, to: batch.count, by: max(1, microBatchSize)) {
+            let members = Array(start..<min(batch.count, start + max(1, microBatchSize)))
+            let sequences = members.map { batch.prompts[$0] + batch.completions[$0] }
+            var tokenBatch = TokenBatch.leftPadded(sequences)
+            tokenBatch.promptLengths = members.map { batch.prompts[$0].count }
+            let T = tokenBatch.length
+            // Row (b, column) predicts the token in the next column: the completion token j of
+            // member b sits in column T − completion + j, predicted by the row before it.
+            var labels = [Int?](repeating: nil, count: members.count * T)
+            var tokenOf = [(member: Int, index: Int)?](repeating: nil, count: members.count * T)
+            for (b, i) in members.enumerated() {
+                let n = lengths[i]
+                for j in 0..<n {
+                    let row = b * T + (T - n + j) - 1
+                    labels[row] = batch.completions[i][j]
+                    tokenOf[row] = (b, j)
+                }
+            }
+            var reference: [Double?] = []
+            if objective.klCoefficient != 0, let referenceModel {
+                let refLogits = try referenceModel.forward(tokenBatch, logits: .all).logits!
+                reference = labels.enumerated().map { row, label in
+                    label.map { TokenDistribution.statistics(refLogits.data + row * V, count: V).logProbability(ofLogit: refLogits.data[row * V + $0]) }
+                }
+            }
+            let record = ForwardRecord()
+            let logits = try model.forward(tokenBatch, hooks: hooks, logits: .all, record: record).logits!
+            let weights = members.map { objective.tokenWeight(sequence: $0, lengths: lengths, microBatch: members,
+                                                              maxCompletionLength: maxCompletionLength) }
+            func term(_ row: Int, _ lp: Double) -> (value: Double, derivative: Double, clipped: Bool) {
+                let (b, j) = tokenOf[row]!
+                let i = members[b]
+                return objective.tokenTerm(logProbability: lp, oldLogProbability: batch.oldLogProbabilities?[i][j] ?? lp,
+                                           advantage: batch.advantages[i],
+                                           referenceLogProbability: reference.isEmpty ? nil : reference[row])
+            }
+            let (logProbabilities, gradient) = TokenDistribution.chosenLogProbabilities(
+                logits: logits, labels: labels, coefficient: { row, lp in -weights[tokenOf[row]!.member] * term(row, lp).derivative })
+            for row in 0..<labels.count {
+                guard let lp = logProbabilities[row], let (b, _) = tokenOf[row] else { continue }
+                let t = term(row, lp)
+                report.loss += weights[b] * t.value
+                report.logProbabilities[members[b]].append(lp)
+                if t.clipped { clippedCount += 1 }
+                entropySum += TokenDistribution.statistics(logits.data + row * V, count: V).entropy
+                if !reference.isEmpty, let ref = reference[row] {
+                    klSum += TokenDistribution.k3(logProbability: lp, referenceLogProbability: ref).value
+                }
+            }
+            try model.backward(record, logitGradient: gradient, hooks: hooks, options: backwardOptions)
+        }
+        let n = Double(max(1, report.tokens))
+        report.meanEntropy = entropySum / n
+        report.meanKL = klSum / n
+        report.clippedFraction = Double(clippedCount) / n
+        return report
+    }
+}

@@ -1,0 +1,139 @@
+import Corpus
+import Formats
+import Foundation
+import Model
+
+/// What `steer train` trains.
+public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
+    /// One steering vector per block (or per `--layers` block), added at every position.
+    case vectors
+    /// Every weight of the model.
+    case full
+}
+
+/// config.json of a run directory: every setting, and what the run was made for.
+public struct RunConfig: Codable, Sendable {
+    public var method: TrainingMethod
+    /// Blocks that carry a steering vector (method vectors).
+    public var layers: [Int]
+    public var objective: PolicyObjective
+    public var objectiveName: String
+    public var settings: RLSettings
+    public var template: PromptTemplate
+    public var rewards: [String]
+    public var problems: String
+    public var evalProblems: String?
+    public var evalEvery: Int
+    public var evalSamples: Int
+    public var checkpointEvery: Int
+    public var modelDirectory: String
+    /// `TransformerModel.fingerprint` of the model trained: an adapter applies to it only.
+    public var modelHash: String
+    public var hiddenSize: Int
+    public var layerCount: Int
+    public var commandLine: String
+    public var workbenchVersion: String
+}
+
+/// A run directory (docs/steering.md): config.json; the adapter (`vectors.bin` [L·d]
+/// float32 for steering vectors, `model/` for full fine-tuning) for the last and, under
+/// `best/`, the best evaluated parameters; training.h5; eval.h5; checkpoint.safetensors.
+public struct RunDirectory {
+    public let path: String
+    public init(_ path: String) { self.path = path }
+
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+    public var configPath: String { file("config.json") }
+    public var checkpointPath: String { file("checkpoint.safetensors") }
+
+    public func writeConfig(_ config: RunConfig) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try writeFileAtomically(try encoder.encode(config), to: configPath)
+    }
+
+    public func readConfig() throws -> RunConfig {
+        guard let data = FileManager.default.contents(atPath: configPath) else {
+            throw WorkbenchError("not a run directory (no config.json)", file: path)
+        }
+        do { return try JSONDecoder().decode(RunConfig.self, from: data) } catch {
+            throw WorkbenchError("not a run configuration written by steer train (\(error))", file: configPath)
+        }
+    }
+
+    /// Writes the trainable's current parameters as the run's adapter, under `subdirectory`
+    /// ("" for the last, "best" for the best evaluation).
+    public func saveAdapter(_ trainable: any Trainable, method: TrainingMethod, model: TransformerModel,
+                            subdirectory: String = "") throws {
+        let dir = subdirectory.isEmpty ? path : file(subdirectory)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        switch method {
+        case .vectors:
+            guard let vectors = trainable as? SteeringVectors else { preconditionFailure("method vectors trains SteeringVectors") }
+            try VectorWriter.write(vectors.fullVectors(layerCount: model.config.layerCount), format: .bin,
+                                   to: (dir as NSString).appendingPathComponent("vectors.bin"))
+        case .full:
+            try model.save(to: (dir as NSString).appendingPathComponent("model"), storage: .f32)
+        }
+    }
+}
+
+extension SteeringVectors {
+    /// [L][d] with zero rows for blocks that carry no vector.
+    public func fullVectors(layerCount: Int) -> [[Float]] {
+        let d = parameters.first?.value.count ?? 0
+        var rows = [[Float]](repeating: [Float](repeating: 0, count: d), count: layerCount)
+        for (l, v) in zip(layers, vectors) { rows[l] = v }
+        return rows
+    }
+}
+
+/// Something trained, applied to a model: `workbench forward/generate --adapter`, `steer eval`.
+public struct AppliedAdapter {
+    /// The model to run (the fine-tuned weights for a full fine-tuning run).
+    public var model: TransformerModel
+    public var hooks: ForwardHooks
+    public var description: String
+
+    /// `path` is a run directory (its last parameters, or `best/` with `best: true`) or a
+    /// vector file (.bin .npy .safetensors .gguf, file.h5:/dataset) holding [L, d].
+    public static func load(_ path: String, model: TransformerModel, best: Bool = false) throws -> AppliedAdapter {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists && isDirectory.boolValue {
+            let run = RunDirectory(path)
+            let config = try run.readConfig()
+            guard config.hiddenSize == model.config.hiddenSize && config.layerCount == model.config.layerCount
+                    && config.modelHash == model.fingerprint else {
+                throw WorkbenchError("this run was trained on another model (\(config.modelDirectory), hash \(config.modelHash)); the model given has hash \(model.fingerprint)", file: run.configPath)
+            }
+            let dir = best ? run.file("best") : path
+            switch config.method {
+            case .vectors:
+                let file = (dir as NSString).appendingPathComponent("vectors.bin")
+                guard FileManager.default.fileExists(atPath: file) else {
+                    throw WorkbenchError("no vectors.bin (the run has not saved parameters yet)", file: dir)
+                }
+                return try vectors(file, model: model)
+            case .full:
+                let weights = try TransformerModel.load(directory: (dir as NSString).appendingPathComponent("model"))
+                return AppliedAdapter(model: weights, hooks: ForwardHooks(), description: "fully fine-tuned weights from \(dir)/model")
+            }
+        }
+        return try vectors(path, model: model)
+    }
+
+    static func vectors(_ spec: String, model: TransformerModel) throws -> AppliedAdapter {
+        let file = try VectorFile.load(spec, config: model.config)
+        guard file.isPerLayer else {
+            throw WorkbenchError("holds one vector of \(model.config.hiddenSize) values; an adapter needs one per block ([\(model.config.layerCount), \(model.config.hiddenSize)])", file: spec)
+        }
+        for (l, row) in file.rows.enumerated() where row.contains(where: { !$0.isFinite }) {
+            throw WorkbenchError("vector \(l) contains NaN or infinity", file: spec)
+        }
+        let vectors = SteeringVectors(vectors: file.rows)
+        return AppliedAdapter(model: model, hooks: try vectors.hooks(for: model.config),
+                              description: "steering vectors from \(spec)")
+    }
+}

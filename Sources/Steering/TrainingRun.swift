@@ -1,0 +1,184 @@
+import Corpus
+import Formats
+import Foundation
+import Model
+import Tokenizers
+
+/// `steer train` as a library call: builds the trainable, resumes or starts the run
+/// directory, evaluates at the start, every `evalEvery` steps and at the end (keeping the
+/// best parameters by mean@k), checkpoints every `checkpointEvery` steps, and writes
+/// training.h5 and eval.h5 (docs/steering.md).
+public struct TrainingRun {
+    public var method: TrainingMethod
+    /// Blocks carrying a steering vector (nil: all).
+    public var layers: [Int]?
+    public var objectiveName: String
+    public var objective: PolicyObjective
+    public var settings: RLSettings
+    public var template: PromptTemplate
+    public var rewards: [any Reward]
+    public var problemsPath: String
+    public var evalPath: String?
+    public var evalEvery: Int
+    public var evalSamples: Int
+    public var checkpointEvery: Int
+    public var out: String
+    public var commandLine: [String]
+
+    public init(method: TrainingMethod, layers: [Int]?, objectiveName: String, objective: PolicyObjective, settings: RLSettings,
+                template: PromptTemplate, rewards: [any Reward], problemsPath: String, evalPath: String?, evalEvery: Int,
+                evalSamples: Int, checkpointEvery: Int, out: String, commandLine: [String] = CommandLine.arguments) {
+        self.method = method; self.layers = layers; self.objectiveName = objectiveName; self.objective = objective
+        self.settings = settings; self.template = template; self.rewards = rewards; self.problemsPath = problemsPath
+        self.evalPath = evalPath; self.evalEvery = evalEvery; self.evalSamples = evalSamples
+        self.checkpointEvery = checkpointEvery; self.out = out; self.commandLine = commandLine
+    }
+
+    /// What the caller hears about.
+    public enum Event {
+        case resumed(step: Int)
+        case parameters(count: Int)
+        case step(StepMetrics, total: Int)
+        case evaluated(step: Int, PolicyEvaluation)
+        case saved(String)
+    }
+
+    /// One evaluation's summary (eval.h5's history).
+    struct EvalPoint: Codable { var step: Int; var greedy: Double; var meanAtK: Double; var passAtK: Double }
+
+    @discardableResult
+    public func run(model base: TransformerModel, tokenizer: Tokenizer, events: (Event) -> Void = { _ in }) throws -> [StepMetrics] {
+        let problems = try Query.load(problemsPath, requiring: [.answer])
+        let evalProblems = try evalPath.map { try Query.load($0, requiring: [.answer]) }
+        let L = base.config.layerCount
+        if let layers {
+            guard !layers.isEmpty, layers.allSatisfy({ $0 >= 0 && $0 < L }), Set(layers).count == layers.count else {
+                throw WorkbenchError("--layers: each block once, between 0 and \(L - 1)")
+            }
+        }
+        let baseHash = base.fingerprint
+        // The model trained, the trainable, and π_ref for the KL term.
+        let model: TransformerModel, trainable: any Trainable, reference: TransformerModel?
+        switch method {
+        case .vectors:
+            model = base
+            trainable = SteeringVectors(zerosFor: base.config, layers: layers?.sorted())
+            reference = base   // the same model without hooks
+        case .full:
+            model = TransformerModel(config: base.config, weights: base.weights.ownedCopy(), directory: base.directory,
+                                     storedDTypes: base.storedDTypes)
+            trainable = FullFineTune(model: model)
+            reference = objective.klCoefficient != 0 ? base : nil
+        }
+        events(.parameters(count: trainable.parameterCount))
+        let trainer = try RLTrainer(model: model, tokenizer: tokenizer, trainable: trainable, objective: objective,
+                                    rewards: rewards, problems: problems, template: template, settings: settings,
+                                    referenceModel: reference)
+        let run = RunDirectory(out)
+        let config = RunConfig(method: method, layers: layers?.sorted() ?? Array(0..<L), objective: objective,
+                               objectiveName: objectiveName, settings: settings, template: template,
+                               rewards: rewards.map(\.name), problems: problemsPath, evalProblems: evalPath,
+                               evalEvery: evalEvery, evalSamples: evalSamples, checkpointEvery: checkpointEvery,
+                               modelDirectory: base.directory ?? "(in memory)", modelHash: baseHash,
+                               hiddenSize: base.config.hiddenSize, layerCount: L,
+                               commandLine: commandLine.joined(separator: " "), workbenchVersion: WorkbenchVersion.current)
+        var evalHistory: [EvalPoint] = []
+        var best: Double = -1
+        if FileManager.default.fileExists(atPath: run.checkpointPath) {
+            let saved = try run.readConfig()
+            guard saved.method == config.method, saved.layers == config.layers, saved.objective == config.objective,
+                  saved.settings == config.settings, saved.template == config.template, saved.modelHash == baseHash,
+                  saved.problems == config.problems else {
+                throw WorkbenchError("holds a run with other settings or another model; resume it with the same command, or choose another --out", file: run.configPath)
+            }
+            let extra = try trainer.restoreCheckpoint(from: run.checkpointPath)
+            if let json = extra["eval_history"], let points = try? JSONDecoder().decode([EvalPoint].self, from: Data(json.utf8)) {
+                evalHistory = points
+                best = points.map(\.meanAtK).max() ?? -1
+            }
+            events(.resumed(step: trainer.completedSteps))
+        } else {
+            if FileManager.default.fileExists(atPath: run.configPath) {
+                throw WorkbenchError("holds a run without a checkpoint to resume; choose another --out", file: run.configPath)
+            }
+            try run.writeConfig(config)
+        }
+
+        func evaluate() throws {
+            guard let evalProblems else { return }
+            let evaluation = try PolicyEvaluation.run(sampler: trainer.sampler, problems: evalProblems, hooks: trainer.hooks(),
+                                                      k: evalSamples, seed: settings.seed &+ 0xE7A1)
+            let step = trainer.completedSteps
+            evalHistory.removeAll { $0.step == step }
+            evalHistory.append(EvalPoint(step: step, greedy: evaluation.greedyAccuracy, meanAtK: evaluation.meanAtK,
+                                         passAtK: evaluation.passAtK))
+            try writeEval(evaluation, history: evalHistory, model: base, to: run.file("eval.h5"))
+            if evaluation.meanAtK > best {
+                best = evaluation.meanAtK
+                try run.saveAdapter(trainable, method: method, model: model, subdirectory: "best")
+            }
+            events(.evaluated(step: step, evaluation))
+        }
+        func checkpoint() throws {
+            let json = String(decoding: try JSONEncoder().encode(evalHistory), as: UTF8.self)
+            try trainer.saveCheckpoint(to: run.checkpointPath, extra: ["eval_history": json])
+            try run.saveAdapter(trainable, method: method, model: model)
+            try writeTraining(trainer.history, config: config, model: base, to: run.file("training.h5"))
+        }
+
+        if trainer.completedSteps == 0 && evalHistory.isEmpty { try evaluate() }
+        while trainer.completedSteps < settings.steps {
+            let metrics = try trainer.step()
+            events(.step(metrics, total: settings.steps))
+            let s = trainer.completedSteps
+            if evalEvery > 0 && s % evalEvery == 0 && s < settings.steps { try evaluate() }
+            if checkpointEvery > 0 && s % checkpointEvery == 0 && s < settings.steps { try checkpoint() }
+        }
+        if evalHistory.last?.step != trainer.completedSteps { try evaluate() }
+        try checkpoint()
+        events(.saved(out))
+        return trainer.history
+    }
+
+    func writeTraining(_ history: [StepMetrics], config: RunConfig, model: TransformerModel, to path: String) throws {
+        let file = try HDF5Writer(path: path)
+        try Provenance(model: model, commandLine: commandLine).write(to: file)
+        try file.writeInt32("step", shape: [history.count], history.map(\.step))
+        for (k, name) in StepMetrics.names.enumerated() {
+            try file.writeFloats(name, shape: [history.count], history.map { Float($0.values[k]) })
+        }
+        try file.setAttribute("method", .string(config.method.rawValue))
+        try file.setAttribute("objective", .string(config.objectiveName))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try file.setAttribute("config", .string(String(decoding: try encoder.encode(config), as: UTF8.self)))
+        try file.commit()
+    }
+
+    func writeEval(_ e: PolicyEvaluation, history: [EvalPoint], model: TransformerModel, to path: String) throws {
+        let file = try HDF5Writer(path: path)
+        try Provenance(model: model, commandLine: commandLine).write(to: file)
+        try file.writeInt32("history/step", shape: [history.count], history.map(\.step))
+        try file.writeFloats("history/greedy_accuracy", shape: [history.count], history.map { Float($0.greedy) })
+        try file.writeFloats("history/mean_at_k", shape: [history.count], history.map { Float($0.meanAtK) })
+        try file.writeFloats("history/pass_at_k", shape: [history.count], history.map { Float($0.passAtK) })
+        try writeEvaluation(e, to: file)
+        try file.commit()
+    }
+}
+
+/// The per-problem datasets of an evaluation (eval.h5, `steer eval`).
+public func writeEvaluation(_ e: PolicyEvaluation, to file: HDF5Writer) throws {
+    let P = e.problemIDs.count
+    try file.setAttribute("k", .int(e.k))
+    try file.setAttribute("greedy_accuracy", .double(e.greedyAccuracy))
+    try file.setAttribute("mean_at_k", .double(e.meanAtK))
+    try file.setAttribute("pass_at_k", .double(e.passAtK))
+    try file.writeStrings("problem_ids", e.problemIDs)
+    try file.writeStrings("greedy_texts", e.greedyTexts)
+    try file.writeInt32("greedy_correct", shape: [P], e.greedyCorrect.map { $0 ? 1 : 0 })
+    if e.k > 0 {
+        try file.writeStrings("sample_texts", shape: [P, e.k], e.sampleTexts.flatMap { $0 })
+        try file.writeInt32("sample_correct", shape: [P, e.k], e.sampleCorrect.flatMap { $0.map { $0 ? 1 : 0 } })
+    }
+}

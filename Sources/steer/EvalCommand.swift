@@ -1,0 +1,56 @@
+import ArgumentParser
+import CLICommon
+import Corpus
+import Formats
+import Foundation
+import Model
+import Steering
+import Tokenizers
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a trained adapter (or the bare model) on problems: greedy accuracy, mean@k, pass@k.",
+        discussion: """
+        --adapter is a run directory of steer train (its last parameters; --best for best/) or a vector \
+        file ([L, d]: .bin .npy .safetensors .gguf, file.h5:/dataset). Without it the model itself is \
+        evaluated. With --out, the per-problem samples and results are written to an HDF5 file.
+        """)
+
+    @Option(help: "Run directory or vector file.") var adapter: String?
+    @Flag(help: "Use the run's best/ parameters instead of the last.") var best = false
+    @Option(help: "Problems: .jsonl lines {\"id\", \"prompt\", \"answer\"}.") var problems: String
+    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(name: .customShort("k"), help: "Samples per problem for mean@k and pass@k (temperature --temperature).") var samples: Int = 8
+    @Option(help: "Maximum new tokens per completion.") var maxNew: Int = 64
+    @Option(help: "Sampling temperature for the k samples.") var temperature: Float = 1
+    @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt}.") var template: String = "auto"
+    @Option(help: "Seed of the samples.") var seed: UInt64 = 0
+    @Option(help: "Write per-problem results here (HDF5).") var out: String?
+
+    func run() throws {
+        guard samples >= 0, maxNew >= 1 else { throw WorkbenchError("-k must be ≥ 0 and --max-new ≥ 1") }
+        let dir = try DefaultModel.resolve(model)
+        let base = try TransformerModel.load(directory: dir)
+        let tokenizer = try Tokenizer.load(modelDirectory: dir)
+        let applied = try adapter.map { try AppliedAdapter.load($0, model: base, best: best) }
+        let list = try Query.load(problems, requiring: [.answer])
+        var settings = SamplingSettings()
+        settings.maxNewTokens = maxNew
+        settings.temperature = temperature
+        try settings.sampling.validate()
+        let sampler = RolloutSampler(model: applied?.model ?? base, tokenizer: tokenizer,
+                                     template: try PromptTemplate.parse(template, modelDirectory: dir),
+                                     rewards: [ExactAnswerReward()], settings: settings)
+        let e = try PolicyEvaluation.run(sampler: sampler, problems: list, hooks: applied?.hooks ?? ForwardHooks(), k: samples, seed: seed)
+        print("\(applied?.description ?? "the model without adapter") on \(list.count) problems of \(problems)")
+        print(String(format: "greedy accuracy %.3f   mean@%d %.3f   pass@%d %.3f", e.greedyAccuracy, samples, e.meanAtK, samples, e.passAtK))
+        if let out {
+            let file = try HDF5Writer(path: out)
+            try Provenance(model: base).write(to: file)
+            if let adapter { try file.setAttribute("adapter", .string(adapter)) }
+            try writeEvaluation(e, to: file)
+            try file.commit()
+            print("wrote \(out)")
+        }
+    }
+}

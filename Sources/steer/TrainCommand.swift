@@ -1,0 +1,156 @@
+import ArgumentParser
+import CLICommon
+import Foundation
+import Model
+import Steering
+import Tokenizers
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train by online RL: sample groups of completions, reward correct final answers, update.",
+        discussion: """
+        Each step samples --group completions for each of --prompts-per-step problems with the \
+        trainable attached, rewards each (+1 / −1 for the last \\boxed{} answer, see --reward), turns \
+        rewards into advantages and takes --iterations AdamW steps on the objective:
+
+          per token  ℓ = −min(ρ A, clip(ρ, 1 − ε_low, 1 + ε_high) A) + β k3,   ρ = π / π_old
+          k3         = π_ref/π − log(π_ref/π) − 1   (π_ref: the model without the trainable)
+
+        --objective presets (advantage; reduction of Σ_i Σ_t ℓ):
+          grpo     A = (r − mean_group) / (std_group + 1e-4); mean over each sequence, then over sequences
+          bnpo     same A; sum ÷ completion tokens in the micro-batch
+          dr-grpo  A = r − mean_group; sum ÷ (sequences × --max-new)
+          dapo     same A as grpo; sum ÷ completion tokens in the step
+          rloo     A = r − mean of the other samples' rewards; sum ÷ completion tokens in the step \
+        (the published steering code)
+        --advantage and --reduction override the preset's parts.
+
+        The run directory gets config.json, the adapter (vectors.bin [L·d] float32, or model/ for \
+        --method full), best/ (the parameters with the best mean@k), training.h5 (one row per step), \
+        eval.h5 and checkpoint.safetensors. Re-running the same command resumes from the last \
+        checkpoint; the result is bit-identical to an uninterrupted run.
+        """)
+
+    @Option(help: "What to train: vectors (one steering vector per block) or full (every weight).") var method: String = "vectors"
+    @Option(help: "Training problems: .jsonl lines {\"id\", \"prompt\", \"answer\", \"task\"?}.") var problems: String
+    @Option(help: "Held-out problems for evaluation (greedy accuracy, mean@k, pass@k).") var eval: String?
+    @Option(help: "Run directory.") var out: String
+    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "grpo, bnpo, dr-grpo, dapo or rloo.") var objective: String = "rloo"
+    @Option(help: "Override the preset's advantage: group-mean or rloo.") var advantage: String?
+    @Option(help: "Override the preset's std scaling: group, batch or none.") var scaling: String?
+    @Option(help: "Override the preset's reduction: grpo, bnpo, dr-grpo or dapo.") var reduction: String?
+    @Option(help: "Samples per prompt.") var group: Int = 16
+    @Option(help: "Prompts per step.") var promptsPerStep: Int = 16
+    @Option(help: "Optimisation steps (each: one round of rollouts).") var steps: Int = 100
+    @Option(help: "Learning rate (constant after a 3% warm-up).") var lr: Float = 1e-3
+    @Option(help: "β of the k3 KL term against the model without the trainable.") var kl: Double = 0
+    @Option(help: "Global gradient-norm clip (0 = off).") var clip: Float = 2
+    @Option(help: "Ratio clipping ε_low.") var epsilonLow: Double = 0.2
+    @Option(help: "Ratio clipping ε_high.") var epsilonHigh: Double = 0.2
+    @Option(help: "Updates per round of rollouts (ratios ≠ 1 from the second on).") var iterations: Int = 1
+    @Option(help: "Maximum new tokens per completion.") var maxNew: Int = 64
+    @Option(help: "Sampling temperature.") var temperature: Float = 1
+    @Option(help: "Nucleus sampling mass (1 = off).") var topP: Float = 1
+    @Option(help: "Keep the k most likely tokens (0 = off).") var topK: Int = 0
+    @Option(help: "Blocks that carry a vector, e.g. 1,2,3 (default: all).") var layers: String?
+    @Option(help: "Reward: pm1 (+1 / −1, default) or 01 (1 / 0); add ',format' for a 0.1 \\boxed{} bonus.") var reward: String = "pm1"
+    @Flag(help: "Skip groups whose rewards are all equal and draw more prompts (DAPO dynamic sampling).") var skipZeroSpread = false
+    @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt}.") var template: String = "auto"
+    @Option(help: "Sequences per training forward/backward pass.") var microBatch: Int = 16
+    @Option(help: "Evaluate every this many steps (0 = start and end only).") var evalEvery: Int = 0
+    @Option(name: .customShort("k"), help: "Samples per problem for mean@k and pass@k.") var samples: Int = 8
+    @Option(help: "Checkpoint every this many steps.") var checkpointEvery: Int = 10
+    @Option(help: "Seed: data order and every sample.") var seed: UInt64 = 0
+
+    func run() throws {
+        guard let method = TrainingMethod(rawValue: method) else { throw WorkbenchError("--method: '\(method)' is not vectors or full") }
+        guard var objectiveValue = PolicyObjective.preset(objective) else {
+            throw WorkbenchError("--objective: '\(objective)' is not one of \(PolicyObjective.presetNames.joined(separator: ", "))")
+        }
+        if let advantage {
+            guard let a = AdvantageEstimator(rawValue: advantage) else { throw WorkbenchError("--advantage: '\(advantage)' is not group-mean or rloo") }
+            objectiveValue.advantage = a
+        }
+        if let scaling {
+            guard let s = AdvantageScaling(rawValue: scaling) else { throw WorkbenchError("--scaling: '\(scaling)' is not group, batch or none") }
+            objectiveValue.scaling = s
+        }
+        if let reduction {
+            guard let r = LossReduction(rawValue: reduction) else { throw WorkbenchError("--reduction: '\(reduction)' is not grpo, bnpo, dr-grpo or dapo") }
+            objectiveValue.reduction = r
+        }
+        guard epsilonLow >= 0, epsilonHigh >= 0, kl >= 0 else { throw WorkbenchError("--epsilon-low, --epsilon-high and --kl must be ≥ 0") }
+        guard maxNew >= 1, microBatch >= 1, samples >= 0, checkpointEvery >= 0, evalEvery >= 0 else {
+            throw WorkbenchError("--max-new and --micro-batch must be ≥ 1; -k, --checkpoint-every and --eval-every ≥ 0")
+        }
+        objectiveValue.clipLow = epsilonLow
+        objectiveValue.clipHigh = epsilonHigh
+        objectiveValue.klCoefficient = kl
+        var settings = RLSettings()
+        settings.steps = steps; settings.promptsPerStep = promptsPerStep; settings.groupSize = group
+        settings.learningRate = lr; settings.clipNorm = clip; settings.iterations = iterations
+        settings.sampling.maxNewTokens = maxNew; settings.sampling.temperature = temperature
+        settings.sampling.topP = topP; settings.sampling.topK = topK
+        try settings.sampling.sampling.validate()
+        settings.microBatchSize = microBatch; settings.skipZeroSpread = skipZeroSpread; settings.seed = seed
+
+        let dir = try DefaultModel.resolve(model)
+        let m = try TransformerModel.load(directory: dir)
+        let tokenizer = try Tokenizer.load(modelDirectory: dir)
+        let runSpec = TrainingRun(method: method, layers: try layers.map(parseLayers),
+                                  objectiveName: objective, objective: objectiveValue, settings: settings,
+                                  template: try PromptTemplate.parse(template, modelDirectory: dir),
+                                  rewards: try parseRewards(reward), problemsPath: problems, evalPath: eval,
+                                  evalEvery: evalEvery, evalSamples: samples, checkpointEvery: checkpointEvery, out: out)
+        let start = Date()
+        var firstStep: Int?
+        try runSpec.run(model: m, tokenizer: tokenizer) { event in
+            switch event {
+            case .parameters(let n): printError("\(method.rawValue): \(formatCount(n)) trainable parameters; objective \(objective)")
+            case .resumed(let s): printError("resumed at step \(s)")
+            case .step(let x, let total):
+                if firstStep == nil { firstStep = x.step - 1 }
+                let done = x.step - firstStep!, elapsed = Date().timeIntervalSince(start)
+                let eta = elapsed / Double(done) * Double(total - x.step)
+                let filled = 16 * x.step / max(total, 1)
+                let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 16 - filled)
+                printError(String(format: "[%@] eta %.0f s  ", bar, eta) + String(format: "step %d/%d  reward %+.3f ± %.3f  acc %.3f  flat %.2f  len %.1f [%d, %d]  trunc %.2f  H %.3f  KL %.4f  clip %.3f  |g| %.3f  lr %.1e  %.1f+%.1f s  %.0f tok/s",
+                                  x.step, total, x.rewardMean, x.rewardStd, x.accuracy, x.zeroSpreadFraction, x.completionMean,
+                                  Int(x.completionMin), Int(x.completionMax), x.truncatedFraction, x.entropy, x.kl,
+                                  x.clippedFraction, x.gradientNorm, x.learningRate, x.rolloutSeconds, x.trainingSeconds,
+                                  x.rolloutTokensPerSecond))
+            case .evaluated(let s, let e):
+                printError(String(format: "eval at step %d: greedy %.3f  mean@%d %.3f  pass@%d %.3f", s, e.greedyAccuracy, e.k,
+                                  e.meanAtK, e.k, e.passAtK))
+            case .saved(let path): print("wrote \(path): config.json, adapter, training.h5, eval.h5, checkpoint")
+            }
+        }
+    }
+}
+
+/// "1,2,5" → [1, 2, 5].
+func parseLayers(_ text: String) throws -> [Int] {
+    let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let layers = try parts.map { p -> Int in
+        guard let l = Int(p), l >= 0 else { throw WorkbenchError("--layers: '\(p)' is not a block index") }
+        return l
+    }
+    guard !layers.isEmpty else { throw WorkbenchError("--layers: no block given") }
+    return layers
+}
+
+/// `pm1` / `01`, optionally `,format`.
+func parseRewards(_ spec: String) throws -> [any Reward] {
+    var out: [any Reward] = []
+    for part in spec.split(separator: ",").map(String.init) {
+        switch part {
+        case "pm1": out.append(ExactAnswerReward(correct: 1, incorrect: -1))
+        case "01": out.append(ExactAnswerReward(correct: 1, incorrect: 0))
+        case "format": out.append(FormatReward())
+        default: throw WorkbenchError("--reward: '\(part)' is not pm1, 01 or format")
+        }
+    }
+    guard out.contains(where: { $0 is ExactAnswerReward }) else { throw WorkbenchError("--reward needs pm1 or 01") }
+    return out
+}
