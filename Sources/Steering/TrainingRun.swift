@@ -48,8 +48,8 @@ public struct TrainingRun {
 
     @discardableResult
     public func run(model base: TransformerModel, tokenizer: Tokenizer, events: (Event) -> Void = { _ in }) throws -> [StepMetrics] {
-        let problems = try Query.load(problemsPath, requiring: [.answer])
-        let evalProblems = try evalPath.map { try Query.load($0, requiring: [.answer]) }
+        let problems = try Self.loadProblems(problemsPath)
+        let evalProblems = try evalPath.map(Self.loadProblems)
         let L = base.config.layerCount
         if let layers {
             guard !layers.isEmpty, layers.allSatisfy({ $0 >= 0 && $0 < L }), Set(layers).count == layers.count else {
@@ -138,6 +138,15 @@ public struct TrainingRun {
         try checkpoint()
         events(.saved(out))
         return trainer.history
+    }
+
+    /// Problems whose answers are numbers (the exact-answer reward compares numbers).
+    public static func loadProblems(_ path: String) throws -> [Query] {
+        let problems = try Query.load(path, requiring: [.answer])
+        for (n, p) in problems.enumerated() where AnswerChecker.numericValue(p.answer!) == nil {
+            throw WorkbenchError("record \(n + 1) (id \(p.id)): answer '\(p.answer!)' is not a number", file: path)
+        }
+        return problems
     }
 
     func writeTraining(_ history: [StepMetrics], config: RunConfig, model: TransformerModel, to path: String) throws {

@@ -33,7 +33,7 @@ struct Eval: ParsableCommand {
         let base = try TransformerModel.load(directory: dir)
         let tokenizer = try Tokenizer.load(modelDirectory: dir)
         let applied = try adapter.map { try AppliedAdapter.load($0, model: base, best: best) }
-        let list = try Query.load(problems, requiring: [.answer])
+        let list = try TrainingRun.loadProblems(problems)
         var settings = SamplingSettings()
         settings.maxNewTokens = maxNew
         settings.temperature = temperature

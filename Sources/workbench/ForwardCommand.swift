@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Steering
 import Formats
 import Tokenizers
 
@@ -29,16 +30,23 @@ struct Forward: ParsableCommand {
     @Flag(help: "Leave out /residual.")
     var noResidual = false
 
+    @Option(help: "Apply a trained adapter: a steer run directory, or a vector file [L, d] (.bin .npy .safetensors .gguf).")
+    var adapter: String?
+
     func validate() throws {
         guard (ids == nil) != (text == nil) else { throw ValidationError("give exactly one of --ids and --text") }
     }
 
     func run() throws {
         let model = try DefaultModel.resolve(self.model)
-        let m = try TransformerModel.load(directory: model)
+        let base = try TransformerModel.load(directory: model)
+        let applied = try adapter.map { try AppliedAdapter.load($0, model: base) }
+        let m = applied?.model ?? base
+        if let applied { printError("adapter: \(applied.description)") }
         let tokenizer = text == nil ? nil : try Tokenizer.load(modelDirectory: model)
         let tokens = try ids.map { try parseIDs($0, option: "--ids") } ?? encodePrompt(text!, with: tokenizer!)
-        let result = try m.forward(TokenBatch(tokens), logits: .all, captureResiduals: !noResidual)
+        let result = try m.forward(TokenBatch(tokens), hooks: applied?.hooks ?? ForwardHooks(), logits: .all,
+                                   captureResiduals: !noResidual)
         let logits = result.logits!
         let (T, V, d, L) = (tokens.count, m.config.vocabSize, m.config.hiddenSize, m.config.layerCount)
 

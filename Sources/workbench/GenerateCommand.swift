@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Steering
 import Tokenizers
 
 struct Generate: ParsableCommand {
@@ -44,6 +45,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    @Option(help: "Apply a trained adapter: a steer run directory, or a vector file [L, d] (.bin .npy .safetensors .gguf).")
+    var adapter: String?
+
     func validate() throws {
         guard ids.isEmpty != texts.isEmpty else { throw ValidationError("give prompts with --ids or with --text, not both") }
         guard maxNew >= 1 else { throw ValidationError("--max-new must be at least 1") }
@@ -51,7 +55,10 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let model = try DefaultModel.resolve(self.model)
-        let m = try TransformerModel.load(directory: model)
+        let base = try TransformerModel.load(directory: model)
+        let applied = try adapter.map { try AppliedAdapter.load($0, model: base) }
+        let m = applied?.model ?? base
+        if let applied { printError("adapter: \(applied.description)") }
         let tokenizer = texts.isEmpty ? nil : try Tokenizer.load(modelDirectory: model)
         let prompts = try ids.isEmpty ? texts.map { try encodePrompt($0, with: tokenizer!) }
                                       : ids.map { try parseIDs($0, option: "--ids") }
@@ -61,7 +68,7 @@ struct Generate: ParsableCommand {
             seed: seed,
             stopTokens: ignoreEos ? [] : Set(m.config.eosTokenIds))
         let start = Date()
-        let result = try m.generate(prompts: prompts, options: options)
+        let result = try m.generate(prompts: prompts, options: options, hooks: applied?.hooks ?? ForwardHooks())
         let seconds = Date().timeIntervalSince(start)
         let produced = result.tokens.map(\.count).reduce(0, +)
         if json {

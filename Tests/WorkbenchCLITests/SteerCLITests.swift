@@ -1,0 +1,96 @@
+import Foundation
+import Formats
+import Model
+import XCTest
+
+extension CLITests {
+    var rlProblems: String { DefaultModel.dataDirectory + "/rl/train.jsonl" }
+
+    func steerArgs(out: String) -> [String] {
+        ["train", "--problems", rlProblems, "--out", out, "--steps", "4", "--prompts-per-step", "4", "--group", "4",
+         "--max-new", "40", "--layers", "1,2,3", "--checkpoint-every", "1", "--lr", "0.01"]
+    }
+
+    /// steer train writes its run directory; a run killed with SIGKILL and started again with
+    /// the same command ends with the same vectors, bit for bit; the vectors export to npy,
+    /// safetensors and GGUF, read back equal, and apply through --adapter.
+    func testSteerTrainResumeExportAndAdapter() throws {
+        let dir = NSTemporaryDirectory() + "steer-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let straight = try run(steerArgs(out: dir + "/a"), tool: "steer")
+        XCTAssertEqual(straight.status, 0, straight.stderr)
+        XCTAssertTrue(straight.stderr.contains("step 4/4"), straight.stderr)
+        for name in ["config.json", "vectors.bin", "training.h5", "checkpoint.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/a/" + name), name)
+        }
+        let metrics = try HDF5Reader(path: dir + "/a/training.h5")
+        XCTAssertEqual(try metrics.readFloats("reward_mean").values.count, 4)
+        XCTAssertEqual(try metrics.stringAttribute("objective"), "rloo")
+
+        // Kill after the first checkpoint, then run the same command again.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: (Self.binary as NSString).deletingLastPathComponent + "/steer")
+        p.arguments = steerArgs(out: dir + "/b")
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        while !FileManager.default.fileExists(atPath: dir + "/b/checkpoint.safetensors") && p.isRunning { usleep(2000) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let resumed = try run(steerArgs(out: dir + "/b"), tool: "steer")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let a = FileManager.default.contents(atPath: dir + "/a/vectors.bin")!, b = FileManager.default.contents(atPath: dir + "/b/vectors.bin")!
+        XCTAssertEqual(a, b, "resumed run differs from the uninterrupted one")
+        XCTAssertNotEqual(a, Data(count: a.count), "training moved the vectors")
+
+        let m = try TransformerModel.load(directory: DefaultModel.directory)
+        let trained = try VectorFile.load(dir + "/a/vectors.bin", config: m.config).rows
+        XCTAssertEqual(trained[0], [Float](repeating: 0, count: m.config.hiddenSize), "block 0 carries no vector")
+        for format in ["npy", "safetensors", "gguf"] {
+            let r = try run(["export", dir + "/a", "--format", format, "--out", dir + "/v.\(format)"], tool: "steer")
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(try VectorFile.load(dir + "/v.\(format)", config: m.config).rows, trained, format)
+        }
+        let viaRun = try run(["generate", "--text", "Sela has 59 pears and finds 32 more.", "--max-new", "12", "--adapter", dir + "/a"])
+        let viaFile = try run(["generate", "--text", "Sela has 59 pears and finds 32 more.", "--max-new", "12", "--adapter", dir + "/v.gguf"])
+        XCTAssertEqual(viaRun.status, 0, viaRun.stderr)
+        XCTAssertEqual(viaRun.stdout, viaFile.stdout)
+        let inspect = try run(["inspect", dir + "/a/vectors.bin", "--top-tokens", "3"], lens: true)
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+
+        let eval = try run(["eval", "--adapter", dir + "/a", "--problems", DefaultModel.dataDirectory + "/rl/test.jsonl",
+                            "-k", "0", "--max-new", "24", "--out", dir + "/eval.h5"], tool: "steer")
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertTrue(eval.stdout.contains("greedy accuracy"), eval.stdout)
+        XCTAssertEqual(try HDF5Reader(path: dir + "/eval.h5").readStrings("problem_ids").count, 200)
+    }
+
+    func testSteerRefusesBadInput() throws {
+        let dir = NSTemporaryDirectory() + "steer-bad-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "{\"id\": \"a\", \"prompt\": \"1 + 1?\"}\n".write(toFile: dir + "/noanswer.jsonl", atomically: true, encoding: .utf8)
+        assertOneLineError(try run(["train", "--problems", dir + "/noanswer.jsonl", "--out", dir + "/r"], tool: "steer"),
+                           containing: "noanswer.jsonl: record 1 (id a): missing string field \"answer\"")
+        try "{\"id\": \"a\", \"prompt\": \"1 + 1?\", \"answer\": \"two\"}\n".write(toFile: dir + "/word.jsonl", atomically: true, encoding: .utf8)
+        assertOneLineError(try run(["train", "--problems", dir + "/word.jsonl", "--out", dir + "/r"], tool: "steer"),
+                           containing: "word.jsonl: record 1 (id a): answer 'two' is not a number")
+        assertOneLineError(try run(["train", "--problems", rlProblems, "--out", dir + "/r", "--template", "Q: {question}"], tool: "steer"),
+                           containing: "--template: 'Q: {question}' is not raw")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/r"), "nothing written on bad input")
+        try Data(count: 12).write(to: URL(fileURLWithPath: dir + "/short.bin"))
+        assertOneLineError(try run(["generate", "--text", "hi", "--adapter", dir + "/short.bin"]), containing: "short.bin: holds 3 values")
+        // A run trained on the embedded model does not apply to another model, and its block-0
+        // vector has no place in a llama.cpp control vector.
+        let trained = try run(["train", "--problems", rlProblems, "--out", dir + "/m0", "--steps", "1", "--prompts-per-step", "2",
+                               "--group", "4", "--max-new", "40", "--layers", "0,1", "--lr", "0.01"], tool: "steer")
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        assertOneLineError(try run(["forward", "--model", Self.fixtures + "/llama_gqa_llama3rope", "--ids", "1,2",
+                                    "--out", dir + "/x.h5", "--adapter", dir + "/m0"]),
+                           containing: "config.json: this run was trained on another model")
+        assertOneLineError(try run(["export", dir + "/m0", "--format", "gguf", "--out", dir + "/x.gguf"], tool: "steer"),
+                           containing: "x.gguf: block 0's vector is non-zero")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.gguf"))
+    }
+}
