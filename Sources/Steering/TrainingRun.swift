@@ -107,7 +107,7 @@ public struct TrainingRun {
         func evaluate() throws {
             guard let evalProblems else { return }
             let evaluation = try PolicyEvaluation.run(sampler: trainer.sampler, problems: evalProblems, hooks: trainer.hooks(),
-                                                      k: evalSamples, seed: settings.seed &+ 0xE7A1)
+                                                      k: evalSamples, seed: settings.seed)
             let step = trainer.completedSteps
             evalHistory.removeAll { $0.step == step }
             evalHistory.append(EvalPoint(step: step, greedy: evaluation.greedyAccuracy, meanAtK: evaluation.meanAtK,

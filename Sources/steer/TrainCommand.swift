@@ -115,7 +115,7 @@ struct Train: ParsableCommand {
                 let eta = elapsed / Double(done) * Double(total - x.step)
                 let filled = 16 * x.step / max(total, 1)
                 let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 16 - filled)
-                printError(String(format: "[%@] eta %.0f s  ", bar, eta) + String(format: "step %d/%d  reward %+.3f ± %.3f  acc %.3f  flat %.2f  len %.1f [%d, %d]  trunc %.2f  H %.3f  KL %.4f  clip %.3f  |g| %.3f  lr %.1e  %.1f+%.1f s  %.0f tok/s",
+                printError(String(format: "[%@] eta %.0f s  ", bar, eta) + String(format: "step %d/%d  reward %+.3f ± %.3f  acc %.3f  flat %.2f  len %.1f [%d, %d]  trunc %.2f  H %.3f  KL %.2e  clip %.3f  |g| %.3f  lr %.1e  %.1f+%.1f s  %.0f tok/s",
                                   x.step, total, x.rewardMean, x.rewardStd, x.accuracy, x.zeroSpreadFraction, x.completionMean,
                                   Int(x.completionMin), Int(x.completionMax), x.truncatedFraction, x.entropy, x.kl,
                                   x.clippedFraction, x.gradientNorm, x.learningRate, x.rolloutSeconds, x.trainingSeconds,

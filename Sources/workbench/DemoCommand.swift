@@ -84,10 +84,18 @@ struct Demo: ParsableCommand {
             influenceFiles = try DemoInfluenceStep(model: m, tokenizer: tokenizer, out: out).run(corpus: sample, queries: influenceQueries)
         }
 
+        var steeringFiles: [(String, String)] = []
+        let rl = (DefaultModel.dataDirectory as NSString).appendingPathComponent("rl")
+        if model == nil, FileManager.default.fileExists(atPath: rl + "/train.jsonl") {
+            print("\n== steering vectors trained by RL")
+            steeringFiles = try DemoSteeringStep(model: m, tokenizer: tokenizer, out: out)
+                .run(problems: rl + "/train.jsonl", heldOut: rl + "/test.jsonl")
+        }
+
         print("\n== results (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
         print("  \(generationsPath)   prompts and greedy completions")
         print("  \(h5Path)   /input_ids [\(T)], /tokens, /logits [\(T), \(c.vocabSize)], /residual [\(c.layerCount + 1), \(T), \(c.hiddenSize)]")
-        for (path, what) in lensFiles + influenceFiles { print("  \(path)   \(what)") }
+        for (path, what) in lensFiles + influenceFiles + steeringFiles { print("  \(path)   \(what)") }
         print("  read them with h5py, pandas or HDFView; docs/formats.md lists every dataset")
     }
 }
