@@ -96,9 +96,21 @@ public struct AppliedAdapter {
     public var hooks: ForwardHooks
     public var description: String
 
+    /// Where the last block's steering vector acts (an analysis of methods.md §1's claim that it
+    /// acts mostly on the first generated token).
+    public enum LastBlock: String, CaseIterable, Sendable {
+        /// At every position, like the other blocks' vectors.
+        case all
+        /// At the last prompt position only, whose logits give the first generated token.
+        case firstToken = "first-token"
+        /// Not at all.
+        case off
+    }
+
     /// `path` is a run directory (its last parameters, or `best/` with `best: true`) or a
     /// vector file (.bin .npy .safetensors .gguf, file.h5:/dataset) holding [L, d].
-    public static func load(_ path: String, model: TransformerModel, best: Bool = false) throws -> AppliedAdapter {
+    public static func load(_ path: String, model: TransformerModel, best: Bool = false,
+                            lastBlock: LastBlock = .all) throws -> AppliedAdapter {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if exists && isDirectory.boolValue {
@@ -115,16 +127,17 @@ public struct AppliedAdapter {
                 guard FileManager.default.fileExists(atPath: file) else {
                     throw WorkbenchError("no vectors.bin (the run has not saved parameters yet)", file: dir)
                 }
-                return try vectors(file, model: model)
+                return try vectors(file, model: model, lastBlock: lastBlock)
             case .full:
+                guard lastBlock == .all else { throw WorkbenchError("the last-block analysis applies to steering vectors, not to a full fine-tuning run", file: path) }
                 let weights = try TransformerModel.load(directory: (dir as NSString).appendingPathComponent("model"))
                 return AppliedAdapter(model: weights, hooks: ForwardHooks(), description: "fully fine-tuned weights from \(dir)/model")
             }
         }
-        return try vectors(path, model: model)
+        return try vectors(path, model: model, lastBlock: lastBlock)
     }
 
-    static func vectors(_ spec: String, model: TransformerModel) throws -> AppliedAdapter {
+    static func vectors(_ spec: String, model: TransformerModel, lastBlock: LastBlock) throws -> AppliedAdapter {
         let file = try VectorFile.load(spec, config: model.config)
         guard file.isPerLayer else {
             throw WorkbenchError("holds one vector of \(model.config.hiddenSize) values; an adapter needs one per block ([\(model.config.layerCount), \(model.config.hiddenSize)])", file: spec)
@@ -132,8 +145,12 @@ public struct AppliedAdapter {
         for (l, row) in file.rows.enumerated() where row.contains(where: { !$0.isFinite }) {
             throw WorkbenchError("vector \(l) contains NaN or infinity", file: spec)
         }
-        let vectors = SteeringVectors(vectors: file.rows)
+        var rows = file.rows
+        let last = rows.count - 1
+        if lastBlock == .off { rows[last] = [Float](repeating: 0, count: rows[last].count) }
+        let vectors = SteeringVectors(vectors: rows)
+        if lastBlock == .firstToken { vectors.selectionByLayer[last] = .lastPrompt(1) }
         return AppliedAdapter(model: model, hooks: try vectors.hooks(for: model.config),
-                              description: "steering vectors from \(spec)")
+                              description: "steering vectors from \(spec)" + (lastBlock == .all ? "" : " (last block: \(lastBlock.rawValue))"))
     }
 }

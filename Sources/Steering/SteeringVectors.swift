@@ -12,6 +12,9 @@ public final class SteeringVectors: Trainable {
     public let layers: [Int]
     /// Which rows each vector is added to.
     public var selection: RowSelection
+    /// Per-block exceptions to `selection` (an analysis: the last block's vector at the first
+    /// generated token only).
+    public var selectionByLayer: [Int: RowSelection] = [:]
 
     /// Vectors for blocks 0..<vectors.count, or for `layers` when given (one vector each).
     public init(vectors: [[Float]], layers: [Int]? = nil, selection: RowSelection = .all) {
@@ -47,7 +50,9 @@ public final class SteeringVectors: Trainable {
     }
 
     public func attach(to hooks: inout ForwardHooks) {
-        for (l, p) in zip(layers, parameters) { hooks.add(VectorAddition(p, selection: selection), at: l + 1) }
+        for (l, p) in zip(layers, parameters) {
+            hooks.add(VectorAddition(p, selection: selectionByLayer[l] ?? selection), at: l + 1)
+        }
     }
 
     /// Hooks adding s_l after block l, after checking that the vectors fit the model.

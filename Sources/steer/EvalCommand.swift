@@ -26,13 +26,18 @@ struct Eval: ParsableCommand {
     @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt}.") var template: String = "auto"
     @Option(help: "Seed of the samples.") var seed: UInt64 = 0
     @Option(help: "Write per-problem results here (HDF5).") var out: String?
+    @Option(help: "Steering vectors: where the last block's vector acts: all (every position), first-token (the last prompt position, which yields the first generated token) or off.")
+    var lastBlock: String = "all"
 
     func run() throws {
         guard samples >= 0, maxNew >= 1 else { throw WorkbenchError("-k must be ≥ 0 and --max-new ≥ 1") }
         let dir = try DefaultModel.resolve(model)
         let base = try TransformerModel.load(directory: dir)
         let tokenizer = try Tokenizer.load(modelDirectory: dir)
-        let applied = try adapter.map { try AppliedAdapter.load($0, model: base, best: best) }
+        guard let last = AppliedAdapter.LastBlock(rawValue: lastBlock) else {
+            throw WorkbenchError("--last-block: '\(lastBlock)' is not all, first-token or off")
+        }
+        let applied = try adapter.map { try AppliedAdapter.load($0, model: base, best: best, lastBlock: last) }
         let list = try TrainingRun.loadProblems(problems)
         var settings = SamplingSettings()
         settings.maxNewTokens = maxNew
