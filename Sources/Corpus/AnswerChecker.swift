@@ -24,18 +24,21 @@ public enum AnswerChecker {
         return nil
     }
 
-    /// The number after the last "The answer is" (an optional minus sign and digits).
+    /// The number after the last "The answer is" (digits with a sign, "$", separators,
+    /// a decimal point or a fraction bar; a sentence's final "." or "," is not part of it).
     public static func answerIsPhrase(_ text: String) -> String? {
         guard let r = text.range(of: "The answer is", options: .backwards) else { return nil }
-        let rest = text[r.upperBound...].trimmingCharacters(in: .whitespaces)
-        let token = rest.prefix { $0 == "-" || $0.isNumber }
-        return token.isEmpty ? nil : String(token)
+        var rest = Substring(text[r.upperBound...])
+        while let first = rest.first, first == " " || first == ":" { rest.removeFirst() }
+        var token = String(rest.prefix { ($0.isASCII && $0.isNumber) || "-+$.,/".contains($0) })
+        while let last = token.last, last == "." || last == "," { token.removeLast() }
+        return token.contains(where: \.isNumber) ? token : nil
     }
 
     /// The text after the last "####" (GSM8K's format), up to the end of its line.
     public static func hashMarked(_ text: String) -> String? {
         guard let r = text.range(of: "####", options: .backwards) else { return nil }
-        let rest = text[r.upperBound...].prefix { $0 != "\n" }.trimmingCharacters(in: .whitespaces)
+        let rest = text[r.upperBound...].prefix { !$0.isNewline }.trimmingCharacters(in: .whitespaces)
         return rest.isEmpty ? nil : rest
     }
 
@@ -67,7 +70,10 @@ public enum AnswerChecker {
         if let slash = s.firstIndex(of: "/") {
             guard let n = decimal(String(s[..<slash])), let d = decimal(String(s[s.index(after: slash)...])),
                   d.numerator != 0 else { return nil }
-            return Rational(n.numerator * d.denominator, n.denominator * d.numerator)
+            let (top, o1) = n.numerator.multipliedReportingOverflow(by: d.denominator)
+            let (bottom, o2) = n.denominator.multipliedReportingOverflow(by: d.numerator)
+            guard !o1, !o2, top != .min, bottom != .min else { return nil }   // too large to compare exactly
+            return Rational(top, bottom)
         }
         return decimal(s)
     }
@@ -97,7 +103,7 @@ public struct Rational: Equatable, Sendable {
     public let numerator: Int
     public let denominator: Int
     public init(_ n: Int, _ d: Int) {
-        precondition(d != 0, "zero denominator")
+        precondition(d != 0 && n != .min && d != .min, "zero denominator or Int.min")
         func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? abs(a) : gcd(b, a % b) }
         let g = max(1, gcd(n, d)) * (d < 0 ? -1 : 1)
         numerator = n / g; denominator = d / g

@@ -62,7 +62,7 @@ public final class DocumentStream {
                 index += 1
                 continue
             }
-            for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for (n, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
                 if line.allSatisfy({ $0.isWhitespace }) { continue }
                 let document: Document
                 switch parse(line, index: index, fallbackID: "\(name):\(n + 1)") {

@@ -54,6 +54,9 @@ public enum VectorWriter {
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func string(_ s: String) { u64(UInt64(s.utf8.count)); out.append(contentsOf: Array(s.utf8)) }
         let layers = (1..<rows.count).filter { rows[$0].contains { $0 != 0 } }
+        guard !layers.isEmpty else {
+            throw WorkbenchError("every vector of blocks 1 and above is zero: a control vector without directions is not a valid file", file: path)
+        }
         u32(3)
         u64(UInt64(layers.count))
         u64(3)

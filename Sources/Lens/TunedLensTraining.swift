@@ -41,7 +41,7 @@ public enum TunedLensTrainer {
             let finalProbs = model.unembed(residuals[L]!.data, rows: rows, shape: [rows, V])
             TokenDistribution.softmaxRows(finalProbs.mutableData, rows: rows, width: V)
             let negativeEntropy = TokenDistribution.negativeEntropies(finalProbs.data, rows: rows, width: V)
-            let report = loop.step { _ in
+            let report = try loop.step { _ in
                 var stepLoss: Double = 0
                 for r in 0..<L {
                     let h = residuals[r]!

@@ -35,8 +35,9 @@ public struct GenerationResult: Sendable {
 extension TransformerModel {
     /// Batched generation with a KV cache: the prompts are left-padded and run in
     /// one prefill, then every step feeds each unfinished sequence its last token.
-    /// Sequence b draws from its own generator seeded with (seed, b), so results do
-    /// not depend on batch composition order or thread count. `hooks` apply to
+    /// Sequence b draws from its own generator seeded with (seed, b), or with its own seed
+    /// from `sequenceSeeds`, so results do not depend on thread count, and with sequence seeds
+    /// not on the sequence's place in the batch either. `hooks` apply to
     /// every forward pass, prompt and generated tokens alike.
     public func generate(prompts: [[Int]], options: GenerationOptions, hooks: ForwardHooks = ForwardHooks(),
                          progress: ((Int) -> Void)? = nil) throws -> GenerationResult {

@@ -152,7 +152,8 @@ public struct ForwardHooks {
         weightDeltas[id, default: []].append(ScaledWeightDelta(delta: delta, scale: scale))
     }
 
-    /// These hooks without the readers and taps: what a recomputation must re-apply.
+    /// The weight deltas alone: what recomputing a block must re-apply (taps and readers have
+    /// seen it already; residual interventions sit between blocks, outside a recomputation).
     var adaptersOnly: ForwardHooks {
         var h = ForwardHooks()
         h.weightDeltas = weightDeltas

@@ -34,7 +34,7 @@ public func readJSONLines<T: Decodable>(_ type: T.Type, _ path: String, what: St
     let text = try readUTF8(path)
     let decoder = JSONDecoder()
     var rows: [T] = []
-    for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+    for (n, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated()
     where !line.trimmingCharacters(in: .whitespaces).isEmpty {
         do { rows.append(try decoder.decode(T.self, from: Data(line.utf8))) }
         catch { throw WorkbenchError("line \(n + 1): " + (what.map { "not \($0)" } ?? "not a valid record (\(error))"), file: path) }

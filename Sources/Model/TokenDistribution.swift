@@ -90,7 +90,8 @@ public enum TokenDistribution {
     /// c_r (softmax(x_r) − onehot(y_r)) where c_r = `coefficient(r, log p)`; rows without a
     /// label get 0. This is the derivative of Σ_r c_r (−log p_r(y_r)) when the c_r are
     /// constants (supervised loss, policy gradient), and serves any per-token objective whose
-    /// derivative in log p is −c_r (the k3 KL term). `logits` is [rows, V].
+    /// derivative in log p is −c_r (the k3 KL term). `logits` is [rows, V]. `coefficient` is
+    /// called concurrently from several threads: it must not write shared state.
     public static func chosenLogProbabilities(logits: Tensor, labels: [Int?], coefficient: (Int, Double) -> Double)
         -> (logProbabilities: [Double?], gradient: Tensor) {
         let V = logits.shape.last!

@@ -46,6 +46,9 @@ public enum PolicyGradient {
                                   batch: RolloutBatch, objective: PolicyObjective, microBatchSize: Int,
                                   maxCompletionLength: Int) throws -> PolicyGradientReport {
         let lengths = batch.completionLengths
+        for (i, p) in batch.prompts.enumerated() where p.isEmpty {
+            throw WorkbenchError("sequence \(i) has an empty prompt: a completion needs a token to be predicted from")
+        }
         var hooks = ForwardHooks()
         trainable.attach(to: &hooks)
         var backwardOptions = BackwardOptions()
@@ -54,6 +57,7 @@ public enum PolicyGradient {
         var report = PolicyGradientReport(loss: 0, logProbabilities: [[Double]](repeating: [], count: batch.count),
                                           tokens: lengths.reduce(0, +), meanEntropy: 0, meanKL: 0, clippedFraction: 0)
         var entropySum = 0.0, klSum = 0.0, clippedCount = 0
+        let microBatches = (batch.count + max(1, microBatchSize) - 1) / max(1, microBatchSize)
         for start in stride(from: 0, to: batch.count, by: max(1, microBatchSize)) {
             let members = Array(start..<min(batch.count, start + max(1, microBatchSize)))
             let sequences = members.map { batch.prompts[$0] + batch.completions[$0] }
@@ -82,7 +86,7 @@ public enum PolicyGradient {
             let record = ForwardRecord()
             let logits = try model.forward(tokenBatch, hooks: hooks, logits: .all, record: record).logits!
             let weights = members.map { objective.tokenWeight(sequence: $0, lengths: lengths, microBatch: members,
-                                                              maxCompletionLength: maxCompletionLength) }
+                                                              microBatches: microBatches, maxCompletionLength: maxCompletionLength) }
             func term(_ row: Int, _ lp: Double) -> (value: Double, derivative: Double, clipped: Bool) {
                 let (b, j) = tokenOf[row]!
                 let i = members[b]

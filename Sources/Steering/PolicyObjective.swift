@@ -23,7 +23,8 @@ public enum AdvantageScaling: String, Sendable, Codable, CaseIterable {
 public enum LossReduction: String, Sendable, Codable, CaseIterable {
     /// Mean over each sequence's tokens, then mean over sequences.
     case grpo
-    /// Sum ÷ completion tokens in the training micro-batch.
+    /// Sum ÷ completion tokens in the training micro-batch, averaged over the micro-batches
+    /// (TRL divides by the gradient-accumulation steps).
     case bnpo
     /// Sum ÷ (sequences in the step × maximum completion length).
     case drGrpo = "dr-grpo"
@@ -99,11 +100,13 @@ public struct PolicyObjective: Sendable, Codable, Equatable {
 
     /// The weight w_{i,t} of each of sequence i's completion tokens in the loss
     /// L = Σ_i Σ_t w_i ℓ_{i,t}: `lengths` are the step's completion lengths, `microBatch` the
-    /// indices trained together (for `bnpo`), `maxCompletionLength` the generation limit.
-    public func tokenWeight(sequence i: Int, lengths: [Int], microBatch: [Int], maxCompletionLength: Int) -> Double {
+    /// indices trained together and `microBatches` how many there are (for `bnpo`),
+    /// `maxCompletionLength` the generation limit.
+    public func tokenWeight(sequence i: Int, lengths: [Int], microBatch: [Int], microBatches: Int = 1,
+                            maxCompletionLength: Int) -> Double {
         switch reduction {
         case .grpo: return 1 / (Double(max(lengths[i], 1)) * Double(lengths.count))
-        case .bnpo: return 1 / Double(max(1, microBatch.reduce(0) { $0 + lengths[$1] }))
+        case .bnpo: return 1 / (Double(max(1, microBatch.reduce(0) { $0 + lengths[$1] })) * Double(max(1, microBatches)))
         case .drGrpo: return 1 / (Double(lengths.count) * Double(max(maxCompletionLength, 1)))
         case .dapo: return 1 / Double(max(1, lengths.reduce(0, +)))
         }

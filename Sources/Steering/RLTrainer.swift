@@ -178,9 +178,9 @@ public final class RLTrainer {
 
         let trainingStart = clock.now
         if rollouts.isEmpty {
-            // Every group was flat: no signal; the step still counts (and the schedule advances).
-            let r = loop.step { _ in 0 }
-            metrics.learningRate = Double(r.learningRate)
+            // Every group was flat: no signal. The step still takes its `iterations` updates with a
+            // zero gradient (AdamW's momentum moves on, as in TRL), so the schedule stays in step.
+            for _ in 0..<settings.iterations { metrics.learningRate = Double(try loop.step { _ in 0 }.learningRate) }
         } else {
             var batch = RolloutBatch(prompts: rollouts.map(\.prompt), completions: rollouts.map(\.completion),
                                      advantages: objective.advantages(rewards: rollouts.map(\.reward), groupSize: G))
@@ -232,7 +232,8 @@ public final class RLTrainer {
         let metadata = try loop.restoreCheckpoint(from: file)
         guard let step = metadata["rl_step"].flatMap(Int.init), let position = metadata["rl_cursor"].flatMap(Int.init),
               let json = metadata["rl_metrics"],
-              let rows = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[Double]], rows.count == step else {
+              let rows = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[Double]], rows.count == step,
+              rows.allSatisfy({ $0.count == StepMetrics.names.count + 1 }) else {
             throw WorkbenchError("not an RL checkpoint (no step, stream position or metrics)", file: file)
         }
         cursor = position

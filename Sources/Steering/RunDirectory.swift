@@ -12,7 +12,7 @@ public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
 }
 
 /// config.json of a run directory: every setting, and what the run was made for.
-public struct RunConfig: Codable, Sendable {
+public struct RunConfig: Codable, Sendable, Equatable {
     public var method: TrainingMethod
     /// Blocks that carry a steering vector (method vectors).
     public var layers: [Int]
@@ -22,6 +22,8 @@ public struct RunConfig: Codable, Sendable {
     public var template: PromptTemplate
     public var rewards: [String]
     public var problems: String
+    /// A hash of the problem file's bytes: resuming needs the same problems.
+    public var problemsHash: String
     public var evalProblems: String?
     public var evalEvery: Int
     public var evalSamples: Int
@@ -33,6 +35,18 @@ public struct RunConfig: Codable, Sendable {
     public var layerCount: Int
     public var commandLine: String
     public var workbenchVersion: String
+
+    /// Whether a checkpoint of `self` may continue as `other`: everything that shapes the result
+    /// is equal (not the command line, the version, the model's path or the checkpoint interval).
+    public func resumes(as other: RunConfig) -> Bool {
+        var a = self, b = other
+        for c in [\RunConfig.commandLine, \RunConfig.workbenchVersion, \RunConfig.modelDirectory, \RunConfig.problems] {
+            a[keyPath: c] = ""; b[keyPath: c] = ""
+        }
+        a.checkpointEvery = 0; b.checkpointEvery = 0
+        a.evalProblems = a.evalProblems.map { _ in "" }; b.evalProblems = b.evalProblems.map { _ in "" }
+        return a == b
+    }
 }
 
 /// A run directory (docs/steering.md): config.json; the adapter (`vectors.bin` [L·d]

@@ -77,31 +77,30 @@ public struct TrainingRun {
         let run = RunDirectory(out)
         let config = RunConfig(method: method, layers: layers?.sorted() ?? Array(0..<L), objective: objective,
                                objectiveName: objectiveName, settings: settings, template: template,
-                               rewards: rewards.map(\.name), problems: problemsPath, evalProblems: evalPath,
+                               rewards: rewards.map(\.name), problems: problemsPath,
+                               problemsHash: try Self.fileHash(problemsPath), evalProblems: evalPath,
                                evalEvery: evalEvery, evalSamples: evalSamples, checkpointEvery: checkpointEvery,
                                modelDirectory: base.directory ?? "(in memory)", modelHash: baseHash,
                                hiddenSize: base.config.hiddenSize, layerCount: L,
                                commandLine: commandLine.joined(separator: " "), workbenchVersion: WorkbenchVersion.current)
         var evalHistory: [EvalPoint] = []
         var best: Double = -1
-        if FileManager.default.fileExists(atPath: run.checkpointPath) {
-            let saved = try run.readConfig()
-            guard saved.method == config.method, saved.layers == config.layers, saved.objective == config.objective,
-                  saved.settings == config.settings, saved.template == config.template, saved.modelHash == baseHash,
-                  saved.problems == config.problems else {
-                throw WorkbenchError("holds a run with other settings or another model; resume it with the same command, or choose another --out", file: run.configPath)
+        // An evaluation's score for keeping the best parameters: mean@k, or greedy accuracy without samples.
+        let score = { (p: EvalPoint) in evalSamples > 0 ? p.meanAtK : p.greedy }
+        if FileManager.default.fileExists(atPath: run.configPath) {
+            guard try run.readConfig().resumes(as: config) else {
+                throw WorkbenchError("holds a run with other settings, problems or model; resume it with the same command, or choose another --out", file: run.configPath)
             }
+        }
+        if FileManager.default.fileExists(atPath: run.checkpointPath) {
             let extra = try trainer.restoreCheckpoint(from: run.checkpointPath)
             if let json = extra["eval_history"], let points = try? JSONDecoder().decode([EvalPoint].self, from: Data(json.utf8)) {
                 evalHistory = points
-                best = points.map(\.meanAtK).max() ?? -1
+                best = points.map(score).max() ?? -1
             }
             events(.resumed(step: trainer.completedSteps))
         } else {
-            if FileManager.default.fileExists(atPath: run.configPath) {
-                throw WorkbenchError("holds a run without a checkpoint to resume; choose another --out", file: run.configPath)
-            }
-            try run.writeConfig(config)
+            try run.writeConfig(config)   // a fresh run, or one stopped before its first checkpoint
         }
 
         func evaluate() throws {
@@ -113,8 +112,8 @@ public struct TrainingRun {
             evalHistory.append(EvalPoint(step: step, greedy: evaluation.greedyAccuracy, meanAtK: evaluation.meanAtK,
                                          passAtK: evaluation.passAtK))
             try writeEval(evaluation, history: evalHistory, model: base, to: run.file("eval.h5"))
-            if evaluation.meanAtK > best {
-                best = evaluation.meanAtK
+            if score(evalHistory.last!) > best {
+                best = score(evalHistory.last!)
                 try run.saveAdapter(trainable, method: method, model: model, subdirectory: "best")
             }
             events(.evaluated(step: step, evaluation))
@@ -138,6 +137,13 @@ public struct TrainingRun {
         try checkpoint()
         events(.saved(out))
         return trainer.history
+    }
+
+    static func fileHash(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw WorkbenchError("cannot read", file: path) }
+        var h = ContentHash()
+        h.update(data)
+        return h.hex
     }
 
     /// Problems whose answers are numbers (the exact-answer reward compares numbers).

@@ -21,16 +21,18 @@ struct Eval: ParsableCommand {
     @Option(help: "Problems: .jsonl lines {\"id\", \"prompt\", \"answer\"}.") var problems: String
     @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
     @Option(name: .customShort("k"), help: "Samples per problem for mean@k and pass@k (temperature --temperature).") var samples: Int = 8
-    @Option(help: "Maximum new tokens per completion.") var maxNew: Int = 64
-    @Option(help: "Sampling temperature for the k samples.") var temperature: Float = 1
-    @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt}.") var template: String = "auto"
-    @Option(help: "Seed of the samples.") var seed: UInt64 = 0
+    @Option(help: "Maximum new tokens per completion (default: the run's, else 64).") var maxNew: Int?
+    @Option(help: "Sampling temperature for the k samples (default: the run's, else 1).") var temperature: Float?
+    @Option(help: "Nucleus sampling mass (default: the run's, else 1).") var topP: Float?
+    @Option(help: "Keep the k most likely tokens, 0 = off (default: the run's, else 0).") var topK: Int?
+    @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt} (default: the run's, else auto).") var template: String?
+    @Option(help: "Seed of the samples (default: the run's, else 0).") var seed: UInt64?
     @Option(help: "Write per-problem results here (HDF5).") var out: String?
     @Option(help: "Steering vectors: where the last block's vector acts: all (every position), first-token (the last prompt position, which yields the first generated token) or off.")
     var lastBlock: String = "all"
 
     func run() throws {
-        guard samples >= 0, maxNew >= 1 else { throw WorkbenchError("-k must be ≥ 0 and --max-new ≥ 1") }
+        guard samples >= 0, (maxNew ?? 1) >= 1 else { throw WorkbenchError("-k must be ≥ 0 and --max-new ≥ 1") }
         let dir = try DefaultModel.resolve(model)
         let base = try TransformerModel.load(directory: dir)
         let tokenizer = try Tokenizer.load(modelDirectory: dir)
@@ -39,14 +41,22 @@ struct Eval: ParsableCommand {
         }
         let applied = try adapter.map { try AppliedAdapter.load($0, model: base, best: best, lastBlock: last) }
         let list = try TrainingRun.loadProblems(problems)
-        var settings = SamplingSettings()
-        settings.maxNewTokens = maxNew
-        settings.temperature = temperature
+        // A run directory's own sampling settings, template and seed, unless overridden.
+        var isDirectory: ObjCBool = false
+        let run = try adapter.flatMap { FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && isDirectory.boolValue
+                                        ? try RunDirectory($0).readConfig() : nil }
+        var settings = run?.settings.sampling ?? SamplingSettings()
+        if let maxNew { settings.maxNewTokens = maxNew }
+        if let temperature { settings.temperature = temperature }
+        if let topP { settings.topP = topP }
+        if let topK { settings.topK = topK }
         try settings.sampling.validate()
-        let sampler = RolloutSampler(model: applied?.model ?? base, tokenizer: tokenizer,
-                                     template: try PromptTemplate.parse(template, modelDirectory: dir),
+        let chosenTemplate = try template.map { try PromptTemplate.parse($0, modelDirectory: dir) }
+            ?? run?.template ?? PromptTemplate.parse("auto", modelDirectory: dir)
+        let sampler = RolloutSampler(model: applied?.model ?? base, tokenizer: tokenizer, template: chosenTemplate,
                                      rewards: [ExactAnswerReward()], settings: settings)
-        let e = try PolicyEvaluation.run(sampler: sampler, problems: list, hooks: applied?.hooks ?? ForwardHooks(), k: samples, seed: seed)
+        let e = try PolicyEvaluation.run(sampler: sampler, problems: list, hooks: applied?.hooks ?? ForwardHooks(), k: samples,
+                                         seed: seed ?? run?.settings.seed ?? 0)
         print("\(applied?.description ?? "the model without adapter") on \(list.count) problems of \(problems)")
         print(String(format: "greedy accuracy %.3f   mean@%d %.3f   pass@%d %.3f", e.greedyAccuracy, samples, e.meanAtK, samples, e.passAtK))
         if let out {

@@ -30,6 +30,9 @@ struct Export: ParsableCommand {
         }
         let dir = try DefaultModel.resolve(model)
         let m = try TransformerModel.load(directory: dir)
+        guard config.modelHash == m.fingerprint else {
+            throw WorkbenchError("this run was trained on another model (\(config.modelDirectory)); pass it with --model", file: directory.configPath)
+        }
         let source = (best ? directory.file("best") : runDirectory) + "/vectors.bin"
         let rows = try VectorFile.load(source, config: m.config).rows
         try VectorWriter.write(rows, format: f, to: out, modelHint: m.config.architecture.rawValue)

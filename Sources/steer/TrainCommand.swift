@@ -18,7 +18,7 @@ struct Train: ParsableCommand {
 
         --objective presets (advantage; reduction of Σ_i Σ_t ℓ):
           grpo     A = (r − mean_group) / (std_group + 1e-4); mean over each sequence, then over sequences
-          bnpo     same A; sum ÷ completion tokens in the micro-batch
+          bnpo     same A; per micro-batch sum ÷ its completion tokens, averaged over micro-batches
           dr-grpo  A = r − mean_group; sum ÷ (sequences × --max-new)
           dapo     same A as grpo; sum ÷ completion tokens in the step
           rloo     A = r − mean of the other samples' rewards; sum ÷ completion tokens in the step \
@@ -80,6 +80,7 @@ struct Train: ParsableCommand {
             guard let r = LossReduction(rawValue: reduction) else { throw WorkbenchError("--reduction: '\(reduction)' is not grpo, bnpo, dr-grpo or dapo") }
             objectiveValue.reduction = r
         }
+        guard lr > 0, lr.isFinite, clip >= 0 else { throw WorkbenchError("--lr must be a positive number and --clip ≥ 0") }
         guard epsilonLow >= 0, epsilonHigh >= 0, kl >= 0 else { throw WorkbenchError("--epsilon-low, --epsilon-high and --kl must be ≥ 0") }
         guard maxNew >= 1, microBatch >= 1, samples >= 0, checkpointEvery >= 0, evalEvery >= 0 else {
             throw WorkbenchError("--max-new and --micro-batch must be ≥ 1; -k, --checkpoint-every and --eval-every ≥ 0")

@@ -21,6 +21,15 @@ final class DocumentStreamTests: XCTestCase {
         XCTAssertEqual(try DocumentStream(path: dir + "/a.jsonl").all().map(\.id), ["x", "a.jsonl:3"])
     }
 
+    func testWindowsLineEndings() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "{\"id\": \"a\", \"text\": \"one\"}\r\n{\"id\": \"b\", \"text\": \"two\"}\r\n".write(toFile: dir + "/crlf.jsonl", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try DocumentStream(path: dir).all().map(\.text), ["one", "two"])
+        try "{\"id\": \"q\", \"prompt\": \"1+1\", \"answer\": \"2\"}\r\n{\"id\": \"r\", \"prompt\": \"2+2\", \"answer\": \"4\"}\r\n".write(toFile: dir + "/q.jsonl", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Query.load(dir + "/q.jsonl", requiring: [.answer]).map(\.answer), ["2", "4"])
+    }
+
     func testRequiredIDsAndSkippedLines() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -60,5 +69,17 @@ final class AnswerCheckerTests: XCTestCase {
         XCTAssertFalse(AnswerChecker.sameAnswer("1,00", "100"))   // not a thousands separator
         XCTAssertFalse(AnswerChecker.sameAnswer("1/0", "1"))
         XCTAssertTrue(AnswerChecker.sameAnswer(" Paris", "Paris"))
+        // Fractions too large to compare exactly are not equal to anything (and do not trap).
+        XCTAssertFalse(AnswerChecker.sameAnswer("3.14159265358/2.71828182845", "1"))
+        XCTAssertNil(AnswerChecker.numericValue("999999999999999999/0.000000000000000001"))
+    }
+
+    func testAnswerPhraseTakesTheWholeNumber() {
+        XCTAssertEqual(AnswerChecker.answerIsPhrase("So the answer is 3. The answer is 3.5."), "3.5")
+        XCTAssertEqual(AnswerChecker.answerIsPhrase("The answer is 1,000."), "1,000")
+        XCTAssertEqual(AnswerChecker.answerIsPhrase("The answer is: -12"), "-12")
+        XCTAssertEqual(AnswerChecker.answerIsPhrase("The answer is 37."), "37")
+        XCTAssertNil(AnswerChecker.answerIsPhrase("The answer is unknown."))
+        XCTAssertFalse(AnswerChecker.sameAnswer(AnswerChecker.extract("The answer is 3.5.")!, "3"))
     }
 }

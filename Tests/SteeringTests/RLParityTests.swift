@@ -86,6 +86,31 @@ final class RLParityTests: XCTestCase {
         }
     }
 
+    /// Token-normalised reductions do not depend on how the step is cut into micro-batches
+    /// (bnpo with equal token counts per micro-batch equals dapo).
+    func testMicroBatchingLeavesTheLossUnchanged() throws {
+        let s = try setup()
+        for reduction in [LossReduction.dapo, .grpo, .drGrpo] {
+            let objective = PolicyObjective(advantage: .rloo, scaling: .none, reduction: reduction, clipLow: 0.2, clipHigh: 0.28,
+                                            klCoefficient: 0.05)
+            var results: [(Double, [Float])] = []
+            for micro in [6, 4, 1] {
+                let vectors = SteeringVectors(vectors: s.vectors)
+                let report = try PolicyGradient.accumulate(
+                    model: s.model, trainable: vectors, referenceModel: s.model,
+                    batch: RolloutBatch(prompts: s.prompts, completions: s.completions,
+                                        advantages: objective.advantages(rewards: s.rewards, groupSize: 3), oldLogProbabilities: s.old),
+                    objective: objective, microBatchSize: micro, maxCompletionLength: 8)
+                results.append((report.loss, vectors.parameters.flatMap(\.gradient.values)))
+            }
+            for (loss, grad) in results.dropFirst() {
+                XCTAssertEqual(loss, results[0].0, accuracy: 1e-4 * abs(results[0].0), "\(reduction)")
+                let scale = results[0].1.map(abs).max()!
+                XCTAssertLessThan(zip(grad, results[0].1).map { abs($0 - $1) }.max()!, 1e-4 * scale, "\(reduction)")
+            }
+        }
+    }
+
     /// The log-probabilities the sampling pass records (cached decoding, few-row kernels) are
     /// those the training pass computes for the same tokens.
     func testSamplingLogProbabilitiesMatchTraining() throws {

@@ -39,7 +39,7 @@ extension TransformerModel {
             guard let interventions = hooks.residualInterventions[index] else { return }
             let inputs = record.interventionInputs[index] ?? []
             guard inputs.count == interventions.count else {
-                preconditionFailure("backward's hooks differ from the recorded forward pass's at residual \(index)")
+                throw WorkbenchError("backward's hooks differ from the recorded forward pass's at residual \(index)")
             }
             for (intervention, x) in zip(interventions, inputs).reversed() {
                 let selected = SelectedRows(indices: intervention.selection.rows(in: layout), layout: layout)

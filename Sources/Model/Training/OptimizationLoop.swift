@@ -34,14 +34,18 @@ public final class OptimizationLoop {
     }
 
     /// Runs one update. `accumulate(i)` adds micro-batch i's gradients into the parameters'
-    /// gradients and returns its share of the loss.
+    /// gradients and returns its share of the loss. A non-finite loss or gradient stops the
+    /// run with an error before any parameter is touched.
     @discardableResult
-    public func step(microBatches: Int = 1, _ accumulate: (Int) throws -> Double) rethrows -> StepReport {
+    public func step(microBatches: Int = 1, _ accumulate: (Int) throws -> Double) throws -> StepReport {
         let parameters = trainable.parameters
         parameters.zeroGradients()
         var loss = 0.0
         for micro in 0..<microBatches { loss += try accumulate(micro) }
         let norm = parameters.squaredGradientNorm().squareRoot()
+        guard loss.isFinite, norm.isFinite else {
+            throw WorkbenchError("step \(completedSteps + 1): the loss (\(loss)) or the gradient norm (\(norm)) is not finite; parameters left as they were")
+        }
         if clipNorm > 0, norm > Double(clipNorm) { parameters.scaleGradients(by: Float(Double(clipNorm) / norm)) }
         let lr = schedule.rate(at: completedSteps)
         optimizer.update(parameters, lr: lr)

@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""One RL step, `steer train` vs TRL's GRPOTrainer (PyTorch fp32, CPU), same model, same
+settings, measured in the same run. A benchmark, not a test.
+
+Settings on both sides: 16 prompts per step x 8 samples, up to 48 new tokens, temperature 1,
+top-p 1 (no top-k), objective "dapo" with scaling "none" (A = r - mean of the group; loss summed
+over completion tokens / completion tokens in the step), beta 0, one iteration, gradient-norm
+clip 2, AdamW (0.9, 0.95), no weight decay, micro-batches of 16 sequences. Reward +1 when the
+last \\boxed{N} of the completion equals the problem's answer, else -1. Prompts are the raw
+"prompt" text of the first 32 problems of notebooks-data/rl/train.jsonl (no chat template),
+so that two steps of 16 prompts each see fresh prompts. Two steps are run on each side; the
+first is a warm-up and the second is reported.
+
+Two comparisons:
+  full     every weight trained (lr 1e-6): `steer train --method full` vs GRPOTrainer on the model;
+  vectors  steering vectors (lr 1e-3): `steer train --method vectors` (one vector per block,
+           all blocks) vs GRPOTrainer training only a zero-initialised bias Parameter added to
+           every mlp.down_proj with everything else frozen (what the published steering code
+           does; the down_proj output is the last term added to the block's residual, so the
+           bias is the same parameterisation as a vector added to the block's output).
+
+Ours: rollout and training seconds, completion lengths and training tokens come from the run's
+training.h5. TRL: a TrainerCallback times each optimizer step (on_step_begin .. on_step_end);
+a GRPOTrainer subclass times _generate_and_score_completions (generation, decoding, rewards,
+advantages: the rollout) and _generate (generation alone); training = step - rollout. Training
+tokens = prompt + completion tokens of the step (padding excluded) on both sides. Each side runs
+in its own process and its peak RSS is that process's (wait4). TRL: torch.set_num_threads(2),
+no vLLM, no gradient checkpointing (TRL's default is on; ours keeps activations), fp32.
+
+    swift build -c release
+    pip install trl          # with the CPU torch of the other benchmarks
+    python3 scripts/bench_rl.py [--qwen05b] [--comparisons full,vectors] [--json-out FILE]
+
+--qwen05b runs the Qwen2.5-0.5B-shaped random checkpoint of bench_runtime.py (built there if
+missing) instead of the embedded model, from a copy of its directory (weights linked) with the
+embedded model's tokenizer.json added; with random weights every reward is -1 and almost every
+completion runs to 48 tokens, which is fine for timing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_runtime  # noqa: E402  (checkpoint creation, helpers)
+
+REPO_ROOT = bench_runtime.REPO_ROOT
+DEFAULT_STEER = REPO_ROOT / ".build" / "release" / "steer"
+DEFAULT_MODEL = REPO_ROOT / "notebooks-data" / "model"
+DEFAULT_PROBLEMS = REPO_ROOT / "notebooks-data" / "rl" / "train.jsonl"
+QWEN_TOKENIZED_DIR = Path("/tmp/qwen05b-random-tok")
+
+PROMPTS, GROUP, MAX_NEW, STEPS = 16, 8, 48, 2
+LR = {"full": 1e-6, "vectors": 1e-3}
+CLIP = 2.0
+SEED = 0
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Reward (TRL side), mirroring steer's pm1 reward with an exact integer compare
+# --------------------------------------------------------------------------
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} with matched braces, or None."""
+    start = text.rfind("\\boxed{")
+    while start != -1:
+        i, depth = start + len("\\boxed{"), 1
+        j = i
+        while j < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        if depth == 0:
+            return text[i:j - 1]
+        start = text.rfind("\\boxed{", 0, start)
+    return None
+
+
+def answer_reward(completions: list[str], answer: list[str], **_: Any) -> list[float]:
+    out = []
+    for text, ans in zip(completions, answer):
+        got = last_boxed(text)
+        try:
+            ok = got is not None and int(got.strip().replace(",", "")) == int(str(ans).strip().replace(",", ""))
+        except ValueError:
+            ok = False
+        out.append(1.0 if ok else -1.0)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Child processes
+# --------------------------------------------------------------------------
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str, float, float]:
+    """Runs cmd; returns (status, stdout, stderr, wall seconds, peak RSS MiB of that process)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(), err.read(), wall, usage.ru_maxrss / 1024
+
+
+def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: Path) -> dict[str, Any]:
+    import h5py
+
+    run_dir = work / f"steer-{method}"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    cmd = [str(steer), "train", "--problems", str(problems), "--out", str(run_dir), "--model", str(model_dir),
+           "--method", method, "--lr", str(LR[method]), "--steps", str(STEPS), "--prompts-per-step", str(PROMPTS),
+           "--group", str(GROUP), "--max-new", str(MAX_NEW), "--temperature", "1", "--top-p", "1",
+           "--objective", "dapo", "--scaling", "none", "--kl", "0", "--iterations", "1", "--clip", str(CLIP),
+           "--micro-batch", "16", "--checkpoint-every", "0", "--template", "raw", "--seed", str(SEED)]
+    log("steer: " + " ".join(cmd))
+    status, out, err, wall, rss = run_measured(cmd)
+    if status != 0:
+        raise RuntimeError(f"steer exited with status {status}:\n{out}\n{err}")
+    with h5py.File(run_dir / "training.h5", "r") as f:
+        cols = {k: f[k][()].tolist() for k in f.keys() if getattr(f[k], "ndim", 0) == 1}
+    steps = []
+    for i in range(len(cols["step"])):
+        rollout, training = cols["rollout_seconds"][i], cols["training_seconds"][i]
+        steps.append({
+            "rollout_s": rollout,
+            "training_s": training,
+            "step_s": rollout + training,
+            "completion_tokens": cols["completion_mean"][i] * PROMPTS * GROUP,
+            "completion_mean": cols["completion_mean"][i],
+            "training_tokens": cols["training_tokens_per_second"][i] * training,
+            "reward_mean": cols["reward_mean"][i],
+        })
+    return {"steps": steps, "peak_rss_mib": rss, "wall_s": wall, "run_dir": str(run_dir)}
+
+
+def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threads: int) -> dict[str, Any]:
+    """Runs in its own process (--_trl)."""
+    import torch
+    import transformers
+    import trl
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    torch.set_num_threads(threads)
+    torch.manual_seed(SEED)
+
+    rows = [json.loads(line) for line in problems.read_text().splitlines() if line.strip()]
+    dataset = Dataset.from_list([{"prompt": r["prompt"], "answer": str(r["answer"])} for r in rows])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"),
+                                        eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if method == "vectors":
+        model.requires_grad_(False)
+        for layer in model.model.layers:
+            proj = layer.mlp.down_proj
+            assert proj.bias is None
+            proj.bias = torch.nn.Parameter(torch.zeros(proj.out_features, dtype=proj.weight.dtype))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    sig = GRPOConfig.__dataclass_fields__
+    scale_none: Any = "none" if isinstance(sig["scale_rewards"].default, str) else False
+    config = GRPOConfig(
+        output_dir=str(out_dir), max_steps=STEPS, per_device_train_batch_size=16,
+        gradient_accumulation_steps=PROMPTS * GROUP // 16, num_generations=GROUP,
+        max_completion_length=MAX_NEW, temperature=1.0, top_p=1.0, top_k=0,
+        loss_type="dapo", scale_rewards=scale_none, beta=0.0, num_iterations=1,
+        learning_rate=LR[method], lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=CLIP,
+        adam_beta1=0.9, adam_beta2=0.95, weight_decay=0.0, gradient_checkpointing=False,
+        use_vllm=False, bf16=False, fp16=False, use_cpu=True, report_to="none", logging_steps=1,
+        save_strategy="no", disable_tqdm=True, seed=SEED, dataloader_num_workers=0,
+    )
+
+    steps: list[dict[str, Any]] = []
+
+    class Timed(GRPOTrainer):
+        def _generate(self, prompts):
+            t0 = time.perf_counter()
+            result = super()._generate(prompts)
+            steps[-1]["generate_s"] = steps[-1].get("generate_s", 0.0) + time.perf_counter() - t0
+            return result
+
+        def _generate_and_score_completions(self, inputs):
+            t0 = time.perf_counter()
+            batch = super()._generate_and_score_completions(inputs)
+            cur = steps[-1]
+            cur["rollout_s"] = cur.get("rollout_s", 0.0) + time.perf_counter() - t0
+            completion = int(batch["completion_mask"].sum())
+            cur["completion_tokens"] = cur.get("completion_tokens", 0) + completion
+            cur["training_tokens"] = cur.get("training_tokens", 0) + completion + int(batch["prompt_mask"].sum())
+            cur["sequences"] = cur.get("sequences", 0) + int(batch["completion_mask"].shape[0])
+            return batch
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            steps.append({"t0": time.perf_counter()})
+
+        def on_step_end(self, args, state, control, **kwargs):
+            steps[-1]["step_s"] = time.perf_counter() - steps[-1].pop("t0")
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and steps and "reward" in logs:
+                steps[-1]["reward_mean"] = logs["reward"]
+
+    trainer = Timed(model=model, reward_funcs=[answer_reward], args=config, train_dataset=dataset,
+                    processing_class=tokenizer, callbacks=[StepTimer()])
+    trainer.train()
+    for s in steps:
+        s["training_s"] = s["step_s"] - s.get("rollout_s", 0.0)
+        s["completion_mean"] = s["completion_tokens"] / max(1, s["sequences"])
+    return {"steps": steps, "trainable_parameters": trainable, "trl_version": trl.__version__,
+            "torch_version": torch.__version__, "transformers_version": transformers.__version__,
+            "threads": torch.get_num_threads(), "peak_rss_self_mib": bench_runtime.peak_rss_mib()}
+
+
+def run_trl(model_dir: Path, problems: Path, method: str, work: Path, threads: int) -> dict[str, Any]:
+    out_dir = work / f"trl-{method}"
+    cmd = [sys.executable, __file__, "--_trl", method, "--model-dir", str(model_dir), "--_problems", str(problems),
+           "--_out", str(out_dir), "--threads", str(threads)]
+    log(f"trl: GRPOTrainer, {method} ...")
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
+    status, out, err, wall, rss = run_measured(cmd, env)
+    if status != 0:
+        raise RuntimeError(f"TRL child exited with status {status}:\n{err[-6000:]}")
+    res = bench_runtime.last_json_object(out)
+    if res is None:
+        raise RuntimeError("could not parse the TRL child's output:\n" + out[-3000:])
+    res.update(peak_rss_mib=rss, wall_s=wall)
+    return res
+
+
+# --------------------------------------------------------------------------
+# Model directory for --qwen05b
+# --------------------------------------------------------------------------
+
+
+def qwen_with_tokenizer() -> Path:
+    src = bench_runtime.DEFAULT_MODEL_DIR
+    bench_runtime.ensure_checkpoint(src)
+    dst = QWEN_TOKENIZED_DIR
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "generation_config.json", bench_runtime.MARKER_NAME):
+        if (src / name).exists():
+            shutil.copyfile(src / name, dst / name)
+    link = dst / "model.safetensors"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(src / "model.safetensors")
+    shutil.copyfile(DEFAULT_MODEL / "tokenizer.json", dst / "tokenizer.json")
+    # No chat_template key: `steer --template auto` refuses models that carry one (we pass raw anyway).
+    (dst / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+        "model_max_length": 32768}, indent=2) + "\n")
+    return dst
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+
+def cpu_busy_fraction(seconds: float = 1.0) -> float | None:
+    """Fraction of all CPU time spent busy over `seconds` (Linux /proc/stat), before anything starts."""
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def per_s(tokens: float | None, seconds: float | None) -> float | None:
+    return tokens / seconds if tokens is not None and seconds else None
+
+
+def summary(res: dict[str, Any]) -> dict[str, Any]:
+    s = res["steps"][STEPS - 1]
+    return {
+        "step_s": s["step_s"], "rollout_s": s.get("rollout_s"), "training_s": s.get("training_s"),
+        "rollout_tokens_per_s": per_s(s.get("completion_tokens"), s.get("rollout_s")),
+        "training_tokens_per_s": per_s(s.get("training_tokens"), s.get("training_s")),
+        "completion_mean": s.get("completion_mean"), "reward_mean": s.get("reward_mean"),
+        "peak_rss_mib": res["peak_rss_mib"],
+    }
+
+
+def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> None:
+    t, o = summary(trl_res), summary(ours)
+    rows = [
+        ("seconds per step", "step_s", "time"),
+        ("  rollout seconds", "rollout_s", "time"),
+        ("  training seconds", "training_s", "time"),
+        ("rollout tokens/s (generated)", "rollout_tokens_per_s", "rate"),
+        ("training tokens/s (prompt+completion)", "training_tokens_per_s", "rate"),
+        ("completion mean tokens", "completion_mean", None),
+        ("reward mean", "reward_mean", None),
+        ("peak RSS MiB", "peak_rss_mib", "rss"),
+    ]
+    table = [("metric", "TRL", "steer", "ratio")]
+    for label, key, kind in rows:
+        a, b = t.get(key), o.get(key)
+        ratio = "-"
+        if kind and isinstance(a, (int, float)) and isinstance(b, (int, float)) and a and b:
+            ratio = f"{a / b:.2f}x" if kind in ("time", "rss") else f"{b / a:.2f}x"
+        digits = 3 if key == "reward_mean" else (2 if kind == "time" else 1)
+        table.append((label, bench_runtime.fmt(a, digits), bench_runtime.fmt(b, digits), ratio))
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    print(f"\n{title}")
+    for i, row in enumerate(table):
+        print("  ".join(cell.ljust(widths[j]) if j == 0 else cell.rjust(widths[j]) for j, cell in enumerate(row)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steer", type=Path, default=DEFAULT_STEER, help=f"steer binary (default {DEFAULT_STEER})")
+    ap.add_argument("--model-dir", type=Path, default=None, help=f"model directory (default {DEFAULT_MODEL})")
+    ap.add_argument("--qwen05b", action="store_true", help="use the Qwen2.5-0.5B-shaped random checkpoint")
+    ap.add_argument("--problems", type=Path, default=DEFAULT_PROBLEMS, help="problems .jsonl (the first 32 are used)")
+    ap.add_argument("--comparisons", default="full,vectors", help="comma-separated: full, vectors")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads on the TRL side")
+    ap.add_argument("--work-dir", type=Path, help="keep run directories here (default: a temporary directory)")
+    ap.add_argument("--json-out", type=Path, help="also write all results to this JSON file")
+    ap.add_argument("--_trl", choices=["full", "vectors"], help=argparse.SUPPRESS)
+    ap.add_argument("--_problems", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args._trl:
+        print(json.dumps(trl_child(args.model_dir, args._problems, args._trl, args._out, args.threads)))
+        return 0
+
+    comparisons = [c.strip() for c in args.comparisons.split(",") if c.strip()]
+    if not set(comparisons) <= {"full", "vectors"}:
+        ap.error("--comparisons takes full and/or vectors")
+    if not args.steer.is_file():
+        ap.error(f"steer binary not found at {args.steer} (swift build -c release, or --steer PATH)")
+    model_dir = args.model_dir or (qwen_with_tokenizer() if args.qwen05b else DEFAULT_MODEL)
+
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-rl-"))
+    work.mkdir(parents=True, exist_ok=True)
+    lines = [line for line in args.problems.read_text().splitlines() if line.strip()][: PROMPTS * STEPS]
+    problems = work / "problems.jsonl"
+    problems.write_text("\n".join(lines) + "\n")
+
+    busy = cpu_busy_fraction()
+    if busy is not None and busy > 0.25:
+        log(f"warning: the CPUs are {busy:.0%} busy before the run; other processes slow both sides, "
+            f"TRL's OpenMP threads by up to 15x (measure on a quiet machine)")
+    started = time.perf_counter()
+    results: dict[str, Any] = {}
+    for method in comparisons:
+        trl_res = run_trl(model_dir, problems, method, work, args.threads)
+        ours = run_steer(args.steer, model_dir, problems, method, work)
+        results[method] = {"trl": trl_res, "steer": ours, "trl_summary": summary(trl_res), "steer_summary": summary(ours)}
+
+    print(f"\nmodel {model_dir}; {PROMPTS} prompts x {GROUP} samples, <= {MAX_NEW} new tokens, dapo, scaling none, "
+          f"beta 0, 1 iteration; step {STEPS} of {STEPS} (step 1 = warm-up)")
+    names = {"full": f"full fine-tuning (lr {LR['full']:g})",
+             "vectors": f"steering vectors (lr {LR['vectors']:g}; TRL: zero bias on every mlp.down_proj)"}
+    for method, r in results.items():
+        print_table(f"{names[method]}: TRL trains {r['trl']['trainable_parameters']:,} parameters",
+                    r["trl"], r["steer"])
+    print("ratio = TRL / steer for seconds and RSS (>1: steer is faster / uses less), steer / TRL for tokens/s")
+    if results:
+        any_trl = next(iter(results.values()))["trl"]
+        print(f"TRL {any_trl['trl_version']}, transformers {any_trl['transformers_version']}, "
+              f"PyTorch {any_trl['torch_version']} fp32, {any_trl['threads']} threads, no vLLM, "
+              f"no gradient checkpointing; TRL rollout = _generate_and_score_completions, "
+              f"training = step - rollout")
+    print(("" if busy is None else f"CPUs {busy:.0%} busy before the run; ") + f"total wall time {time.perf_counter() - started:.0f} s" + (f"; run directories in {work}" if args.work_dir else ""))
+    if args.json_out:
+        args.json_out.write_text(json.dumps({"model_dir": str(model_dir), "cpu_busy_before": busy, "settings": {
+            "prompts": PROMPTS, "group": GROUP, "max_new": MAX_NEW, "steps": STEPS, "lr": LR, "clip": CLIP},
+            "results": results}, indent=2) + "\n")
+        print(f"wrote {args.json_out}")
+    if args.work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
