@@ -4,15 +4,20 @@
 # on one task and tested on it and on another, mean@8 and pass@8 at T = 1; then the vectors'
 # logit lens and the last block's first-token claim.
 # Usage: bash scripts/reproduce_steering.sh [OUT_DIR] [STEPS]   (default out/repro-steering, 100)
+# Environment: STEER_LRS (steering learning rates, default "1e-3 1e-2 3e-2"), FULL_LR (3e-5),
+# BIN (the binaries' directory; set it to skip the build, e.g. to run a copy while building).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/repro-steering}
 STEPS=${2:-100}
-BIN=.build/release
-export PATH="$PATH:/opt/swift/usr/bin"
-swift build -c release --product workbench >/dev/null
-swift build -c release --product steer >/dev/null
-swift build -c release --product lens >/dev/null
+STEER_LRS=${STEER_LRS:-"1e-3 1e-2 3e-2"}
+FULL_LR=${FULL_LR:-3e-5}
+LENS_LR=${LENS_LR:-3e-2}
+if [ -z "${BIN:-}" ]; then
+    BIN=.build/release
+    export PATH="$PATH:/opt/swift/usr/bin"
+    for product in workbench steer lens; do swift build -c release --product "$product" >/dev/null; done
+fi
 mkdir -p "$OUT"
 
 # Problems: the word problems of notebooks-data/rl, and linear equations drawn by the corpus
@@ -55,20 +60,24 @@ COMMON=(--steps "$STEPS" --prompts-per-step 16 --group 8 --max-new 64 --checkpoi
 for task in words linear; do
     train="$OUT/$task-train.jsonl"
     [ "$task" = words ] && train=notebooks-data/rl/train.jsonl
-    for method in vectors full; do
-        lr=1e-3; [ "$method" = full ] && lr=3e-5
-        run="$OUT/$task-$method"
-        /usr/bin/time -f "$task-$method: %e s, peak RSS %M KiB" "$BIN/steer" train --method "$method" --problems "$train" \
+    runs=("full:$FULL_LR")
+    for lr in $STEER_LRS; do runs+=("vectors:$lr"); done
+    for spec in "${runs[@]}"; do
+        method=${spec%%:*} lr=${spec#*:}
+        name="$task-$method-$lr"
+        run="$OUT/$name"
+        /usr/bin/time -f "$name: %e s, peak RSS %M KiB" "$BIN/steer" train --method "$method" --problems "$train" \
             --out "$run" --lr "$lr" "${COMMON[@]}" 2> >(grep -E "step $STEPS/|peak RSS|trainable" >&2)
-        evaluate "$task-$method/words" "$run" "$OUT/words-test.jsonl"
-        evaluate "$task-$method/linear" "$run" "$OUT/linear-test.jsonl"
+        evaluate "$name/words" "$run" "$OUT/words-test.jsonl"
+        evaluate "$name/linear" "$run" "$OUT/linear-test.jsonl"
     done
 done
 
 # The vectors through the logit lens, and where the last block's vector acts.
-"$BIN/lens" inspect "$OUT/words-vectors/vectors.bin" --top-tokens 10 --out "$OUT/words-vectors-lens.h5" | tee "$OUT/words-vectors-lens.txt"
+vectors="$OUT/words-vectors-$LENS_LR"
+"$BIN/lens" inspect "$vectors/vectors.bin" --top-tokens 10 --out "$OUT/words-vectors-lens.h5" | tee "$OUT/words-vectors-lens.txt"
 for where in first-token off; do
-    evaluate "words-vectors[last:$where]/words" "$OUT/words-vectors" "$OUT/words-test.jsonl" --last-block "$where"
+    evaluate "words-vectors-$LENS_LR[last:$where]/words" "$vectors" "$OUT/words-test.jsonl" --last-block "$where"
 done
 echo
 cat "$OUT/results.txt"
