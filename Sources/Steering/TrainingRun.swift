@@ -6,8 +6,8 @@ import Tokenizers
 
 /// `steer train` as a library call: builds the trainable, resumes or starts the run
 /// directory, evaluates at the start, every `evalEvery` steps and at the end (keeping the
-/// best parameters by mean@k), checkpoints every `checkpointEvery` steps, and writes
-/// training.h5 and eval.h5 (docs/steering.md).
+/// best parameters by mean@k), checkpoints every `checkpointEvery` steps, and rewrites
+/// training.h5 after every step and eval.h5 after every evaluation (docs/steering.md).
 public struct TrainingRun {
     public var method: TrainingMethod
     /// Blocks carrying a steering vector (nil: all).
@@ -122,12 +122,12 @@ public struct TrainingRun {
             let json = String(decoding: try JSONEncoder().encode(evalHistory), as: UTF8.self)
             try trainer.saveCheckpoint(to: run.checkpointPath, extra: ["eval_history": json])
             try run.saveAdapter(trainable, method: method, model: model)
-            try writeTraining(trainer.history, config: config, model: base, to: run.file("training.h5"))
         }
 
         if trainer.completedSteps == 0 && evalHistory.isEmpty { try evaluate() }
         while trainer.completedSteps < settings.steps {
             let metrics = try trainer.step()
+            try writeTraining(trainer.history, config: config, model: base, to: run.file("training.h5"))
             events(.step(metrics, total: settings.steps))
             let s = trainer.completedSteps
             if evalEvery > 0 && s % evalEvery == 0 && s < settings.steps { try evaluate() }
