@@ -105,11 +105,13 @@ def answer_reward(completions: list[str], answer: list[str], **_: Any) -> list[f
 # --------------------------------------------------------------------------
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str, float, float]:
-    """Runs cmd; returns (status, stdout, stderr, wall seconds, peak RSS MiB of that process)."""
+def run_measured(cmd: list[str], env: dict[str, str] | None = None,
+                 pass_stderr: bool = False) -> tuple[int, str, str, float, float]:
+    """Runs cmd; returns (status, stdout, stderr, wall seconds, peak RSS MiB of that process).
+    With pass_stderr the child's stderr goes to ours (progress) and is not returned."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=None if pass_stderr else err, text=True, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -159,6 +161,9 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     torch.set_num_threads(threads)
@@ -177,15 +182,17 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
             proj.bias = torch.nn.Parameter(torch.zeros(proj.out_features, dtype=proj.weight.dtype))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    sig = GRPOConfig.__dataclass_fields__
-    scale_none: Any = "none" if isinstance(sig["scale_rewards"].default, str) else False
+    fields = GRPOConfig.__dataclass_fields__
+    scale_none: Any = "none" if isinstance(fields["scale_rewards"].default, str) else False
+    # TRL turns gradient checkpointing on by default; transformers 5 renamed it activation_checkpointing.
+    no_checkpointing = {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": False}
     config = GRPOConfig(
         output_dir=str(out_dir), max_steps=STEPS, per_device_train_batch_size=16,
         gradient_accumulation_steps=PROMPTS * GROUP // 16, num_generations=GROUP,
         max_completion_length=MAX_NEW, temperature=1.0, top_p=1.0, top_k=0,
         loss_type="dapo", scale_rewards=scale_none, beta=0.0, num_iterations=1,
         learning_rate=LR[method], lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=CLIP,
-        adam_beta1=0.9, adam_beta2=0.95, weight_decay=0.0, gradient_checkpointing=False,
+        adam_beta1=0.9, adam_beta2=0.95, weight_decay=0.0, **no_checkpointing,
         use_vllm=False, bf16=False, fp16=False, use_cpu=True, report_to="none", logging_steps=1,
         save_strategy="no", disable_tqdm=True, seed=SEED, dataloader_num_workers=0,
     )
@@ -215,7 +222,9 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
             steps.append({"t0": time.perf_counter()})
 
         def on_step_end(self, args, state, control, **kwargs):
-            steps[-1]["step_s"] = time.perf_counter() - steps[-1].pop("t0")
+            cur = steps[-1]
+            cur["step_s"] = time.perf_counter() - cur.pop("t0")
+            log(f"  TRL step {len(steps)}: {cur['step_s']:.2f} s (rollout {cur.get('rollout_s', 0.0):.2f} s)")
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and steps and "reward" in logs:
@@ -224,12 +233,16 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
     trainer = Timed(model=model, reward_funcs=[answer_reward], args=config, train_dataset=dataset,
                     processing_class=tokenizer, callbacks=[StepTimer()])
     trainer.train()
+    trained = trainer.model
+    checkpointing = bool(getattr(trained, "is_activation_checkpointing", None)
+                         or getattr(trained, "is_gradient_checkpointing", False))
     for s in steps:
         s["training_s"] = s["step_s"] - s.get("rollout_s", 0.0)
         s["completion_mean"] = s["completion_tokens"] / max(1, s["sequences"])
     return {"steps": steps, "trainable_parameters": trainable, "trl_version": trl.__version__,
             "torch_version": torch.__version__, "transformers_version": transformers.__version__,
-            "threads": torch.get_num_threads(), "peak_rss_self_mib": bench_runtime.peak_rss_mib()}
+            "threads": torch.get_num_threads(), "gradient_checkpointing": checkpointing,
+            "peak_rss_self_mib": bench_runtime.peak_rss_mib()}
 
 
 def run_trl(model_dir: Path, problems: Path, method: str, work: Path, threads: int) -> dict[str, Any]:
@@ -238,9 +251,9 @@ def run_trl(model_dir: Path, problems: Path, method: str, work: Path, threads: i
            "--_out", str(out_dir), "--threads", str(threads)]
     log(f"trl: GRPOTrainer, {method} ...")
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
-    status, out, err, wall, rss = run_measured(cmd, env)
+    status, out, _, wall, rss = run_measured(cmd, env, pass_stderr=True)
     if status != 0:
-        raise RuntimeError(f"TRL child exited with status {status}:\n{err[-6000:]}")
+        raise RuntimeError(f"TRL child exited with status {status} (its error is above)")
     res = bench_runtime.last_json_object(out)
     if res is None:
         raise RuntimeError("could not parse the TRL child's output:\n" + out[-3000:])
@@ -328,7 +341,7 @@ def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> No
         digits = 3 if key == "reward_mean" else (2 if kind == "time" else 1)
         table.append((label, bench_runtime.fmt(a, digits), bench_runtime.fmt(b, digits), ratio))
     widths = [max(len(r[i]) for r in table) for i in range(4)]
-    print(f"\n{title}")
+    print(f"\n{title}", flush=True)
     for i, row in enumerate(table):
         print("  ".join(cell.ljust(widths[j]) if j == 0 else cell.rjust(widths[j]) for j, cell in enumerate(row)))
         if i == 0:
@@ -373,26 +386,27 @@ def main(argv: list[str] | None = None) -> int:
             f"TRL's OpenMP threads by up to 15x (measure on a quiet machine)")
     started = time.perf_counter()
     results: dict[str, Any] = {}
+    names = {"full": f"full fine-tuning (lr {LR['full']:g})",
+             "vectors": f"steering vectors (lr {LR['vectors']:g}; TRL: zero bias on every mlp.down_proj)"}
+    print(f"model {model_dir}; {PROMPTS} prompts x {GROUP} samples, <= {MAX_NEW} new tokens, dapo, scaling none, "
+          f"beta 0, 1 iteration; step {STEPS} of {STEPS} shown (step 1 = warm-up)", flush=True)
     for method in comparisons:
         trl_res = run_trl(model_dir, problems, method, work, args.threads)
         ours = run_steer(args.steer, model_dir, problems, method, work)
         results[method] = {"trl": trl_res, "steer": ours, "trl_summary": summary(trl_res), "steer_summary": summary(ours)}
+        print_table(f"{names[method]}: TRL trains {trl_res['trainable_parameters']:,} parameters", trl_res, ours)
 
-    print(f"\nmodel {model_dir}; {PROMPTS} prompts x {GROUP} samples, <= {MAX_NEW} new tokens, dapo, scaling none, "
-          f"beta 0, 1 iteration; step {STEPS} of {STEPS} (step 1 = warm-up)")
-    names = {"full": f"full fine-tuning (lr {LR['full']:g})",
-             "vectors": f"steering vectors (lr {LR['vectors']:g}; TRL: zero bias on every mlp.down_proj)"}
-    for method, r in results.items():
-        print_table(f"{names[method]}: TRL trains {r['trl']['trainable_parameters']:,} parameters",
-                    r["trl"], r["steer"])
+    print()
     print("ratio = TRL / steer for seconds and RSS (>1: steer is faster / uses less), steer / TRL for tokens/s")
     if results:
         any_trl = next(iter(results.values()))["trl"]
         print(f"TRL {any_trl['trl_version']}, transformers {any_trl['transformers_version']}, "
               f"PyTorch {any_trl['torch_version']} fp32, {any_trl['threads']} threads, no vLLM, "
-              f"no gradient checkpointing; TRL rollout = _generate_and_score_completions, "
+              f"gradient checkpointing {'on' if any_trl['gradient_checkpointing'] else 'off'}; TRL rollout = _generate_and_score_completions, "
               f"training = step - rollout")
-    print(("" if busy is None else f"CPUs {busy:.0%} busy before the run; ") + f"total wall time {time.perf_counter() - started:.0f} s" + (f"; run directories in {work}" if args.work_dir else ""))
+    print(("" if busy is None else f"CPUs {busy:.0%} busy before the run; ")
+          + f"total wall time {time.perf_counter() - started:.0f} s"
+          + (f"; run directories in {work}" if args.work_dir else ""))
     if args.json_out:
         args.json_out.write_text(json.dumps({"model_dir": str(model_dir), "cpu_busy_before": busy, "settings": {
             "prompts": PROMPTS, "group": GROUP, "max_new": MAX_NEW, "steps": STEPS, "lr": LR, "clip": CLIP},

@@ -69,7 +69,7 @@ public enum LogitLensRun {
             capture.midResidualReader = { l, view in outerMid?(l, view); mids[l] = view.tensor() }
         }
         _ = try model.forward(TokenBatch(tokens), hooks: capture, logits: .none)
-        let forwardSeconds = seconds(clock.now - forwardStart)
+        let forwardSeconds = (clock.now - forwardStart).seconds
 
         // The default site list ends with h_L itself: its rows then serve as the final ones.
         let finalIsLastSite = sites.last == .post(L - 1)
@@ -91,14 +91,11 @@ public enum LogitLensRun {
             result.tokens = tokens
             result.sites = sites
             result.forwardSeconds = forwardSeconds
-            result.lensSeconds = seconds(clock.now - lensStart)
+            result.lensSeconds = (clock.now - lensStart).seconds
             return result
         }
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
 
     /// Per-cell statistics for every site; the last source is the final residual h_L, and a
     /// site of its own too when `finalIsLastSite`.

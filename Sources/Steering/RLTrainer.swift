@@ -160,7 +160,7 @@ public final class RLTrainer {
                 if spread || !settings.skipZeroSpread { groups.append(group) }
             }
         }
-        let rolloutSeconds = Self.seconds(clock.now - rolloutStart)
+        let rolloutSeconds = (clock.now - rolloutStart).seconds
         let rollouts = groups.flatMap { $0 }
         var metrics = StepMetrics()
         metrics.step = s + 1
@@ -204,17 +204,14 @@ public final class RLTrainer {
                 metrics.clippedFraction = max(metrics.clippedFraction, report.clippedFraction)
             }
             let tokens = rollouts.reduce(0) { $0 + $1.prompt.count + $1.completion.count } * settings.iterations
-            metrics.trainingSeconds = Self.seconds(clock.now - trainingStart)
+            metrics.trainingSeconds = (clock.now - trainingStart).seconds
             metrics.trainingTokensPerSecond = Double(tokens) / max(metrics.trainingSeconds, 1e-9)
         }
-        if rollouts.isEmpty { metrics.trainingSeconds = Self.seconds(clock.now - trainingStart) }
+        if rollouts.isEmpty { metrics.trainingSeconds = (clock.now - trainingStart).seconds }
         history.append(metrics)
         return metrics
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
 
     // MARK: checkpoints
 
