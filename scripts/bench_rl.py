@@ -7,9 +7,9 @@ top-p 1 (no top-k), objective "dapo" with scaling "none" (A = r - mean of the gr
 over completion tokens / completion tokens in the step), beta 0, one iteration, gradient-norm
 clip 2, AdamW (0.9, 0.95), no weight decay, micro-batches of 16 sequences. Reward +1 when the
 last \\boxed{N} of the completion equals the problem's answer, else -1. Prompts are the raw
-"prompt" text of the first 32 problems of notebooks-data/rl/train.jsonl (no chat template),
-so that two steps of 16 prompts each see fresh prompts. Two steps are run on each side; the
-first is a warm-up and the second is reported.
+"prompt" text of the first 16 x --steps problems of notebooks-data/rl/train.jsonl (no chat
+template), so that every step sees fresh prompts. --steps (default 2) steps are run on each
+side; the first is a warm-up, the second (the median of the others) is reported.
 
 Two comparisons:
   full     every weight trained (lr 1e-6): `steer train --method full` vs GRPOTrainer on the model;
@@ -25,16 +25,23 @@ a GRPOTrainer subclass times _generate_and_score_completions (generation, decodi
 advantages: the rollout) and _generate (generation alone); training = step - rollout. Training
 tokens = prompt + completion tokens of the step (padding excluded) on both sides. Each side runs
 in its own process and its peak RSS is that process's (wait4). TRL: torch.set_num_threads(2),
-no vLLM, no gradient checkpointing (TRL's default is on; ours keeps activations), fp32.
+no vLLM, fp32, gradient checkpointing off (GRPOConfig turns it on by default; off, TRL is
+faster and the comparison is of compute, not of memory-saving choices).
+
+Run it on a quiet machine: the script warns when the CPUs are busy before it starts. With
+another process on one of the two cores, PyTorch's two OpenMP threads slowed TRL's steps by
+up to 15x (the embedded model: 50 s instead of 1.6 s per step) while steer slowed far less.
 
     swift build -c release
     pip install trl          # with the CPU torch of the other benchmarks
-    python3 scripts/bench_rl.py [--qwen05b] [--comparisons full,vectors] [--json-out FILE]
+    python3 scripts/bench_rl.py [--qwen05b] [--comparisons full,vectors] [--steps N] [--json-out FILE]
 
 --qwen05b runs the Qwen2.5-0.5B-shaped random checkpoint of bench_runtime.py (built there if
 missing) instead of the embedded model, from a copy of its directory (weights linked) with the
-embedded model's tokenizer.json added; with random weights every reward is -1 and almost every
-completion runs to 48 tokens, which is fine for timing.
+embedded model's tokenizer.json and a tokenizer_config.json without a chat template added
+(both sides then tokenize alike; steer gets --template raw); with random weights every reward
+is -1 and almost every completion runs to 48 tokens, which is fine for timing. TRL's step on
+that model takes several minutes, the whole run well over half an hour.
 """
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,7 +66,8 @@ DEFAULT_MODEL = REPO_ROOT / "notebooks-data" / "model"
 DEFAULT_PROBLEMS = REPO_ROOT / "notebooks-data" / "rl" / "train.jsonl"
 QWEN_TOKENIZED_DIR = Path("/tmp/qwen05b-random-tok")
 
-PROMPTS, GROUP, MAX_NEW, STEPS = 16, 8, 48, 2
+PROMPTS, GROUP, MAX_NEW = 16, 8, 48
+STEPS = 2  # --steps; the first is a warm-up
 LR = {"full": 1e-6, "vectors": 1e-3}
 CLIP = 2.0
 SEED = 0
@@ -185,7 +194,8 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
     fields = GRPOConfig.__dataclass_fields__
     scale_none: Any = "none" if isinstance(fields["scale_rewards"].default, str) else False
     # TRL turns gradient checkpointing on by default; transformers 5 renamed it activation_checkpointing.
-    no_checkpointing = {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": False}
+    checkpointing_arg = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+    no_checkpointing = {checkpointing_arg: False}
     config = GRPOConfig(
         output_dir=str(out_dir), max_steps=STEPS, per_device_train_batch_size=16,
         gradient_accumulation_steps=PROMPTS * GROUP // 16, num_generations=GROUP,
@@ -248,7 +258,7 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
 def run_trl(model_dir: Path, problems: Path, method: str, work: Path, threads: int) -> dict[str, Any]:
     out_dir = work / f"trl-{method}"
     cmd = [sys.executable, __file__, "--_trl", method, "--model-dir", str(model_dir), "--_problems", str(problems),
-           "--_out", str(out_dir), "--threads", str(threads)]
+           "--_out", str(out_dir), "--threads", str(threads), "--steps", str(STEPS)]
     log(f"trl: GRPOTrainer, {method} ...")
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
     status, out, _, wall, rss = run_measured(cmd, env, pass_stderr=True)
@@ -310,14 +320,19 @@ def per_s(tokens: float | None, seconds: float | None) -> float | None:
 
 
 def summary(res: dict[str, Any]) -> dict[str, Any]:
-    s = res["steps"][STEPS - 1]
-    return {
-        "step_s": s["step_s"], "rollout_s": s.get("rollout_s"), "training_s": s.get("training_s"),
-        "rollout_tokens_per_s": per_s(s.get("completion_tokens"), s.get("rollout_s")),
-        "training_tokens_per_s": per_s(s.get("training_tokens"), s.get("training_s")),
-        "completion_mean": s.get("completion_mean"), "reward_mean": s.get("reward_mean"),
-        "peak_rss_mib": res["peak_rss_mib"],
-    }
+    """Medians over the steps after the first (the warm-up)."""
+    timed = res["steps"][1:] or res["steps"]
+    for s in timed:
+        s["rollout_tokens_per_s"] = per_s(s.get("completion_tokens"), s.get("rollout_s"))
+        s["training_tokens_per_s"] = per_s(s.get("training_tokens"), s.get("training_s"))
+
+    def median(key: str) -> float | None:
+        values = [s[key] for s in timed if s.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    keys = ("step_s", "rollout_s", "training_s", "rollout_tokens_per_s", "training_tokens_per_s",
+            "completion_mean", "reward_mean")
+    return {**{k: median(k) for k in keys}, "peak_rss_mib": res["peak_rss_mib"]}
 
 
 def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> None:
@@ -349,19 +364,24 @@ def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
+    global STEPS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steer", type=Path, default=DEFAULT_STEER, help=f"steer binary (default {DEFAULT_STEER})")
     ap.add_argument("--model-dir", type=Path, default=None, help=f"model directory (default {DEFAULT_MODEL})")
     ap.add_argument("--qwen05b", action="store_true", help="use the Qwen2.5-0.5B-shaped random checkpoint")
-    ap.add_argument("--problems", type=Path, default=DEFAULT_PROBLEMS, help="problems .jsonl (the first 32 are used)")
+    ap.add_argument("--problems", type=Path, default=DEFAULT_PROBLEMS,
+                    help="problems .jsonl (the first 16 x --steps are used)")
     ap.add_argument("--comparisons", default="full,vectors", help="comma-separated: full, vectors")
     ap.add_argument("--threads", type=int, default=2, help="torch threads on the TRL side")
+    ap.add_argument("--steps", type=int, default=STEPS,
+                    help="RL steps per run; the first is a warm-up, the median of the others is shown (default 2)")
     ap.add_argument("--work-dir", type=Path, help="keep run directories here (default: a temporary directory)")
     ap.add_argument("--json-out", type=Path, help="also write all results to this JSON file")
     ap.add_argument("--_trl", choices=["full", "vectors"], help=argparse.SUPPRESS)
     ap.add_argument("--_problems", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    STEPS = max(2, args.steps)
 
     if args._trl:
         print(json.dumps(trl_child(args.model_dir, args._problems, args._trl, args._out, args.threads)))
@@ -389,11 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     names = {"full": f"full fine-tuning (lr {LR['full']:g})",
              "vectors": f"steering vectors (lr {LR['vectors']:g}; TRL: zero bias on every mlp.down_proj)"}
     print(f"model {model_dir}; {PROMPTS} prompts x {GROUP} samples, <= {MAX_NEW} new tokens, dapo, scaling none, "
-          f"beta 0, 1 iteration; step {STEPS} of {STEPS} shown (step 1 = warm-up)", flush=True)
+          f"beta 0, 1 iteration; {STEPS} steps, " + ("step 2 shown" if STEPS == 2 else f"median of steps 2-{STEPS}")
+          + " (step 1 = warm-up)", flush=True)
     for method in comparisons:
         trl_res = run_trl(model_dir, problems, method, work, args.threads)
         ours = run_steer(args.steer, model_dir, problems, method, work)
-        results[method] = {"trl": trl_res, "steer": ours, "trl_summary": summary(trl_res), "steer_summary": summary(ours)}
+        results[method] = {"trl": trl_res, "steer": ours,
+                           "trl_summary": summary(trl_res), "steer_summary": summary(ours)}
         print_table(f"{names[method]}: TRL trains {trl_res['trainable_parameters']:,} parameters", trl_res, ours)
 
     print()
@@ -402,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         any_trl = next(iter(results.values()))["trl"]
         print(f"TRL {any_trl['trl_version']}, transformers {any_trl['transformers_version']}, "
               f"PyTorch {any_trl['torch_version']} fp32, {any_trl['threads']} threads, no vLLM, "
-              f"gradient checkpointing {'on' if any_trl['gradient_checkpointing'] else 'off'}; TRL rollout = _generate_and_score_completions, "
-              f"training = step - rollout")
+              f"gradient checkpointing {'on' if any_trl['gradient_checkpointing'] else 'off'}; "
+              f"TRL rollout = _generate_and_score_completions, training = step - rollout")
     print(("" if busy is None else f"CPUs {busy:.0%} busy before the run; ")
           + f"total wall time {time.perf_counter() - started:.0f} s"
           + (f"; run directories in {work}" if args.work_dir else ""))

@@ -11,7 +11,7 @@ public final class FloatStorage: @unchecked Sendable {
 
     /// Allocates `count` zero-initialised floats.
     public init(zeros count: Int) {
-        pointer = BufferPool.shared.take(count) ?? .allocate(capacity: max(count, 1))
+        pointer = BufferPool.shared.take(count)
         pointer.initialize(repeating: 0, count: max(count, 1))
         self.count = count
         owned = true
@@ -20,7 +20,7 @@ public final class FloatStorage: @unchecked Sendable {
 
     /// A copy of `count` floats at `source` (no zero-fill first).
     public init(copying source: UnsafePointer<Float>, count: Int) {
-        pointer = BufferPool.shared.take(count) ?? .allocate(capacity: max(count, 1))
+        pointer = BufferPool.shared.take(count)
         pointer.initialize(from: source, count: count)
         self.count = count
         owned = true
@@ -40,7 +40,7 @@ public final class FloatStorage: @unchecked Sendable {
         keepAlive = owner
     }
 
-    deinit { if owned && !BufferPool.shared.give(pointer, count: count) { pointer.deallocate() } }
+    deinit { if owned { BufferPool.shared.give(pointer, count: count) } }
 
     public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
 }
