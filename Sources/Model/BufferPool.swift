@@ -10,8 +10,8 @@ import Foundation
 /// buffer per distinct size. The pool holds at most `capacityBytes`.
 final class BufferPool: @unchecked Sendable {
     static let shared = BufferPool()
-    /// Buffers below this many floats (1 MiB) go straight to malloc.
-    static let minimumCount = 1 << 18
+    /// Buffers below this many floats (128 KiB, glibc's mmap threshold) go straight to malloc.
+    static let minimumCount = 1 << 15
 
     let capacityBytes: Int
     private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
