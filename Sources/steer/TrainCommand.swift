@@ -9,25 +9,32 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train by online RL: sample groups of completions, reward correct final answers, update.",
         discussion: """
-        Each step samples --group completions for each of --prompts-per-step problems with the \
-        trainable attached, rewards each (+1 / −1 for the last \\boxed{} answer, see --reward), turns \
-        rewards into advantages and takes --iterations AdamW steps on the objective:
+        Each step samples --group completions for each of --prompts-per-step problems \
+        with the trainable attached, rewards each (+1 / −1 for the last \\boxed{} \
+        answer, see --reward), turns rewards into advantages and takes --iterations \
+        AdamW steps on the objective:
 
-          per token  ℓ = −min(ρ A, clip(ρ, 1 − ε_low, 1 + ε_high) A) + β k3,   ρ = π / π_old
-          k3         = π_ref/π − log(π_ref/π) − 1   (π_ref: the model without the trainable)
+          ℓ  = −min(ρ A, clip(ρ, 1 − ε_low, 1 + ε_high) A) + β k3
+          ρ  = π / π_old;  k3 = π_ref/π − log(π_ref/π) − 1
+               (π_ref: the model without the trainable)
 
-        --objective presets (advantage; reduction of Σ_i Σ_t ℓ):
-          grpo     A = (r − mean_group) / (std_group + 1e-4); mean over each sequence, then over sequences
-          bnpo     same A; per micro-batch sum ÷ its completion tokens, averaged over micro-batches
-          dr-grpo  A = r − mean_group; sum ÷ (sequences × --max-new)
-          dapo     same A as grpo; sum ÷ completion tokens in the step
-          rloo     A = r − mean of the other samples' rewards; sum ÷ completion tokens in the step \
-        (the published steering code)
-        --advantage and --reduction override the preset's parts.
+        --objective presets (advantage A; reduction of the ℓ over
+        completion tokens):
+          grpo     A = (r − group mean) / (group std + 1e-4);
+                   mean per sequence, then over sequences
+          bnpo     A as grpo; per micro-batch sum ÷ its tokens,
+                   averaged over micro-batches
+          dr-grpo  A = r − group mean; sum ÷ (sequences × --max-new)
+          dapo     A as grpo; sum ÷ completion tokens in the step
+          rloo     A = r − mean of the group's other rewards;
+                   sum ÷ completion tokens in the step
+                   (the published steering code; the default)
+        --advantage, --scaling and --reduction override a preset's parts.
 
-        The run directory gets config.json, the adapter (vectors.bin [L·d] float32, or model/ for \
-        --method full), best/ (the parameters with the best mean@k), training.h5 (one row per step), \
-        eval.h5 and checkpoint.safetensors. Re-running the same command resumes from the last \
+        The run directory gets config.json, the adapter (vectors.bin [L·d] \
+        float32, or model/ for --method full), best/ (the parameters with the best \
+        mean@k), training.h5 (one row per step), eval.h5 and \
+        checkpoint.safetensors. Re-running the same command resumes from the last \
         checkpoint; the result is bit-identical to an uninterrupted run.
         """)
 
