@@ -24,7 +24,11 @@ training.h5. TRL: a TrainerCallback times each optimizer step (on_step_begin .. 
 a GRPOTrainer subclass times _generate_and_score_completions (generation, decoding, rewards,
 advantages: the rollout) and _generate (generation alone); training = step - rollout. Training
 tokens = prompt + completion tokens of the step (padding excluded) on both sides. Each side runs
-in its own process and its peak RSS is that process's (wait4). TRL: torch.set_num_threads(2),
+in its own process. Peak RSS, whole process: wait4's. Peak RSS, steps: steer's RSS sampled every
+0.1 s until it reports its last step; after that it writes checkpoint.safetensors (parameters +
+AdamW moments) and, for full, the model, which even with --checkpoint-every 0 cannot be turned
+off and on the 0.5B model raised its peak from ~14 to ~21 GiB. TRL saves nothing, so both rows
+are its process peak. TRL: torch.set_num_threads(2),
 no vLLM, fp32, gradient checkpointing off (GRPOConfig turns it on by default; off, TRL is
 faster and the comparison is of compute, not of memory-saving choices).
 
@@ -53,6 +57,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -114,19 +119,59 @@ def answer_reward(completions: list[str], answer: list[str], **_: Any) -> list[f
 # --------------------------------------------------------------------------
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None,
-                 pass_stderr: bool = False) -> tuple[int, str, str, float, float]:
-    """Runs cmd; returns (status, stdout, stderr, wall seconds, peak RSS MiB of that process).
-    With pass_stderr the child's stderr goes to ours (progress) and is not returned."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None, pass_stderr: bool = False,
+                 until: str | None = None) -> dict[str, Any]:
+    """Runs cmd. Returns status, stdout, stderr ("" with pass_stderr: it goes to ours), wall seconds,
+    peak_rss_mib (the process's, from wait4) and sampled_peak_rss_mib: VmRSS sampled every 0.1 s
+    (Linux) until `until` appears in its stderr (the end of the steps; steer then writes its
+    checkpoint and model, which the steps do not need), or until it exits."""
+    with tempfile.TemporaryFile("w+") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=None if pass_stderr else err, text=True, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=None if pass_stderr else subprocess.PIPE, text=True, env=env)
+        err: list[str] = []
+        seen = threading.Event()
+        peak = [0.0]
+
+        def read_stderr() -> None:
+            tail = ""
+            while chunk := proc.stderr.read(256):
+                err.append(chunk)
+                tail = (tail + chunk)[-512:]
+                if until and until in tail:
+                    seen.set()
+
+        def sample() -> None:
+            while not seen.is_set():
+                value = rss_mib(proc.pid)
+                if value is None:
+                    return
+                peak[0] = max(peak[0], value)
+                time.sleep(0.1)
+
+        threads = [threading.Thread(target=sample, daemon=True)]
+        if not pass_stderr:
+            threads.append(threading.Thread(target=read_stderr, daemon=True))
+        for t in threads:
+            t.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        seen.set()
+        for t in threads:
+            t.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        err.seek(0)
-        return proc.returncode, out.read(), err.read(), wall, usage.ru_maxrss / 1024
+        return {"status": proc.returncode, "stdout": out.read(), "stderr": "".join(err), "wall_s": wall,
+                "peak_rss_mib": usage.ru_maxrss / 1024, "sampled_peak_rss_mib": peak[0] or None}
 
 
 def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: Path) -> dict[str, Any]:
@@ -141,9 +186,9 @@ def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: P
            "--objective", "dapo", "--scaling", "none", "--kl", "0", "--iterations", "1", "--clip", str(CLIP),
            "--micro-batch", "16", "--checkpoint-every", "0", "--template", "raw", "--seed", str(SEED)]
     log("steer: " + " ".join(cmd))
-    status, out, err, wall, rss = run_measured(cmd)
-    if status != 0:
-        raise RuntimeError(f"steer exited with status {status}:\n{out}\n{err}")
+    run = run_measured(cmd, until=f"step {STEPS}/{STEPS}")
+    if run["status"] != 0:
+        raise RuntimeError(f"steer exited with status {run['status']}:\n{run['stdout']}\n{run['stderr'][-3000:]}")
     with h5py.File(run_dir / "training.h5", "r") as f:
         cols = {k: f[k][()].tolist() for k in f.keys() if getattr(f[k], "ndim", 0) == 1}
     steps = []
@@ -158,7 +203,8 @@ def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: P
             "training_tokens": cols["training_tokens_per_second"][i] * training,
             "reward_mean": cols["reward_mean"][i],
         })
-    return {"steps": steps, "peak_rss_mib": rss, "wall_s": wall, "run_dir": str(run_dir)}
+    return {"steps": steps, "peak_rss_mib": run["peak_rss_mib"], "steps_peak_rss_mib": run["sampled_peak_rss_mib"],
+            "wall_s": run["wall_s"], "run_dir": str(run_dir)}
 
 
 def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threads: int) -> dict[str, Any]:
@@ -261,13 +307,14 @@ def run_trl(model_dir: Path, problems: Path, method: str, work: Path, threads: i
            "--_out", str(out_dir), "--threads", str(threads), "--steps", str(STEPS)]
     log(f"trl: GRPOTrainer, {method} ...")
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
-    status, out, _, wall, rss = run_measured(cmd, env, pass_stderr=True)
-    if status != 0:
-        raise RuntimeError(f"TRL child exited with status {status} (its error is above)")
-    res = bench_runtime.last_json_object(out)
+    run = run_measured(cmd, env, pass_stderr=True)
+    if run["status"] != 0:
+        raise RuntimeError(f"TRL child exited with status {run['status']} (its error is above)")
+    res = bench_runtime.last_json_object(run["stdout"])
     if res is None:
-        raise RuntimeError("could not parse the TRL child's output:\n" + out[-3000:])
-    res.update(peak_rss_mib=rss, wall_s=wall)
+        raise RuntimeError("could not parse the TRL child's output:\n" + run["stdout"][-3000:])
+    # TRL saves nothing (save_strategy "no"): its whole-process peak is its steps' peak.
+    res.update(peak_rss_mib=run["peak_rss_mib"], steps_peak_rss_mib=run["peak_rss_mib"], wall_s=run["wall_s"])
     return res
 
 
@@ -332,7 +379,8 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
 
     keys = ("step_s", "rollout_s", "training_s", "rollout_tokens_per_s", "training_tokens_per_s",
             "completion_mean", "reward_mean")
-    return {**{k: median(k) for k in keys}, "peak_rss_mib": res["peak_rss_mib"]}
+    return {**{k: median(k) for k in keys}, "peak_rss_mib": res["peak_rss_mib"],
+            "steps_peak_rss_mib": res.get("steps_peak_rss_mib") or res["peak_rss_mib"]}
 
 
 def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> None:
@@ -345,7 +393,8 @@ def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> No
         ("training tokens/s (prompt+completion)", "training_tokens_per_s", "rate"),
         ("completion mean tokens", "completion_mean", None),
         ("reward mean", "reward_mean", None),
-        ("peak RSS MiB", "peak_rss_mib", "rss"),
+        ("peak RSS MiB, steps", "steps_peak_rss_mib", "rss"),
+        ("peak RSS MiB, whole process", "peak_rss_mib", "rss"),
     ]
     table = [("metric", "TRL", "steer", "ratio")]
     for label, key, kind in rows:

@@ -19,8 +19,8 @@ final class BufferPool: @unchecked Sendable {
     private let lock = NSLock()
 
     init() {
-        // A quarter of the machine's memory, at most 8 GiB.
-        capacityBytes = min(Int(ProcessInfo.processInfo.physicalMemory / 4), 8 << 30)
+        // An eighth of the machine's memory, at most 4 GiB: what it keeps adds to the peak.
+        capacityBytes = min(Int(ProcessInfo.processInfo.physicalMemory / 8), 4 << 30)
     }
 
     /// The size of the buffer that holds `count` floats: `count` itself below the pool's

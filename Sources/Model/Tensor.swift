@@ -43,6 +43,9 @@ public final class FloatStorage: @unchecked Sendable {
     deinit { if owned { BufferPool.shared.give(pointer, count: count) } }
 
     public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
+
+    /// Whether the memory is the workbench's own (writable), not a borrowed file mapping.
+    public var isOwned: Bool { owned }
 }
 
 /// A dense row-major float32 tensor.

@@ -46,6 +46,9 @@ public struct TrainingRun {
     /// One evaluation's summary (eval.h5's history).
     struct EvalPoint: Codable { var step: Int; var greedy: Double; var meanAtK: Double; var passAtK: Double }
 
+    /// Runs (or resumes) the run. With `--method full` the model's own weights are trained in
+    /// place (a frozen copy is kept for the KL term only when β > 0): pass a model whose
+    /// weights are owned (`ModelWeights.ownedCopy()`), not borrowed from an f32 file mapping.
     @discardableResult
     public func run(model base: TransformerModel, tokenizer: Tokenizer, events: (Event) -> Void = { _ in }) throws -> [StepMetrics] {
         let problems = try Self.loadProblems(problemsPath)
@@ -57,6 +60,7 @@ public struct TrainingRun {
             }
         }
         let baseHash = base.fingerprint
+        let provenance = Provenance(model: base, commandLine: commandLine)
         // The model trained, the trainable, and π_ref for the KL term.
         let model: TransformerModel, trainable: any Trainable, reference: TransformerModel?
         switch method {
@@ -65,10 +69,13 @@ public struct TrainingRun {
             trainable = SteeringVectors(zerosFor: base.config, layers: layers?.sorted())
             reference = base   // the same model without hooks
         case .full:
-            model = TransformerModel(config: base.config, weights: base.weights.ownedCopy(), directory: base.directory,
-                                     storedDTypes: base.storedDTypes)
+            guard base.weights.named.allSatisfy({ $0.tensor.storage.isOwned }) else {
+                throw WorkbenchError("full fine-tuning needs the model's weights in memory it owns, not a read-only file mapping")
+            }
+            model = base
             trainable = FullFineTune(model: model)
-            reference = objective.klCoefficient != 0 ? base : nil
+            reference = objective.klCoefficient != 0
+                ? TransformerModel(config: base.config, weights: base.weights.ownedCopy(), directory: base.directory) : nil
         }
         events(.parameters(count: trainable.parameterCount))
         let trainer = try RLTrainer(model: model, tokenizer: tokenizer, trainable: trainable, objective: objective,
@@ -111,7 +118,7 @@ public struct TrainingRun {
             evalHistory.removeAll { $0.step == step }
             evalHistory.append(EvalPoint(step: step, greedy: evaluation.greedyAccuracy, meanAtK: evaluation.meanAtK,
                                          passAtK: evaluation.passAtK))
-            try writeEval(evaluation, history: evalHistory, model: base, to: run.file("eval.h5"))
+            try writeEval(evaluation, history: evalHistory, provenance: provenance, to: run.file("eval.h5"))
             if score(evalHistory.last!) > best {
                 best = score(evalHistory.last!)
                 try run.saveAdapter(trainable, method: method, model: model, subdirectory: "best")
@@ -127,7 +134,7 @@ public struct TrainingRun {
         if trainer.completedSteps == 0 && evalHistory.isEmpty { try evaluate() }
         while trainer.completedSteps < settings.steps {
             let metrics = try trainer.step()
-            try writeTraining(trainer.history, config: config, model: base, to: run.file("training.h5"))
+            try writeTraining(trainer.history, config: config, provenance: provenance, to: run.file("training.h5"))
             events(.step(metrics, total: settings.steps))
             let s = trainer.completedSteps
             if evalEvery > 0 && s % evalEvery == 0 && s < settings.steps { try evaluate() }
@@ -155,9 +162,9 @@ public struct TrainingRun {
         return problems
     }
 
-    func writeTraining(_ history: [StepMetrics], config: RunConfig, model: TransformerModel, to path: String) throws {
+    func writeTraining(_ history: [StepMetrics], config: RunConfig, provenance: Provenance, to path: String) throws {
         let file = try HDF5Writer(path: path)
-        try Provenance(model: model, commandLine: commandLine).write(to: file)
+        try provenance.write(to: file)
         try file.writeInt32("step", shape: [history.count], history.map(\.step))
         for (k, name) in StepMetrics.names.enumerated() {
             try file.writeFloats(name, shape: [history.count], history.map { Float($0.values[k]) })
@@ -170,9 +177,9 @@ public struct TrainingRun {
         try file.commit()
     }
 
-    func writeEval(_ e: PolicyEvaluation, history: [EvalPoint], model: TransformerModel, to path: String) throws {
+    func writeEval(_ e: PolicyEvaluation, history: [EvalPoint], provenance: Provenance, to path: String) throws {
         let file = try HDF5Writer(path: path)
-        try Provenance(model: model, commandLine: commandLine).write(to: file)
+        try provenance.write(to: file)
         try file.writeInt32("history/step", shape: [history.count], history.map(\.step))
         try file.writeFloats("history/greedy_accuracy", shape: [history.count], history.map { Float($0.greedy) })
         try file.writeFloats("history/mean_at_k", shape: [history.count], history.map { Float($0.meanAtK) })

@@ -104,7 +104,10 @@ struct Train: ParsableCommand {
         settings.microBatchSize = microBatch; settings.skipZeroSpread = skipZeroSpread; settings.seed = seed
 
         let dir = try DefaultModel.resolve(model)
-        let m = try TransformerModel.load(directory: dir)
+        var m = try TransformerModel.load(directory: dir)
+        if method == .full {   // trained in place: weights in owned memory, the file mapping released
+            m = TransformerModel(config: m.config, weights: m.weights.ownedCopy(), directory: m.directory, storedDTypes: m.storedDTypes)
+        }
         let tokenizer = try Tokenizer.load(modelDirectory: dir)
         let runSpec = TrainingRun(method: method, layers: try layers.map(parseLayers),
                                   objectiveName: objective, objective: objectiveValue, settings: settings,
