@@ -134,7 +134,9 @@ struct Train: ParsableCommand {
             case .evaluated(let s, let e):
                 printError(String(format: "eval at step %d: greedy %.3f  mean@%d %.3f  pass@%d %.3f", s, e.greedyAccuracy, e.k,
                                   e.meanAtK, e.k, e.passAtK))
-            case .saved(let path): print("wrote \(path): config.json, adapter, training.h5, eval.h5, checkpoint")
+            case .saved(let path):
+                let adapterFile = method == .full ? "model/" : "vectors.bin"
+                print("wrote \(path): config.json, \(adapterFile), training.h5" + (eval == nil ? "" : ", eval.h5, best/") + ", checkpoint.safetensors")
             }
         }
     }
