@@ -280,30 +280,33 @@ public final class HDF5Reader {
 
     /// A string attribute of `object` ("/" for the file), or nil when absent.
     public func stringAttribute(_ name: String, of object: String = "/") throws -> String? {
-        let obj = H5Oopen(file, object, wb_h5p_default())
-        guard obj >= 0 else { throw fail("no object '\(object)'") }
-        defer { H5Oclose(obj) }
-        guard H5Aexists(obj, name) > 0 else { return nil }
-        let attr = H5Aopen(obj, name, wb_h5p_default())
-        defer { H5Aclose(attr) }
-        let type = HDF5Writer.utf8StringType()
-        defer { H5Tclose(type) }
-        var ptr: UnsafeMutablePointer<CChar>?
-        guard H5Aread(attr, type, &ptr) >= 0, let p = ptr else { throw fail("attribute '\(name)' is not a string") }
-        defer { H5free_memory(p) }
-        return String(cString: p)
+        try withAttribute(name, of: object) { attr in
+            let type = HDF5Writer.utf8StringType()
+            defer { H5Tclose(type) }
+            var ptr: UnsafeMutablePointer<CChar>?
+            guard H5Aread(attr, type, &ptr) >= 0, let p = ptr else { throw fail("attribute '\(name)' is not a string") }
+            defer { H5free_memory(p) }
+            return String(cString: p)
+        }
     }
 
     /// A numeric scalar attribute as Double, or nil when absent.
     public func numberAttribute(_ name: String, of object: String = "/") throws -> Double? {
+        try withAttribute(name, of: object) { attr in
+            var v: Double = 0
+            guard H5Aread(attr, wb_h5t_native_double(), &v) >= 0 else { throw fail("attribute '\(name)' is not numeric") }
+            return v
+        }
+    }
+
+    /// Opens attribute `name` of `object` for `read`; nil when the object has no such attribute.
+    private func withAttribute<T>(_ name: String, of object: String, _ read: (hid_t) throws -> T) throws -> T? {
         let obj = H5Oopen(file, object, wb_h5p_default())
         guard obj >= 0 else { throw fail("no object '\(object)'") }
         defer { H5Oclose(obj) }
         guard H5Aexists(obj, name) > 0 else { return nil }
         let attr = H5Aopen(obj, name, wb_h5p_default())
         defer { H5Aclose(attr) }
-        var v: Double = 0
-        guard H5Aread(attr, wb_h5t_native_double(), &v) >= 0 else { throw fail("attribute '\(name)' is not numeric") }
-        return v
+        return try read(attr)
     }
 }
