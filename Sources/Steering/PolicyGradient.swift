@@ -42,6 +42,24 @@ public struct PolicyGradientReport: Sendable {
 /// c (softmax − onehot), and the backward pass takes it into whatever `trainable` is. The
 /// parameters' gradients are accumulated into, not zeroed.
 public enum PolicyGradient {
+    /// Labels of a left-padded batch of prompt + completion sequences, `length` columns each:
+    /// row (b, column) predicts the token in the next column, so completion token j of
+    /// sequence b (in column length − n_b + j) is the label of the row before it. Also says
+    /// which (sequence, token) each labelled row is.
+    public static func completionLabels(_ completions: [[Int]], length T: Int) -> (labels: [Int?], tokenOf: [(member: Int, index: Int)?]) {
+        var labels = [Int?](repeating: nil, count: completions.count * T)
+        var tokenOf = [(member: Int, index: Int)?](repeating: nil, count: completions.count * T)
+        for (b, completion) in completions.enumerated() {
+            let n = completion.count
+            for j in 0..<n {
+                let row = b * T + (T - n + j) - 1
+                labels[row] = completion[j]
+                tokenOf[row] = (b, j)
+            }
+        }
+        return (labels, tokenOf)
+    }
+
     public static func accumulate(model: TransformerModel, trainable: any Trainable, referenceModel: TransformerModel?,
                                   batch: RolloutBatch, objective: PolicyObjective, microBatchSize: Int,
                                   maxCompletionLength: Int) throws -> PolicyGradientReport {
@@ -63,19 +81,7 @@ public enum PolicyGradient {
             let sequences = members.map { batch.prompts[$0] + batch.completions[$0] }
             var tokenBatch = TokenBatch.leftPadded(sequences)
             tokenBatch.promptLengths = members.map { batch.prompts[$0].count }
-            let T = tokenBatch.length
-            // Row (b, column) predicts the token in the next column: the completion token j of
-            // member b sits in column T − completion + j, predicted by the row before it.
-            var labels = [Int?](repeating: nil, count: members.count * T)
-            var tokenOf = [(member: Int, index: Int)?](repeating: nil, count: members.count * T)
-            for (b, i) in members.enumerated() {
-                let n = lengths[i]
-                for j in 0..<n {
-                    let row = b * T + (T - n + j) - 1
-                    labels[row] = batch.completions[i][j]
-                    tokenOf[row] = (b, j)
-                }
-            }
+            let (labels, tokenOf) = completionLabels(members.map { batch.completions[$0] }, length: tokenBatch.length)
             var reference: [Double?] = []
             if objective.klCoefficient != 0, let referenceModel {
                 let refLogits = try referenceModel.forward(tokenBatch, logits: .all).logits!

@@ -83,7 +83,7 @@ public struct StepMetrics: Sendable, Codable, Equatable {
 /// into advantages and per-token coefficients (`PolicyObjective`), and takes optimiser steps
 /// through the one `OptimizationLoop`. Every random draw is a function of (seed, step,
 /// problem, sample), so a resumed run is bit-identical to an uninterrupted one.
-public final class RLTrainer {
+public final class RLTrainer: StepTrainer {
     public let model: TransformerModel
     public let trainable: any Trainable
     public let objective: PolicyObjective
@@ -93,10 +93,9 @@ public final class RLTrainer {
     /// π_ref for the KL term: the same model without hooks, or a frozen copy for full fine-tuning.
     public let referenceModel: TransformerModel?
     public let loop: OptimizationLoop
-    public private(set) var history: [StepMetrics] = []
+    public var history: [StepMetrics] = []
     /// Next position in the stream of problem indices (epochs of seeded permutations).
-    public private(set) var cursor = 0
-    public var completedSteps: Int { history.count }
+    public var cursor = 0
 
     public init(model: TransformerModel, tokenizer: Tokenizer, trainable: any Trainable, objective: PolicyObjective,
                 rewards: [any Reward], problems: [Query], template: PromptTemplate, settings: RLSettings,
@@ -117,20 +116,7 @@ public final class RLTrainer {
                                 schedule: settings.schedule, clipNorm: settings.clipNorm)
     }
 
-    /// The problem at stream position `position`: epoch e visits a seeded permutation.
-    func problemIndex(_ position: Int) -> Int {
-        let n = problems.count, epoch = position / n
-        var order = Array(0..<n)
-        var g = SeededGenerator(seed: settings.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch) &+ 17)
-        g.shuffle(&order)
-        return order[position % n]
-    }
-
-    public func hooks() -> ForwardHooks {
-        var h = ForwardHooks()
-        trainable.attach(to: &h)
-        return h
-    }
+    func problemIndex(_ position: Int) -> Int { streamIndex(position, count: problems.count, seed: settings.seed) }
 
     /// One RL step: rollouts, rewards, advantages, `iterations` optimiser updates.
     @discardableResult
@@ -210,31 +196,5 @@ public final class RLTrainer {
         if rollouts.isEmpty { metrics.trainingSeconds = (clock.now - trainingStart).seconds }
         history.append(metrics)
         return metrics
-    }
-
-
-    // MARK: checkpoints
-
-    /// Parameters, AdamW state, the stream position, every step's metrics and the caller's entries.
-    public func saveCheckpoint(to file: String, extra: [String: String] = [:]) throws {
-        let rows = history.map { [Double($0.step)] + $0.values }
-        let json = try JSONSerialization.data(withJSONObject: rows)
-        try loop.saveCheckpoint(to: file, extra: extra.merging(["rl_step": String(completedSteps), "rl_cursor": String(cursor),
-                                                                "rl_metrics": String(decoding: json, as: UTF8.self)]) { $1 })
-    }
-
-    /// Restores a checkpoint; returns its metadata (with the caller's entries).
-    @discardableResult
-    public func restoreCheckpoint(from file: String) throws -> [String: String] {
-        let metadata = try loop.restoreCheckpoint(from: file)
-        guard let step = metadata["rl_step"].flatMap(Int.init), let position = metadata["rl_cursor"].flatMap(Int.init),
-              let json = metadata["rl_metrics"],
-              let rows = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[Double]], rows.count == step,
-              rows.allSatisfy({ $0.count == StepMetrics.names.count + 1 }) else {
-            throw WorkbenchError("not an RL checkpoint (no step, stream position or metrics)", file: file)
-        }
-        cursor = position
-        history = rows.map { StepMetrics(step: Int($0[0]), values: Array($0.dropFirst())) }
-        return metadata
     }
 }

@@ -9,6 +9,11 @@ public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
     case vectors
     /// Every weight of the model.
     case full
+    /// Weight adapters (methods.md §2; `AdapterSettings`).
+    case lora, loraxs, tinylora
+
+    /// The adapter kind of an adapter method.
+    public var adapterKind: AdapterKind? { AdapterKind(rawValue: rawValue) }
 }
 
 /// config.json of a run directory: every setting, and what the run was made for.
@@ -17,7 +22,10 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// Blocks that carry a steering vector (method vectors).
     public var layers: [Int]
     public var objective: PolicyObjective
+    /// A preset of `PolicyObjective`, or "sft".
     public var objectiveName: String
+    /// The adapter's settings (methods lora, loraxs, tinylora).
+    public var adapter: AdapterSettings?
     public var settings: RLSettings
     public var template: PromptTemplate
     public var rewards: [String]
@@ -50,7 +58,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
 }
 
 /// A run directory (docs/steering.md): config.json; the adapter (`vectors.bin` [L·d]
-/// float32 for steering vectors, `model/` for full fine-tuning) for the last and, under
+/// float32 for steering vectors, `model/` for full fine-tuning, `adapter.safetensors` for weight
+/// adapters) for the last and, under
 /// `best/`, the best evaluated parameters; training.h5; eval.h5; checkpoint.safetensors.
 public struct RunDirectory {
     public let path: String
@@ -89,6 +98,9 @@ public struct RunDirectory {
                                    to: (dir as NSString).appendingPathComponent("vectors.bin"))
         case .full:
             try model.save(to: (dir as NSString).appendingPathComponent("model"), storage: .f32)
+        case .lora, .loraxs, .tinylora:
+            guard let adapter = trainable as? WeightAdapter else { preconditionFailure("adapter methods train a WeightAdapter") }
+            try adapter.save(to: (dir as NSString).appendingPathComponent(WeightAdapter.runFileName))
         }
     }
 }
@@ -121,12 +133,19 @@ public struct AppliedAdapter {
         case off
     }
 
-    /// `path` is a run directory (its last parameters, or `best/` with `best: true`) or a
-    /// vector file (.bin .npy .safetensors .gguf, file.h5:/dataset) holding [L, d].
+    /// `path` is a run directory (its last parameters, or `best/` with `best: true`), a PEFT
+    /// adapter directory (LoRA or TinyLoRA, adapter_config.json), or a vector file (.bin .npy
+    /// .safetensors .gguf, file.h5:/dataset) holding [L, d].
     public static func load(_ path: String, model: TransformerModel, best: Bool = false,
                             lastBlock: LastBlock = .all) throws -> AppliedAdapter {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists && isDirectory.boolValue
+            && FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("adapter_config.json")) {
+            guard lastBlock == .all else { throw WorkbenchError("the last-block analysis applies to steering vectors, not to a PEFT adapter", file: path) }
+            let adapter = try WeightAdapter.loadPEFT(path, model: model)
+            return AppliedAdapter(model: model, hooks: adapter.hooks(), description: "PEFT \(adapter.kind.rawValue) adapter from \(path) (\(formatParameters(adapter.parameterCount)))")
+        }
         if exists && isDirectory.boolValue {
             let run = RunDirectory(path)
             let config = try run.readConfig()
@@ -146,6 +165,14 @@ public struct AppliedAdapter {
                 guard lastBlock == .all else { throw WorkbenchError("the last-block analysis applies to steering vectors, not to a full fine-tuning run", file: path) }
                 let weights = try TransformerModel.load(directory: (dir as NSString).appendingPathComponent("model"))
                 return AppliedAdapter(model: weights, hooks: ForwardHooks(), description: "fully fine-tuned weights from \(dir)/model")
+            case .lora, .loraxs, .tinylora:
+                guard lastBlock == .all else { throw WorkbenchError("the last-block analysis applies to steering vectors, not to a \(config.method.rawValue) run", file: path) }
+                let file = (dir as NSString).appendingPathComponent(WeightAdapter.runFileName)
+                guard FileManager.default.fileExists(atPath: file) else {
+                    throw WorkbenchError("no \(WeightAdapter.runFileName) (the run has not saved parameters yet)", file: dir)
+                }
+                let adapter = try WeightAdapter.load(file, model: model)
+                return AppliedAdapter(model: model, hooks: adapter.hooks(), description: "\(adapter.kind.rawValue) adapter from \(file) (\(formatParameters(adapter.parameterCount)))")
             }
         }
         return try vectors(path, model: model, lastBlock: lastBlock)
@@ -167,4 +194,24 @@ public struct AppliedAdapter {
         return AppliedAdapter(model: model, hooks: try vectors.hooks(for: model.config),
                               description: "steering vectors from \(spec)" + (lastBlock == .all ? "" : " (last block: \(lastBlock.rawValue))"))
     }
+}
+
+extension Trainable {
+    /// Hooks carrying the trainable alone.
+    public func hooks() -> ForwardHooks {
+        var h = ForwardHooks()
+        attach(to: &h)
+        return h
+    }
+}
+
+/// "13 parameters", "1,024 parameters".
+func formatParameters(_ n: Int) -> String {
+    let digits = String(n)
+    var out = ""
+    for (i, c) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 { out += "," }
+        out.append(c)
+    }
+    return out + (n == 1 ? " parameter" : " parameters")
 }

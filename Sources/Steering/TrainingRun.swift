@@ -12,6 +12,9 @@ public struct TrainingRun {
     public var method: TrainingMethod
     /// Blocks carrying a steering vector (nil: all).
     public var layers: [Int]?
+    /// The adapter of methods lora, loraxs and tinylora.
+    public var adapter: AdapterSettings?
+    /// A preset of `PolicyObjective`, or "sft" (supervised: `problemsPath` holds {"prompt", "completion"} records).
     public var objectiveName: String
     public var objective: PolicyObjective
     public var settings: RLSettings
@@ -25,10 +28,10 @@ public struct TrainingRun {
     public var out: String
     public var commandLine: [String]
 
-    public init(method: TrainingMethod, layers: [Int]?, objectiveName: String, objective: PolicyObjective, settings: RLSettings,
+    public init(method: TrainingMethod, layers: [Int]?, adapter: AdapterSettings? = nil, objectiveName: String, objective: PolicyObjective, settings: RLSettings,
                 template: PromptTemplate, rewards: [any Reward], problemsPath: String, evalPath: String?, evalEvery: Int,
                 evalSamples: Int, checkpointEvery: Int, out: String, commandLine: [String] = CommandLine.arguments) {
-        self.method = method; self.layers = layers; self.objectiveName = objectiveName; self.objective = objective
+        self.method = method; self.layers = layers; self.adapter = adapter; self.objectiveName = objectiveName; self.objective = objective
         self.settings = settings; self.template = template; self.rewards = rewards; self.problemsPath = problemsPath
         self.evalPath = evalPath; self.evalEvery = evalEvery; self.evalSamples = evalSamples
         self.checkpointEvery = checkpointEvery; self.out = out; self.commandLine = commandLine
@@ -46,12 +49,14 @@ public struct TrainingRun {
     /// One evaluation's summary (eval.h5's history).
     struct EvalPoint: Codable { var step: Int; var greedy: Double; var meanAtK: Double; var passAtK: Double }
 
+    public var isSupervised: Bool { objectiveName == "sft" }
+
     /// Runs (or resumes) the run. With `--method full` the model's own weights are trained in
     /// place (a frozen copy is kept for the KL term only when β > 0): pass a model whose
     /// weights are owned (`ModelWeights.ownedCopy()`), not borrowed from an f32 file mapping.
     @discardableResult
     public func run(model base: TransformerModel, tokenizer: Tokenizer, events: (Event) -> Void = { _ in }) throws -> [StepMetrics] {
-        let problems = try Self.loadProblems(problemsPath)
+        let problems = isSupervised ? try Query.load(problemsPath, requiring: [.completion]) : try Self.loadProblems(problemsPath)
         let evalProblems = try evalPath.map(Self.loadProblems)
         let L = base.config.layerCount
         if let layers {
@@ -68,6 +73,11 @@ public struct TrainingRun {
             model = base
             trainable = SteeringVectors(zerosFor: base.config, layers: layers?.sorted())
             reference = base   // the same model without hooks
+        case .lora, .loraxs, .tinylora:
+            guard let adapter, adapter.kind == method.adapterKind else { preconditionFailure("an adapter method needs its settings") }
+            model = base
+            trainable = try WeightAdapter.initialise(adapter, model: base)
+            reference = base
         case .full:
             guard base.weights.named.allSatisfy({ $0.tensor.storage.isOwned }) else {
                 throw WorkbenchError("full fine-tuning needs the model's weights in memory it owns, not a read-only file mapping")
@@ -78,12 +88,17 @@ public struct TrainingRun {
                 ? TransformerModel(config: base.config, weights: base.weights.ownedCopy(), directory: base.directory) : nil
         }
         events(.parameters(count: trainable.parameterCount))
-        let trainer = try RLTrainer(model: model, tokenizer: tokenizer, trainable: trainable, objective: objective,
-                                    rewards: rewards, problems: problems, template: template, settings: settings,
-                                    referenceModel: reference)
+        let trainer: any StepTrainer = isSupervised
+            ? try SupervisedTrainer(model: model, tokenizer: tokenizer, trainable: trainable, records: problems, template: template,
+                                    settings: settings)
+            : try RLTrainer(model: model, tokenizer: tokenizer, trainable: trainable, objective: objective,
+                            rewards: rewards, problems: problems, template: template, settings: settings,
+                            referenceModel: reference)
+        let evalSampler = RolloutSampler(model: model, tokenizer: tokenizer, template: template, rewards: rewards,
+                                         settings: settings.sampling)
         let run = RunDirectory(out)
         let config = RunConfig(method: method, layers: layers?.sorted() ?? Array(0..<L), objective: objective,
-                               objectiveName: objectiveName, settings: settings, template: template,
+                               objectiveName: objectiveName, adapter: adapter, settings: settings, template: template,
                                rewards: rewards.map(\.name), problems: problemsPath,
                                problemsHash: try Self.fileHash(problemsPath), evalProblems: evalPath,
                                evalEvery: evalEvery, evalSamples: evalSamples, checkpointEvery: checkpointEvery,
@@ -112,7 +127,7 @@ public struct TrainingRun {
 
         func evaluate() throws {
             guard let evalProblems else { return }
-            let evaluation = try PolicyEvaluation.run(sampler: trainer.sampler, problems: evalProblems, hooks: trainer.hooks(),
+            let evaluation = try PolicyEvaluation.run(sampler: evalSampler, problems: evalProblems, hooks: trainer.hooks(),
                                                       k: evalSamples, seed: settings.seed)
             let step = trainer.completedSteps
             evalHistory.removeAll { $0.step == step }

@@ -38,12 +38,12 @@ struct Train: ParsableCommand {
         checkpoint; the result is bit-identical to an uninterrupted run.
         """)
 
-    @Option(help: "What to train: vectors (one steering vector per block) or full (every weight).") var method: String = "vectors"
-    @Option(help: "Training problems: .jsonl lines {\"id\", \"prompt\", \"answer\", \"task\"?}.") var problems: String
+    @Option(help: "What to train: vectors (one steering vector per block), full (every weight), lora, loraxs or tinylora.") var method: String = "vectors"
+    @Option(help: "Training problems: .jsonl lines {\"id\", \"prompt\", \"answer\", \"task\"?}; with --objective sft {\"prompt\", \"completion\"}.") var problems: String
     @Option(help: "Held-out problems for evaluation (greedy accuracy, mean@k, pass@k).") var eval: String?
     @Option(help: "Run directory.") var out: String
     @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
-    @Option(help: "grpo, bnpo, dr-grpo, dapo or rloo.") var objective: String = "rloo"
+    @Option(help: "grpo, bnpo, dr-grpo, dapo, rloo, or sft (supervised).") var objective: String = "rloo"
     @Option(help: "Override the preset's advantage: group-mean or rloo.") var advantage: String?
     @Option(help: "Override the preset's std scaling: group, batch or none.") var scaling: String?
     @Option(help: "Override the preset's reduction: grpo, bnpo, dr-grpo or dapo.") var reduction: String?
@@ -60,7 +60,13 @@ struct Train: ParsableCommand {
     @Option(help: "Sampling temperature.") var temperature: Float = 1
     @Option(help: "Nucleus sampling mass (1 = off).") var topP: Float = 1
     @Option(help: "Keep the k most likely tokens (0 = off).") var topK: Int = 0
-    @Option(help: "Blocks that carry a vector, e.g. 1,2,3 (default: all).") var layers: String?
+    @Option(help: "Blocks that carry a vector or an adapter, e.g. 1,2,3 (default: all).") var layers: String?
+    @Option(help: "Adapted linears: all-linear or a list of q,k,v,o,gate,up,down.") var targets: String = "all-linear"
+    @Option(help: "Adapter rank r (default: 8 for lora, 2 for loraxs and tinylora).") var rank: Int?
+    @Option(help: "LoRA's α: ΔW = (α/r) B A (default: r).") var alpha: Float?
+    @Option(help: "TinyLoRA's trainable values per group.") var u: Int = 13
+    @Option(help: "TinyLoRA: modules sharing one v (1: none; all: one v for the whole model).") var tie: String = "1"
+    @Option(help: "TinyLoRA's grouping of tied modules: depth (neighbours in model order) or type.") var tieBy: String = "depth"
     @Option(help: "Reward: pm1 (+1 / −1, default) or 01 (1 / 0); add ',format' for a 0.1 \\boxed{} bonus.") var reward: String = "pm1"
     @Flag(help: "Skip groups whose rewards are all equal and draw more prompts (DAPO dynamic sampling).") var skipZeroSpread = false
     @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt}.") var template: String = "auto"
@@ -71,9 +77,11 @@ struct Train: ParsableCommand {
     @Option(help: "Seed: data order and every sample.") var seed: UInt64 = 0
 
     func run() throws {
-        guard let method = TrainingMethod(rawValue: method) else { throw WorkbenchError("--method: '\(method)' is not vectors or full") }
-        guard var objectiveValue = PolicyObjective.preset(objective) else {
-            throw WorkbenchError("--objective: '\(objective)' is not one of \(PolicyObjective.presetNames.joined(separator: ", "))")
+        guard let method = TrainingMethod(rawValue: method) else {
+            throw WorkbenchError("--method: '\(method)' is not vectors, full, lora, loraxs or tinylora")
+        }
+        guard var objectiveValue = objective == "sft" ? PolicyObjective.preset("dapo") : PolicyObjective.preset(objective) else {
+            throw WorkbenchError("--objective: '\(objective)' is not one of \(PolicyObjective.presetNames.joined(separator: ", ")) or sft")
         }
         if let advantage {
             guard let a = AdvantageEstimator(rawValue: advantage) else { throw WorkbenchError("--advantage: '\(advantage)' is not group-mean or rloo") }
@@ -109,7 +117,14 @@ struct Train: ParsableCommand {
             m = TransformerModel(config: m.config, weights: m.weights.ownedCopy(), directory: m.directory, storedDTypes: m.storedDTypes)
         }
         let tokenizer = try Tokenizer.load(modelDirectory: dir)
-        let runSpec = TrainingRun(method: method, layers: try layers.map(parseLayers),
+        var adapter: AdapterSettings?
+        if let kind = method.adapterKind {
+            guard let order = TyingOrder(rawValue: tieBy) else { throw WorkbenchError("--tie-by: '\(tieBy)' is not depth or type") }
+            guard let tied = tie == "all" ? 0 : Int(tie), tied >= 0 else { throw WorkbenchError("--tie: '\(tie)' is not a count of modules or all") }
+            adapter = AdapterSettings(kind: kind, targets: try AdapterSettings.parseTargets(targets), layers: try layers.map(parseLayers),
+                                      rank: rank, alpha: alpha, u: u, tie: tied, tyingOrder: order, seed: seed)
+        }
+        let runSpec = TrainingRun(method: method, layers: method.adapterKind == nil ? try layers.map(parseLayers) : nil, adapter: adapter,
                                   objectiveName: objective, objective: objectiveValue, settings: settings,
                                   template: try PromptTemplate.parse(template, modelDirectory: dir),
                                   rewards: try parseRewards(reward), problemsPath: problems, evalPath: eval,
@@ -126,6 +141,12 @@ struct Train: ParsableCommand {
                 let eta = elapsed / Double(done) * Double(total - x.step)
                 let filled = 16 * x.step / max(total, 1)
                 let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 16 - filled)
+                if objective == "sft" {
+                    printError(String(format: "[%@] eta %.0f s  ", bar, eta) + String(format: "step %d/%d  loss %.4f  token acc %.3f  len %.1f [%d, %d]  H %.3f  |g| %.3f  lr %.1e  %.1f s  %.0f tok/s",
+                                      x.step, total, x.loss, x.accuracy, x.completionMean, Int(x.completionMin), Int(x.completionMax),
+                                      x.entropy, x.gradientNorm, x.learningRate, x.trainingSeconds, x.trainingTokensPerSecond))
+                    return
+                }
                 printError(String(format: "[%@] eta %.0f s  ", bar, eta) + String(format: "step %d/%d  reward %+.3f ± %.3f  acc %.3f  flat %.2f  len %.1f [%d, %d]  trunc %.2f  H %.3f  KL %.2e  clip %.3f  |g| %.3f  lr %.1e  %.1f+%.1f s  %.0f tok/s",
                                   x.step, total, x.rewardMean, x.rewardStd, x.accuracy, x.zeroSpreadFraction, x.completionMean,
                                   Int(x.completionMin), Int(x.completionMax), x.truncatedFraction, x.entropy, x.kl,
@@ -135,7 +156,7 @@ struct Train: ParsableCommand {
                 printError(String(format: "eval at step %d: greedy %.3f  mean@%d %.3f  pass@%d %.3f", s, e.greedyAccuracy, e.k,
                                   e.meanAtK, e.k, e.passAtK))
             case .saved(let path):
-                let adapterFile = method == .full ? "model/" : "vectors.bin"
+                let adapterFile = method == .full ? "model/" : method == .vectors ? "vectors.bin" : WeightAdapter.runFileName
                 print("wrote \(path): config.json, \(adapterFile), training.h5" + (eval == nil ? "" : ", eval.h5, best/") + ", checkpoint.safetensors")
             }
         }

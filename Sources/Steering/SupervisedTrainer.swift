@@ -1,0 +1,97 @@
+import Corpus
+import Foundation
+import Model
+import Tokenizers
+
+/// Supervised fine-tuning (`--objective sft`) for any `Trainable`: each step takes
+/// `promptsPerStep` records {"prompt", "completion"} from the seeded stream (the RL trainer's),
+/// and minimises the mean cross-entropy over their completion tokens, the prompt rendered by
+/// the run's template and the completion followed by the model's end-of-sequence token, so
+/// the model learns to stop as it must under RL and evaluation. Same optimiser, metrics,
+/// checkpoints and resume as RL; the reward columns of the metrics stay 0, `accuracy` is the
+/// fraction of completion tokens that greedy decoding would predict (teacher forcing).
+public final class SupervisedTrainer: StepTrainer {
+    public let model: TransformerModel
+    public let trainable: any Trainable
+    public let settings: RLSettings
+    public let loop: OptimizationLoop
+    /// Tokenised records: the rendered prompt and the completion (+ end of sequence).
+    let examples: [(prompt: [Int], completion: [Int])]
+    public var history: [StepMetrics] = []
+    public var cursor = 0
+
+    public init(model: TransformerModel, tokenizer: Tokenizer, trainable: any Trainable, records: [Query],
+                template: PromptTemplate, settings: RLSettings) throws {
+        guard !records.isEmpty else { throw WorkbenchError("no training records") }
+        guard settings.promptsPerStep >= 1, settings.steps >= 1 else {
+            throw WorkbenchError("--prompts-per-step and --steps must be at least 1")
+        }
+        self.model = model
+        self.trainable = trainable
+        self.settings = settings
+        let eos = model.config.eosTokenIds.first
+        examples = try records.map { q in
+            guard let text = q.completion else { throw WorkbenchError("record \(q.id) has no completion") }
+            let completion = tokenizer.encode(text, addSpecialTokens: false) + (eos.map { [$0] } ?? [])
+            let prompt = tokenizer.encode(template.render(q.prompt))
+            guard !prompt.isEmpty, !completion.isEmpty else { throw WorkbenchError("record \(q.id): empty prompt or completion") }
+            return (prompt, completion)
+        }
+        loop = OptimizationLoop(trainable: trainable, optimizer: AdamW(weightDecay: settings.weightDecay),
+                                schedule: .constant(settings.learningRate, warmup: Int((settings.warmupFraction * Float(settings.steps)).rounded(.up))),
+                                clipNorm: settings.clipNorm)
+    }
+
+    @discardableResult
+    public func step() throws -> StepMetrics {
+        let clock = ContinuousClock(), start = clock.now
+        let chosen = (0..<settings.promptsPerStep).map { examples[streamIndex(cursor + $0, count: examples.count, seed: settings.seed)] }
+        cursor += settings.promptsPerStep
+        let tokens = chosen.reduce(0) { $0 + $1.completion.count }
+        let V = model.config.vocabSize
+        var hooks = ForwardHooks()
+        trainable.attach(to: &hooks)
+        var options = BackwardOptions()
+        trainable.prepare(&options)
+        var correct = 0, entropySum = 0.0
+        let micro = max(1, settings.microBatchSize)
+        let report = try loop.step { _ in
+            var loss = 0.0
+            for first in stride(from: 0, to: chosen.count, by: micro) {
+                let members = Array(chosen[first..<min(chosen.count, first + micro)])
+                var batch = TokenBatch.leftPadded(members.map { $0.prompt + $0.completion })
+                batch.promptLengths = members.map(\.prompt.count)
+                let (labels, _) = PolicyGradient.completionLabels(members.map(\.completion), length: batch.length)
+                let record = ForwardRecord()
+                let logits = try model.forward(batch, hooks: hooks, logits: .all, record: record).logits!
+                // d(mean −log π)/dlogits = (softmax − onehot) / tokens.
+                let (logProbabilities, gradient) = TokenDistribution.chosenLogProbabilities(
+                    logits: logits, labels: labels, coefficient: { _, _ in 1 / Double(tokens) })
+                for (row, label) in labels.enumerated() {
+                    guard let label, let lp = logProbabilities[row] else { continue }
+                    loss -= lp / Double(tokens)
+                    let rowLogits = UnsafeBufferPointer(start: logits.data + row * V, count: V)
+                    if TokenDistribution.argmax(rowLogits) == label { correct += 1 }
+                    entropySum += TokenDistribution.statistics(logits.data + row * V, count: V).entropy
+                }
+                try model.backward(record, logitGradient: gradient, hooks: hooks, options: options)
+            }
+            return loss
+        }
+        var m = StepMetrics()
+        m.step = completedSteps + 1
+        m.loss = report.loss
+        m.accuracy = Double(correct) / Double(tokens)
+        let lengths = chosen.map { Double($0.completion.count) }
+        m.completionMean = lengths.reduce(0, +) / Double(lengths.count)
+        m.completionMin = lengths.min()!
+        m.completionMax = lengths.max()!
+        m.entropy = entropySum / Double(tokens)
+        m.gradientNorm = report.gradientNorm
+        m.learningRate = Double(report.learningRate)
+        m.trainingSeconds = (clock.now - start).seconds
+        m.trainingTokensPerSecond = Double(chosen.reduce(0) { $0 + $1.prompt.count + $1.completion.count }) / max(m.trainingSeconds, 1e-9)
+        history.append(m)
+        return m
+    }
+}
