@@ -48,50 +48,66 @@ public final class SupervisedTrainer: StepTrainer {
         let chosen = (0..<settings.promptsPerStep).map { examples[streamIndex(cursor + $0, count: examples.count, seed: settings.seed)] }
         cursor += settings.promptsPerStep
         let tokens = chosen.reduce(0) { $0 + $1.completion.count }
-        let V = model.config.vocabSize
-        var hooks = ForwardHooks()
-        trainable.attach(to: &hooks)
-        var options = BackwardOptions()
-        trainable.prepare(&options)
-        var correct = 0, entropySum = 0.0
-        let micro = max(1, settings.microBatchSize)
+        var pass: SupervisedPass!
         let report = try loop.step { _ in
-            var loss = 0.0
-            for first in stride(from: 0, to: chosen.count, by: micro) {
-                let members = Array(chosen[first..<min(chosen.count, first + micro)])
-                var batch = TokenBatch.leftPadded(members.map { $0.prompt + $0.completion })
-                batch.promptLengths = members.map(\.prompt.count)
-                let (labels, _) = PolicyGradient.completionLabels(members.map(\.completion), length: batch.length)
-                let record = ForwardRecord()
-                let logits = try model.forward(batch, hooks: hooks, logits: .all, record: record).logits!
-                // d(mean −log π)/dlogits = (softmax − onehot) / tokens.
-                let (logProbabilities, gradient) = TokenDistribution.chosenLogProbabilities(
-                    logits: logits, labels: labels, coefficient: { _, _ in 1 / Double(tokens) })
-                for (row, label) in labels.enumerated() {
-                    guard let label, let lp = logProbabilities[row] else { continue }
-                    loss -= lp / Double(tokens)
-                    let rowLogits = UnsafeBufferPointer(start: logits.data + row * V, count: V)
-                    if TokenDistribution.argmax(rowLogits) == label { correct += 1 }
-                    entropySum += TokenDistribution.statistics(logits.data + row * V, count: V).entropy
-                }
-                try model.backward(record, logitGradient: gradient, hooks: hooks, options: options)
-            }
-            return loss
+            pass = try Self.accumulate(model: model, trainable: trainable, examples: chosen, microBatchSize: settings.microBatchSize)
+            return pass.loss
         }
         var m = StepMetrics()
         m.step = completedSteps + 1
         m.loss = report.loss
-        m.accuracy = Double(correct) / Double(tokens)
+        m.accuracy = Double(pass.correct) / Double(tokens)
         let lengths = chosen.map { Double($0.completion.count) }
         m.completionMean = lengths.reduce(0, +) / Double(lengths.count)
         m.completionMin = lengths.min()!
         m.completionMax = lengths.max()!
-        m.entropy = entropySum / Double(tokens)
+        m.entropy = pass.entropySum / Double(tokens)
         m.gradientNorm = report.gradientNorm
         m.learningRate = Double(report.learningRate)
         m.trainingSeconds = (clock.now - start).seconds
         m.trainingTokensPerSecond = Double(chosen.reduce(0) { $0 + $1.prompt.count + $1.completion.count }) / max(m.trainingSeconds, 1e-9)
         history.append(m)
         return m
+    }
+
+    /// What one supervised pass measured.
+    public struct SupervisedPass {
+        /// Mean −log π over the completion tokens, nats.
+        public var loss = 0.0
+        /// Completion tokens that are their row's most likely token.
+        public var correct = 0
+        public var entropySum = 0.0
+    }
+
+    /// Forward + backward of the mean cross-entropy over the completion tokens of `examples`,
+    /// in micro-batches; the gradients are accumulated into the trainable's parameters.
+    public static func accumulate(model: TransformerModel, trainable: any Trainable,
+                                  examples: [(prompt: [Int], completion: [Int])], microBatchSize: Int) throws -> SupervisedPass {
+        let tokens = examples.reduce(0) { $0 + $1.completion.count }
+        let V = model.config.vocabSize
+        let hooks = trainable.hooks()
+        var options = BackwardOptions()
+        trainable.prepare(&options)
+        var pass = SupervisedPass()
+        let micro = max(1, microBatchSize)
+        for first in stride(from: 0, to: examples.count, by: micro) {
+            let members = Array(examples[first..<min(examples.count, first + micro)])
+            var batch = TokenBatch.leftPadded(members.map { $0.prompt + $0.completion })
+            batch.promptLengths = members.map(\.prompt.count)
+            let (labels, _) = PolicyGradient.completionLabels(members.map(\.completion), length: batch.length)
+            let record = ForwardRecord()
+            let logits = try model.forward(batch, hooks: hooks, logits: .all, record: record).logits!
+            // d(mean −log π)/dlogits = (softmax − onehot) / tokens.
+            let (logProbabilities, gradient) = TokenDistribution.chosenLogProbabilities(
+                logits: logits, labels: labels, coefficient: { _, _ in 1 / Double(tokens) })
+            for (row, label) in labels.enumerated() {
+                guard let label, let lp = logProbabilities[row] else { continue }
+                pass.loss -= lp / Double(tokens)
+                if TokenDistribution.argmax(UnsafeBufferPointer(start: logits.data + row * V, count: V)) == label { pass.correct += 1 }
+                pass.entropySum += TokenDistribution.statistics(logits.data + row * V, count: V).entropy
+            }
+            try model.backward(record, logitGradient: gradient, hooks: hooks, options: options)
+        }
+        return pass
     }
 }

@@ -82,6 +82,11 @@ public struct AdaptedModule {
         if case .lora(_, let s) = factors { return s }
         return 1
     }
+    /// v (TinyLoRA) or R (LoRA-XS, row-major) of a projected-core module; nil for LoRA.
+    public var coreParameter: Parameter? {
+        if case .projected(let d, _) = factors { return d.v }
+        return nil
+    }
 }
 
 /// LoRA, LoRA-XS or TinyLoRA on chosen linear layers (methods.md §2): a `Trainable` whose
