@@ -16,7 +16,7 @@ struct Eval: ParsableCommand {
         evaluated. With --out, the per-problem samples and results are written to an HDF5 file.
         """)
 
-    @Option(help: "Run directory or vector file.") var adapter: String?
+    @Option(help: "Run directory, PEFT adapter directory or vector file.") var adapter: String?
     @Flag(help: "Use the run's best/ parameters instead of the last.") var best = false
     @Option(help: "Problems: .jsonl lines {\"id\", \"prompt\", \"answer\"}.") var problems: String
     @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?

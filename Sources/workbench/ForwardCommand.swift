@@ -30,7 +30,7 @@ struct Forward: ParsableCommand {
     @Flag(help: "Leave out /residual.")
     var noResidual = false
 
-    @Option(help: "Apply a trained adapter: a steer run directory, or a vector file [L, d] (.bin .npy .safetensors .gguf).")
+    @Option(help: "Apply a trained adapter: a steer run directory, a PEFT LoRA/TinyLoRA directory, or a vector file [L, d] (.bin .npy .safetensors .gguf).")
     var adapter: String?
 
     func validate() throws {

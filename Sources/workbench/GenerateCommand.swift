@@ -45,7 +45,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
-    @Option(help: "Apply a trained adapter: a steer run directory, or a vector file [L, d] (.bin .npy .safetensors .gguf).")
+    @Option(help: "Apply a trained adapter: a steer run directory, a PEFT LoRA/TinyLoRA directory, or a vector file [L, d] (.bin .npy .safetensors .gguf).")
     var adapter: String?
 
     func validate() throws {
