@@ -11,13 +11,15 @@ last \\boxed{N} of the completion equals the problem's answer, else -1. Prompts 
 template), so that every step sees fresh prompts. --steps (default 2) steps are run on each
 side; the first is a warm-up, the second (the median of the others) is reported.
 
-Two comparisons:
+Three comparisons:
   full     every weight trained (lr 1e-6): `steer train --method full` vs GRPOTrainer on the model;
   vectors  steering vectors (lr 1e-3): `steer train --method vectors` (one vector per block,
            all blocks) vs GRPOTrainer training only a zero-initialised bias Parameter added to
            every mlp.down_proj with everything else frozen (what the published steering code
            does; the down_proj output is the last term added to the block's residual, so the
-           bias is the same parameterisation as a vector added to the block's output).
+           bias is the same parameterisation as a vector added to the block's output);
+  lora     LoRA rank 1, alpha 2, on every linear of every block (lr 1e-4): `steer train --method lora`
+           vs GRPOTrainer with peft_config=LoraConfig(r=1, lora_alpha=2, target_modules="all-linear").
 
 Ours: rollout and training seconds, completion lengths and training tokens come from the run's
 training.h5. TRL: a TrainerCallback times each optimizer step (on_step_begin .. on_step_end);
@@ -37,8 +39,8 @@ another process on one of the two cores, PyTorch's two OpenMP threads slowed TRL
 up to 15x (the embedded model: 50 s instead of 1.6 s per step) while steer slowed far less.
 
     swift build -c release
-    pip install trl          # with the CPU torch of the other benchmarks
-    python3 scripts/bench_rl.py [--qwen05b] [--comparisons full,vectors] [--steps N] [--json-out FILE]
+    pip install trl peft     # with the CPU torch of the other benchmarks
+    python3 scripts/bench_rl.py [--qwen05b] [--comparisons full,vectors,lora] [--steps N] [--json-out FILE]
 
 --qwen05b runs the Qwen2.5-0.5B-shaped random checkpoint of bench_runtime.py (built there if
 missing) instead of the embedded model, from a copy of its directory (weights linked) with the
@@ -73,7 +75,8 @@ QWEN_TOKENIZED_DIR = Path("/tmp/qwen05b-random-tok")
 
 PROMPTS, GROUP, MAX_NEW = 16, 8, 48
 STEPS = 2  # --steps; the first is a warm-up
-LR = {"full": 1e-6, "vectors": 1e-3}
+LR = {"full": 1e-6, "vectors": 1e-3, "lora": 1e-4}
+LORA_RANK, LORA_ALPHA = 1, 2
 CLIP = 2.0
 SEED = 0
 
@@ -185,6 +188,8 @@ def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: P
            "--group", str(GROUP), "--max-new", str(MAX_NEW), "--temperature", "1", "--top-p", "1",
            "--objective", "dapo", "--scaling", "none", "--kl", "0", "--iterations", "1", "--clip", str(CLIP),
            "--micro-batch", "16", "--checkpoint-every", "0", "--template", "raw", "--seed", str(SEED)]
+    if method == "lora":
+        cmd += ["--rank", str(LORA_RANK), "--alpha", str(LORA_ALPHA), "--targets", "all-linear"]
     log("steer: " + " ".join(cmd))
     run = run_measured(cmd, until=f"step {STEPS}/{STEPS}")
     if run["status"] != 0:
@@ -235,7 +240,11 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
             proj = layer.mlp.down_proj
             assert proj.bias is None
             proj.bias = torch.nn.Parameter(torch.zeros(proj.out_features, dtype=proj.weight.dtype))
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    peft_config = None
+    if method == "lora":
+        from peft import LoraConfig
+        peft_config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules="all-linear",
+                                 task_type="CAUSAL_LM")
 
     fields = GRPOConfig.__dataclass_fields__
     scale_none: Any = "none" if isinstance(fields["scale_rewards"].default, str) else False
@@ -287,7 +296,8 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
                 steps[-1]["reward_mean"] = logs["reward"]
 
     trainer = Timed(model=model, reward_funcs=[answer_reward], args=config, train_dataset=dataset,
-                    processing_class=tokenizer, callbacks=[StepTimer()])
+                    processing_class=tokenizer, callbacks=[StepTimer()], peft_config=peft_config)
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     trainer.train()
     trained = trainer.model
     checkpointing = bool(getattr(trained, "is_activation_checkpointing", None)
@@ -420,13 +430,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qwen05b", action="store_true", help="use the Qwen2.5-0.5B-shaped random checkpoint")
     ap.add_argument("--problems", type=Path, default=DEFAULT_PROBLEMS,
                     help="problems .jsonl (the first 16 x --steps are used)")
-    ap.add_argument("--comparisons", default="full,vectors", help="comma-separated: full, vectors")
+    ap.add_argument("--comparisons", default="full,vectors", help="comma-separated: full, vectors, lora")
     ap.add_argument("--threads", type=int, default=2, help="torch threads on the TRL side")
     ap.add_argument("--steps", type=int, default=STEPS,
                     help="RL steps per run; the first is a warm-up, the median of the others is shown (default 2)")
     ap.add_argument("--work-dir", type=Path, help="keep run directories here (default: a temporary directory)")
     ap.add_argument("--json-out", type=Path, help="also write all results to this JSON file")
-    ap.add_argument("--_trl", choices=["full", "vectors"], help=argparse.SUPPRESS)
+    ap.add_argument("--_trl", choices=["full", "vectors", "lora"], help=argparse.SUPPRESS)
     ap.add_argument("--_problems", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -437,8 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     comparisons = [c.strip() for c in args.comparisons.split(",") if c.strip()]
-    if not set(comparisons) <= {"full", "vectors"}:
-        ap.error("--comparisons takes full and/or vectors")
+    if not set(comparisons) <= {"full", "vectors", "lora"}:
+        ap.error("--comparisons takes full, vectors and/or lora")
     if not args.steer.is_file():
         ap.error(f"steer binary not found at {args.steer} (swift build -c release, or --steer PATH)")
     model_dir = args.model_dir or (qwen_with_tokenizer() if args.qwen05b else DEFAULT_MODEL)
@@ -456,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results: dict[str, Any] = {}
     names = {"full": f"full fine-tuning (lr {LR['full']:g})",
-             "vectors": f"steering vectors (lr {LR['vectors']:g}; TRL: zero bias on every mlp.down_proj)"}
+             "vectors": f"steering vectors (lr {LR['vectors']:g}; TRL: zero bias on every mlp.down_proj)",
+             "lora": f"LoRA r {LORA_RANK}, alpha {LORA_ALPHA}, all linears (lr {LR['lora']:g}; TRL: GRPOTrainer with PEFT's LoraConfig)"}
     print(f"model {model_dir}; {PROMPTS} prompts x {GROUP} samples, <= {MAX_NEW} new tokens, dapo, scaling none, "
           f"beta 0, 1 iteration; {STEPS} steps, " + ("step 2 shown" if STEPS == 2 else f"median of steps 2-{STEPS}")
           + " (step 1 = warm-up)", flush=True)

@@ -144,7 +144,7 @@ public struct AppliedAdapter {
             && FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("adapter_config.json")) {
             guard lastBlock == .all else { throw WorkbenchError("the last-block analysis applies to steering vectors, not to a PEFT adapter", file: path) }
             let adapter = try WeightAdapter.loadPEFT(path, model: model)
-            return AppliedAdapter(model: model, hooks: adapter.hooks(), description: "PEFT \(adapter.kind.rawValue) adapter from \(path) (\(formatParameters(adapter.parameterCount)))")
+            return AppliedAdapter(model: model, hooks: adapter.hooks(), description: "PEFT \(adapter.kind.rawValue) adapter from \(path) (\(adapter.parameterCount) parameters)")
         }
         if exists && isDirectory.boolValue {
             let run = RunDirectory(path)
@@ -172,7 +172,7 @@ public struct AppliedAdapter {
                     throw WorkbenchError("no \(WeightAdapter.runFileName) (the run has not saved parameters yet)", file: dir)
                 }
                 let adapter = try WeightAdapter.load(file, model: model)
-                return AppliedAdapter(model: model, hooks: adapter.hooks(), description: "\(adapter.kind.rawValue) adapter from \(file) (\(formatParameters(adapter.parameterCount)))")
+                return AppliedAdapter(model: model, hooks: adapter.hooks(), description: "\(adapter.kind.rawValue) adapter from \(file) (\(adapter.parameterCount) parameters)")
             }
         }
         return try vectors(path, model: model, lastBlock: lastBlock)
@@ -203,15 +203,4 @@ extension Trainable {
         attach(to: &h)
         return h
     }
-}
-
-/// "13 parameters", "1,024 parameters".
-func formatParameters(_ n: Int) -> String {
-    let digits = String(n)
-    var out = ""
-    for (i, c) in digits.enumerated() {
-        if i > 0 && (digits.count - i) % 3 == 0 { out += "," }
-        out.append(c)
-    }
-    return out + (n == 1 ? " parameter" : " parameters")
 }

@@ -141,7 +141,9 @@ public struct TrainingRun {
             events(.evaluated(step: step, evaluation))
         }
         func checkpoint() throws {
-            let json = String(decoding: try JSONEncoder().encode(evalHistory), as: UTF8.self)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let json = String(decoding: try encoder.encode(evalHistory), as: UTF8.self)
             try trainer.saveCheckpoint(to: run.checkpointPath, extra: ["eval_history": json])
             try run.saveAdapter(trainable, method: method, model: model)
         }

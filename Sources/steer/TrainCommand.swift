@@ -31,8 +31,21 @@ struct Train: ParsableCommand {
                    (the published steering code; the default)
         --advantage, --scaling and --reduction override a preset's parts.
 
+        --objective sft trains by supervised fine-tuning instead: mean cross-entropy \
+        over the completion tokens of --prompts-per-step {"prompt", "completion"} \
+        records per step (the completion followed by end-of-sequence).
+
+        --method (what is trained; the count is printed before training):
+          vectors   s_l added to block l's output (--layers)
+          full      every weight
+          lora      ΔW = (α/r) B A on --targets; --rank (8), --alpha (r)
+          loraxs    ΔW = U_r Σ_r R V_rᵀ, exact SVD of W; only R [r, r]
+          tinylora  ΔW = U_r Σ_r (Σ_i v_i P_i) V_rᵀ, P [u, r, r] fixed
+                    random; v [u] trained; --tie N modules share one v
+                    (all: one v in all), grouped by --tie-by depth|type
+
         The run directory gets config.json, the adapter (vectors.bin [L·d] \
-        float32, or model/ for --method full), best/ (the parameters with the best \
+        float32, adapter.safetensors, or model/ for --method full), best/ (the parameters with the best \
         mean@k), training.h5 (one row per step), eval.h5 and \
         checkpoint.safetensors. Re-running the same command resumes from the last \
         checkpoint; the result is bit-identical to an uninterrupted run.

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Model
+import Steering
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +32,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Prefill repetitions (the best is reported).")
     var repeats: Int = 3
 
+    @Option(help: "Apply an adapter during prefill and sampling (a steer run directory, PEFT directory or vector file), to measure its cost.")
+    var adapter: String?
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -42,8 +45,13 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed training steps (after one warm-up step).") var trainSteps: Int = 3
 
     func run() throws {
-        if train { return try runTraining() }
-        let m = try TransformerModel.load(directory: try DefaultModel.resolve(model))
+        if train {
+            guard adapter == nil else { throw WorkbenchError("--adapter measures inference; --train measures full training") }
+            return try runTraining()
+        }
+        let loaded = try TransformerModel.load(directory: try DefaultModel.resolve(model))
+        let applied = try adapter.map { try AppliedAdapter.load($0, model: loaded) }
+        let m = applied?.model ?? loaded, hooks = applied?.hooks ?? ForwardHooks()
         var rng = SeededGenerator(seed: 1234)
         let V = m.config.vocabSize
         func randomTokens(_ n: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(V)) } }
@@ -52,13 +60,13 @@ struct Bench: ParsableCommand {
         var best = Double.infinity
         for _ in 0..<max(1, repeats) {
             let t0 = Date()
-            _ = try m.forward(TokenBatch(prefillTokens), logits: .last)
+            _ = try m.forward(TokenBatch(prefillTokens), hooks: hooks, logits: .last)
             best = min(best, Date().timeIntervalSince(t0))
         }
         let prompts = (0..<batch).map { _ in randomTokens(prompt) }
         let t0 = Date()
         let gen = try m.generate(prompts: prompts, options: GenerationOptions(
-            maxNewTokens: new, sampling: SamplingOptions(temperature: 1), seed: 7))
+            maxNewTokens: new, sampling: SamplingOptions(temperature: 1), seed: 7), hooks: hooks)
         let sampleSeconds = Date().timeIntervalSince(t0)
         let produced = gen.tokens.map(\.count).reduce(0, +)
 

@@ -93,4 +93,64 @@ extension CLITests {
                            containing: "x.gguf: block 0's vector is non-zero")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.gguf"))
     }
+
+    /// TinyLoRA by SFT (the parameter count printed), resumed after SIGKILL to the same bits; a
+    /// LoRA run by RL; both export to PEFT and merged directories, and every form applies
+    /// through --adapter / --model with the same greedy text.
+    func testSteerAdaptersSupervisedResumeAndExport() throws {
+        let dir = NSTemporaryDirectory() + "steer-adapters-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var lines = ""
+        for (n, line) in try String(contentsOfFile: rlProblems, encoding: .utf8).split(separator: "\n").prefix(40).enumerated() {
+            let q = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let record: [String: Any] = ["id": "s\(n)", "prompt": q["prompt"]!, "completion": " The answer is \\boxed{\(q["answer"]!)}."]
+            lines += String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self) + "\n"
+        }
+        try lines.write(toFile: dir + "/sft.jsonl", atomically: true, encoding: .utf8)
+        func sft(_ out: String) -> [String] {
+            ["train", "--method", "tinylora", "--u", "3", "--tie", "all", "--objective", "sft", "--problems", dir + "/sft.jsonl",
+             "--out", out, "--steps", "6", "--prompts-per-step", "4", "--checkpoint-every", "1", "--lr", "0.05"]
+        }
+        let straight = try run(sft(dir + "/a"), tool: "steer")
+        XCTAssertEqual(straight.status, 0, straight.stderr)
+        XCTAssertTrue(straight.stderr.contains("tinylora: 3 trainable parameters; objective sft"), straight.stderr)
+        XCTAssertTrue(straight.stderr.contains("token acc"), straight.stderr)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: (Self.binary as NSString).deletingLastPathComponent + "/steer")
+        p.arguments = sft(dir + "/b")
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        while !FileManager.default.fileExists(atPath: dir + "/b/checkpoint.safetensors") && p.isRunning { usleep(2000) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let resumed = try run(sft(dir + "/b"), tool: "steer")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let a = FileManager.default.contents(atPath: dir + "/a/adapter.safetensors")!
+        XCTAssertEqual(a, FileManager.default.contents(atPath: dir + "/b/adapter.safetensors"), "resumed run differs")
+
+        let lora = try run(["train", "--method", "lora", "--rank", "1", "--targets", "q,v,down", "--problems", rlProblems,
+                            "--out", dir + "/lora", "--steps", "2", "--prompts-per-step", "4", "--group", "4", "--max-new", "40",
+                            "--lr", "0.01"], tool: "steer")
+        XCTAssertEqual(lora.status, 0, lora.stderr)
+        // r (in + out) per module: q 256 + 256, v 256 + 64, down 704 + 256, in 4 blocks.
+        XCTAssertTrue(lora.stderr.contains("lora: 7.2K (7168) trainable parameters"), lora.stderr)
+        let prompt = ["generate", "--text", "Sela has 59 pears and finds 32 more.", "--max-new", "16"]
+        for run_ in ["a", "lora"] {
+            for format in ["peft", "merged"] {
+                let r = try run(["export", dir + "/" + run_, "--format", format, "--out", dir + "/\(run_)-\(format)"], tool: "steer")
+                XCTAssertEqual(r.status, 0, r.stderr)
+            }
+            let viaRun = try run(prompt + ["--adapter", dir + "/" + run_])
+            XCTAssertEqual(viaRun.status, 0, viaRun.stderr)
+            XCTAssertEqual(try run(prompt + ["--adapter", dir + "/\(run_)-peft"]).stdout, viaRun.stdout, run_)
+            XCTAssertEqual(try run(prompt + ["--model", dir + "/\(run_)-merged"]).stdout, viaRun.stdout, run_)
+        }
+        assertOneLineError(try run(["export", dir + "/lora", "--format", "gguf", "--out", dir + "/x"], tool: "steer"),
+                           containing: "--format: 'gguf' is not peft or merged")
+        assertOneLineError(try run(["train", "--method", "tinylora", "--objective", "sft", "--problems", rlProblems,
+                                    "--out", dir + "/bad"], tool: "steer"),
+                           containing: "missing string field \"completion\"")
+    }
 }

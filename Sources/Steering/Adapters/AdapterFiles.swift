@@ -40,7 +40,9 @@ extension WeightAdapter {
                 }
             }
         }
-        let json = String(decoding: try JSONEncoder().encode(entries), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]   // the same bytes for the same adapter
+        let json = String(decoding: try encoder.encode(entries), as: UTF8.self)
         try SafeTensorsWriter.write(tensors, to: path, metadata: ["format": "pt", "adapter_kind": kind.rawValue, "adapter_modules": json])
     }
 
