@@ -71,8 +71,8 @@ for config in "${CONFIGS[@]}"; do
             if [ "$objective" = rl ]; then extra=("${RL[@]}" --problems notebooks-data/rl/train.jsonl); else extra=("${SFT[@]}"); fi
             # shellcheck disable=SC2086
             "$BIN/steer" train $options "${extra[@]}" "${COMMON[@]}" --lr "$lr" --out "$run" 2> "$run.log"
-            grep -E "trainable parameters|step $STEPS/" "$run.log" | tr '\r' '\n' | tail -2 >&2
-            count=$(sed -nE 's/^[a-z]+: ([0-9.]+[KMB] \()?([0-9]+)\)? trainable parameters.*/\2/p' "$run.log")
+            grep -E "trainable parameters?|step $STEPS/" "$run.log" | tr '\r' '\n' | tail -2 >&2
+            count=$(sed -nE 's/^[a-z]+: ([0-9.]+[KMB] \()?([0-9]+)\)? trainable parameters?;.*/\2/p' "$run.log")
             evaluate "$name $objective $lr $count" "$run"
         done
     done

@@ -13,6 +13,10 @@ public enum RowSelection: Sendable, Equatable {
     case lastPrompt(Int)
     /// These positions of each sequence, prompt or not.
     case positions([Int])
+    /// ReFT's positions (methods.md §4): the first p and the last s prompt positions, the
+    /// counts clamped for a prompt of n tokens as the paper states, p ← min(p, ⌊n/2⌋) and
+    /// s ← min(s, ⌈n/2⌉), so the two groups never overlap. Either count may be 0.
+    case promptEnds(first: Int, last: Int)
 
     /// The selected rows of one call, in row order.
     public func rows(in layout: RowLayout) -> [Int] {
@@ -25,6 +29,8 @@ public enum RowSelection: Sendable, Equatable {
             case .firstPrompt(let n): chosen = p < min(n, prompt)
             case .lastPrompt(let n): chosen = p < prompt && p >= prompt - n
             case .positions(let list): chosen = list.contains(p)
+            case .promptEnds(let first, let last):
+                chosen = p < min(first, prompt / 2) || (p < prompt && p >= prompt - min(last, (prompt + 1) / 2))
             }
             if chosen { out.append(r) }
         }

@@ -11,9 +11,13 @@ public enum TrainingMethod: String, Sendable, Codable, CaseIterable {
     case full
     /// Weight adapters (methods.md §2; `AdapterSettings`).
     case lora, loraxs, tinylora
+    /// ReFT interventions (methods.md §4; `ReFTSettings`).
+    case loreft, noreft, direft, nodireft, consreft, lobireft
 
     /// The adapter kind of an adapter method.
     public var adapterKind: AdapterKind? { AdapterKind(rawValue: rawValue) }
+    /// The intervention kind of a ReFT method.
+    public var reftKind: ReFTKind? { ReFTKind(rawValue: rawValue) }
 }
 
 /// config.json of a run directory: every setting, and what the run was made for.
@@ -26,6 +30,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var objectiveName: String
     /// The adapter's settings (methods lora, loraxs, tinylora).
     public var adapter: AdapterSettings?
+    /// The interventions' settings (ReFT methods).
+    public var reft: ReFTSettings?
     public var settings: RLSettings
     public var template: PromptTemplate
     public var rewards: [String]
@@ -101,6 +107,9 @@ public struct RunDirectory {
         case .lora, .loraxs, .tinylora:
             guard let adapter = trainable as? WeightAdapter else { preconditionFailure("adapter methods train a WeightAdapter") }
             try adapter.save(to: (dir as NSString).appendingPathComponent(WeightAdapter.runFileName))
+        case .loreft, .noreft, .direft, .nodireft, .consreft, .lobireft:
+            guard let reft = trainable as? ReFTInterventions else { preconditionFailure("ReFT methods train ReFTInterventions") }
+            try reft.save(to: (dir as NSString).appendingPathComponent(ReFTInterventions.runFileName))
         }
     }
 }
@@ -173,6 +182,16 @@ public struct AppliedAdapter {
                 }
                 let adapter = try WeightAdapter.load(file, model: model)
                 return AppliedAdapter(model: model, hooks: adapter.hooks(), description: "\(adapter.kind.rawValue) adapter from \(file) (\(adapter.parameterCount) parameters)")
+            case .loreft, .noreft, .direft, .nodireft, .consreft, .lobireft:
+                guard lastBlock == .all else { throw WorkbenchError("the last-block analysis applies to steering vectors, not to a \(config.method.rawValue) run", file: path) }
+                let file = (dir as NSString).appendingPathComponent(ReFTInterventions.runFileName)
+                guard FileManager.default.fileExists(atPath: file) else {
+                    throw WorkbenchError("no \(ReFTInterventions.runFileName) (the run has not saved parameters yet)", file: dir)
+                }
+                let reft = try ReFTInterventions.load(file, config: model.config)
+                let s = reft.settings
+                return AppliedAdapter(model: model, hooks: reft.hooks(),
+                                      description: "\(s.kind.rawValue) interventions from \(file) (blocks \(s.layers.map(String.init).joined(separator: ",")), \(s.positions)\(s.shareWeights ? " tied" : ""), rank \(s.rank), \(reft.parameterCount) parameters)")
             }
         }
         return try vectors(path, model: model, lastBlock: lastBlock)

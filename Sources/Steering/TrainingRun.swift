@@ -14,6 +14,8 @@ public struct TrainingRun {
     public var layers: [Int]?
     /// The adapter of methods lora, loraxs and tinylora.
     public var adapter: AdapterSettings?
+    /// The interventions of the ReFT methods.
+    public var reft: ReFTSettings?
     /// A preset of `PolicyObjective`, or "sft" (supervised: `problemsPath` holds {"prompt", "completion"} records).
     public var objectiveName: String
     public var objective: PolicyObjective
@@ -28,10 +30,10 @@ public struct TrainingRun {
     public var out: String
     public var commandLine: [String]
 
-    public init(method: TrainingMethod, layers: [Int]?, adapter: AdapterSettings? = nil, objectiveName: String, objective: PolicyObjective, settings: RLSettings,
+    public init(method: TrainingMethod, layers: [Int]?, adapter: AdapterSettings? = nil, reft: ReFTSettings? = nil, objectiveName: String, objective: PolicyObjective, settings: RLSettings,
                 template: PromptTemplate, rewards: [any Reward], problemsPath: String, evalPath: String?, evalEvery: Int,
                 evalSamples: Int, checkpointEvery: Int, out: String, commandLine: [String] = CommandLine.arguments) {
-        self.method = method; self.layers = layers; self.adapter = adapter; self.objectiveName = objectiveName; self.objective = objective
+        self.method = method; self.layers = layers; self.adapter = adapter; self.reft = reft; self.objectiveName = objectiveName; self.objective = objective
         self.settings = settings; self.template = template; self.rewards = rewards; self.problemsPath = problemsPath
         self.evalPath = evalPath; self.evalEvery = evalEvery; self.evalSamples = evalSamples
         self.checkpointEvery = checkpointEvery; self.out = out; self.commandLine = commandLine
@@ -41,7 +43,8 @@ public struct TrainingRun {
     public enum Event {
         case resumed(step: Int)
         case parameters(count: Int)
-        case step(StepMetrics, total: Int)
+        /// After every step; `orthonormality` is the largest |R Rᵀ − I| of ReFT's orthonormal kinds.
+        case step(StepMetrics, total: Int, orthonormality: Double?)
         case evaluated(step: Int, PolicyEvaluation)
         case saved(String)
     }
@@ -78,6 +81,11 @@ public struct TrainingRun {
             model = base
             trainable = try WeightAdapter.initialise(adapter, model: base)
             reference = base
+        case .loreft, .noreft, .direft, .nodireft, .consreft, .lobireft:
+            guard let reft, reft.kind == method.reftKind else { preconditionFailure("a ReFT method needs its settings") }
+            model = base
+            trainable = try ReFTInterventions.initialise(reft, config: base.config)
+            reference = base
         case .full:
             guard base.weights.named.allSatisfy({ $0.tensor.storage.isOwned }) else {
                 throw WorkbenchError("full fine-tuning needs the model's weights in memory it owns, not a read-only file mapping")
@@ -98,7 +106,7 @@ public struct TrainingRun {
                                          settings: settings.sampling)
         let run = RunDirectory(out)
         let config = RunConfig(method: method, layers: layers?.sorted() ?? Array(0..<L), objective: objective,
-                               objectiveName: objectiveName, adapter: adapter, settings: settings, template: template,
+                               objectiveName: objectiveName, adapter: adapter, reft: reft, settings: settings, template: template,
                                rewards: rewards.map(\.name), problems: problemsPath,
                                problemsHash: try Self.fileHash(problemsPath), evalProblems: evalPath,
                                evalEvery: evalEvery, evalSamples: evalSamples, checkpointEvery: checkpointEvery,
@@ -152,7 +160,8 @@ public struct TrainingRun {
         while trainer.completedSteps < settings.steps {
             let metrics = try trainer.step()
             try writeTraining(trainer.history, config: config, provenance: provenance, to: run.file("training.h5"))
-            events(.step(metrics, total: settings.steps))
+            let orthonormality = (trainable as? ReFTInterventions).flatMap { $0.settings.kind.orthonormal ? $0.orthonormalityError : nil }
+            events(.step(metrics, total: settings.steps, orthonormality: orthonormality))
             let s = trainer.completedSteps
             if evalEvery > 0 && s % evalEvery == 0 && s < settings.steps { try evaluate() }
             if checkpointEvery > 0 && s % checkpointEvery == 0 && s < settings.steps { try checkpoint() }

@@ -51,6 +51,8 @@ struct Export: ParsableCommand {
             print("wrote \(out): \(rows.count) × \(rows.first?.count ?? 0) float32 (\(f.rawValue))")
         case .full:
             throw WorkbenchError("a full fine-tuning run's weights are already a Hugging Face directory: \(source)/model", file: runDirectory)
+        case .loreft, .noreft, .direft, .nodireft, .consreft, .lobireft:
+            throw WorkbenchError("a ReFT run is applied as it is (--adapter \(runDirectory)); its tensors are in \(ReFTInterventions.runFileName), docs/formats.md", file: runDirectory)
         case .lora, .loraxs, .tinylora:
             let file = (source as NSString).appendingPathComponent(WeightAdapter.runFileName)
             let adapter = try WeightAdapter.load(file, model: m)

@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
         checkpoint; the result is bit-identical to an uninterrupted run.
         """)
 
-    @Option(help: "What to train: vectors (one steering vector per block), full (every weight), lora, loraxs or tinylora.") var method: String = "vectors"
+    @Option(help: "What to train: vectors (one steering vector per block), full (every weight), lora, loraxs, tinylora, or a ReFT intervention: loreft, noreft, direft, nodireft, consreft, lobireft.") var method: String = "vectors"
     @Option(help: "Training problems: .jsonl lines {\"id\", \"prompt\", \"answer\", \"task\"?}; with --objective sft {\"prompt\", \"completion\"}.") var problems: String
     @Option(help: "Held-out problems for evaluation (greedy accuracy, mean@k, pass@k).") var eval: String?
     @Option(help: "Run directory.") var out: String
@@ -73,9 +73,11 @@ struct Train: ParsableCommand {
     @Option(help: "Sampling temperature.") var temperature: Float = 1
     @Option(help: "Nucleus sampling mass (1 = off).") var topP: Float = 1
     @Option(help: "Keep the k most likely tokens (0 = off).") var topK: Int = 0
-    @Option(help: "Blocks that carry a vector or an adapter, e.g. 1,2,3 (default: all).") var layers: String?
+    @Option(help: "Blocks that carry a vector, an adapter or an intervention (on their output), e.g. 1,2,3 or all (default: all).") var layers: String?
+    @Option(help: "ReFT: prompt positions intervened on, as pyreft writes them: f7+l7 (first 7 and last 7), f3, l1.") var positions: String = "f7+l7"
+    @Flag(help: "ReFT: one intervention for the first and the last positions (pyreft's share_weights), not one each.") var shareWeights = false
     @Option(help: "Adapted linears: all-linear or a list of q,k,v,o,gate,up,down.") var targets: String = "all-linear"
-    @Option(help: "Adapter rank r (default: 8 for lora, 2 for loraxs and tinylora).") var rank: Int?
+    @Option(help: "Adapter or intervention rank r (default: 8 for lora, 2 for loraxs and tinylora, 4 for ReFT).") var rank: Int?
     @Option(help: "LoRA's α: ΔW = (α/r) B A (default: r).") var alpha: Float?
     @Option(help: "TinyLoRA's trainable values per group.") var u: Int = 13
     @Option(help: "TinyLoRA: modules sharing one v (1: none; all: one v for the whole model).") var tie: String = "1"
@@ -91,7 +93,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         guard let method = TrainingMethod(rawValue: method) else {
-            throw WorkbenchError("--method: '\(method)' is not vectors, full, lora, loraxs or tinylora")
+            throw WorkbenchError("--method: '\(method)' is not one of \(TrainingMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard var objectiveValue = objective == "sft" ? PolicyObjective.preset("dapo") : PolicyObjective.preset(objective) else {
             throw WorkbenchError("--objective: '\(objective)' is not one of \(PolicyObjective.presetNames.joined(separator: ", ")) or sft")
@@ -134,10 +136,18 @@ struct Train: ParsableCommand {
         if let kind = method.adapterKind {
             guard let order = TyingOrder(rawValue: tieBy) else { throw WorkbenchError("--tie-by: '\(tieBy)' is not depth or type") }
             guard let tied = tie == "all" ? 0 : Int(tie), tied >= 0 else { throw WorkbenchError("--tie: '\(tie)' is not a count of modules or all") }
-            adapter = AdapterSettings(kind: kind, targets: try AdapterSettings.parseTargets(targets), layers: try layers.map(parseLayers),
+            adapter = AdapterSettings(kind: kind, targets: try AdapterSettings.parseTargets(targets), layers: try layers.flatMap(parseLayers),
                                       rank: rank, alpha: alpha, u: u, tie: tied, tyingOrder: order, seed: seed)
         }
-        let runSpec = TrainingRun(method: method, layers: method.adapterKind == nil ? try layers.map(parseLayers) : nil, adapter: adapter,
+        var reft: ReFTSettings?
+        if let kind = method.reftKind {
+            let (first, last) = try ReFTSettings.parsePositions(positions)
+            let m = try TransformerModel.load(directory: try DefaultModel.resolve(model))
+            reft = ReFTSettings(kind: kind, layers: try layers.flatMap(parseLayers) ?? Array(0..<m.config.layerCount),
+                                first: first, last: last, shareWeights: shareWeights, rank: rank ?? 4, seed: seed)
+        }
+        let runSpec = TrainingRun(method: method, layers: method.adapterKind == nil && method.reftKind == nil ? try layers.flatMap(parseLayers) : nil,
+                                  adapter: adapter, reft: reft,
                                   objectiveName: objective, objective: objectiveValue, settings: settings,
                                   template: try PromptTemplate.parse(template, modelDirectory: dir),
                                   rewards: try parseRewards(reward), problemsPath: problems, evalPath: eval,
@@ -146,9 +156,9 @@ struct Train: ParsableCommand {
         var firstStep: Int?
         try runSpec.run(model: m, tokenizer: tokenizer) { event in
             switch event {
-            case .parameters(let n): printError("\(method.rawValue): \(formatCount(n)) trainable parameters; objective \(objective)")
+            case .parameters(let n): printError("\(method.rawValue): \(formatCount(n)) trainable parameter\(n == 1 ? "" : "s"); objective \(objective)")
             case .resumed(let s): printError("resumed at step \(s)")
-            case .step(let x, let total):
+            case .step(let x, let total, let orthonormality):
                 if firstStep == nil { firstStep = x.step - 1 }
                 let done = x.step - firstStep!, elapsed = Date().timeIntervalSince(start)
                 let eta = elapsed / Double(done) * Double(total - x.step)
@@ -157,27 +167,30 @@ struct Train: ParsableCommand {
                 if objective == "sft" {
                     printError(String(format: "[%@] eta %.0f s  ", bar, eta) + String(format: "step %d/%d  loss %.4f  token acc %.3f  len %.1f [%d, %d]  H %.3f  |g| %.3f  lr %.1e  %.1f s  %.0f tok/s",
                                       x.step, total, x.loss, x.accuracy, x.completionMean, Int(x.completionMin), Int(x.completionMax),
-                                      x.entropy, x.gradientNorm, x.learningRate, x.trainingSeconds, x.trainingTokensPerSecond))
+                                      x.entropy, x.gradientNorm, x.learningRate, x.trainingSeconds, x.trainingTokensPerSecond)
+                               + (orthonormality.map { String(format: "  |RRᵀ−I| %.1e", $0) } ?? ""))
                     return
                 }
                 printError(String(format: "[%@] eta %.0f s  ", bar, eta) + String(format: "step %d/%d  reward %+.3f ± %.3f  acc %.3f  flat %.2f  len %.1f [%d, %d]  trunc %.2f  H %.3f  KL %.2e  clip %.3f  |g| %.3f  lr %.1e  %.1f+%.1f s  %.0f tok/s",
                                   x.step, total, x.rewardMean, x.rewardStd, x.accuracy, x.zeroSpreadFraction, x.completionMean,
                                   Int(x.completionMin), Int(x.completionMax), x.truncatedFraction, x.entropy, x.kl,
                                   x.clippedFraction, x.gradientNorm, x.learningRate, x.rolloutSeconds, x.trainingSeconds,
-                                  x.rolloutTokensPerSecond))
+                                  x.rolloutTokensPerSecond) + (orthonormality.map { String(format: "  |RRᵀ−I| %.1e", $0) } ?? ""))
             case .evaluated(let s, let e):
                 printError(String(format: "eval at step %d: greedy %.3f  mean@%d %.3f  pass@%d %.3f", s, e.greedyAccuracy, e.k,
                                   e.meanAtK, e.k, e.passAtK))
             case .saved(let path):
-                let adapterFile = method == .full ? "model/" : method == .vectors ? "vectors.bin" : WeightAdapter.runFileName
+                let adapterFile = method == .full ? "model/" : method == .vectors ? "vectors.bin"
+                    : method.reftKind != nil ? ReFTInterventions.runFileName : WeightAdapter.runFileName
                 print("wrote \(path): config.json, \(adapterFile), training.h5" + (eval == nil ? "" : ", eval.h5, best/") + ", checkpoint.safetensors")
             }
         }
     }
 }
 
-/// "1,2,5" → [1, 2, 5].
-func parseLayers(_ text: String) throws -> [Int] {
+/// "1,2,5" → [1, 2, 5]; "all" → nil.
+func parseLayers(_ text: String) throws -> [Int]? {
+    if text == "all" { return nil }
     let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     let layers = try parts.map { p -> Int in
         guard let l = Int(p), l >= 0 else { throw WorkbenchError("--layers: '\(p)' is not a block index") }
