@@ -49,7 +49,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "lens", dependencies: [
-            "Lens", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
+            "Lens", "Steering", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "influence", dependencies: [

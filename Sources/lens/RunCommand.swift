@@ -3,6 +3,7 @@ import CLICommon
 import Foundation
 import Lens
 import Model
+import Steering
 import Tokenizers
 
 struct Run: ParsableCommand {
@@ -24,6 +25,7 @@ struct Run: ParsableCommand {
     @Option(help: "Top tokens kept per cell.") var topK: Int = 5
     @Option(help: "Where to read: any of pre, mid, post, comma-separated.") var sites: String = "post"
     @Option(help: "Apply the translators of this tuned-lens file (from `lens tune`).") var tuned: String?
+    @Option(help: "Read the model with a trained adapter applied: a steer run directory (steering vectors, LoRA/TinyLoRA, ReFT interventions), a PEFT directory or a vector file. ReFT acts on the prompt's first/last positions, here the whole text.") var adapter: String?
     @Option(help: "Write the lens to this HDF5 file.") var out: String?
     @Option(help: "Write the layer × position heatmap to this SVG file.") var svg: String?
     @Option(help: "Heatmap colour: prob (of the final top token) or kl.") var svgMetric: String = "prob"
@@ -31,7 +33,10 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let dir = try DefaultModel.resolve(model)
-        let m = try TransformerModel.load(directory: dir)
+        let loaded = try TransformerModel.load(directory: dir)
+        let applied = try adapter.map { try AppliedAdapter.load($0, model: loaded) }
+        let m = applied?.model ?? loaded
+        if let applied, !json { printError("adapter: \(applied.description)") }
         let inputs = [prompt != nil, batch != nil, ids != nil].filter { $0 }.count
         guard inputs == 1 else { throw WorkbenchError("give exactly one of --prompt, --batch or --ids") }
         let tokenizer = ids == nil ? try Tokenizer.load(modelDirectory: dir) : try? Tokenizer.load(modelDirectory: dir)
@@ -65,7 +70,8 @@ struct Run: ParsableCommand {
         var results: [LogitLensResult] = []
         for (i, p) in prompts.enumerated() {
             if prompts.count > 1 && !json { printError("lens \(i + 1)/\(prompts.count)") }
-            results.append(try LogitLensRun.run(model: m, tokens: p.tokens, options: options, tunedLens: tunedLens))
+            results.append(try LogitLensRun.run(model: m, tokens: p.tokens, options: options, tunedLens: tunedLens,
+                                                hooks: applied?.hooks ?? ForwardHooks()))
         }
         if json {
             printJSON(results, prompts: prompts.map(\.text), tokenizer: tokenizer)

@@ -153,4 +153,43 @@ extension CLITests {
                                     "--out", dir + "/bad"], tool: "steer"),
                            containing: "missing string field \"completion\"")
     }
+
+    /// LoReFT by SFT on two blocks: parameter count, |RRᵀ − I| in the log, reft.safetensors, and
+    /// the run applied by workbench generate, steer eval and lens run; bad positions refused.
+    func testSteerReFT() throws {
+        let dir = NSTemporaryDirectory() + "steer-reft-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var lines = ""
+        for (n, line) in try String(contentsOfFile: rlProblems, encoding: .utf8).split(separator: "\n").prefix(20).enumerated() {
+            let q = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let record: [String: Any] = ["id": "s\(n)", "prompt": q["prompt"]!, "completion": " The answer is \\boxed{\(q["answer"]!)}."]
+            lines += String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self) + "\n"
+        }
+        try lines.write(toFile: dir + "/sft.jsonl", atomically: true, encoding: .utf8)
+        let trained = try run(["train", "--method", "loreft", "--objective", "sft", "--problems", dir + "/sft.jsonl", "--out", dir + "/r",
+                               "--steps", "3", "--prompts-per-step", "4", "--layers", "1,3", "--positions", "f2+l2", "--rank", "2",
+                               "--lr", "0.01"], tool: "steer")
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        // 2 blocks × 2 position groups × (2 d r + r), d = 256, r = 2.
+        XCTAssertTrue(trained.stderr.contains("loreft: 4.1K (4104) trainable parameters"), trained.stderr)
+        XCTAssertTrue(trained.stderr.contains("|RRᵀ−I|"), trained.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/r/reft.safetensors"))
+        let prompt = ["generate", "--text", "Sela has 59 pears and finds 32 more.", "--max-new", "8"]
+        let adapted = try run(prompt + ["--adapter", dir + "/r"])
+        XCTAssertEqual(adapted.status, 0, adapted.stderr)
+        let eval = try run(["eval", "--adapter", dir + "/r", "--problems", DefaultModel.dataDirectory + "/rl/test.jsonl",
+                            "-k", "0", "--max-new", "8"], tool: "steer")
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertTrue(eval.stdout.contains("loreft interventions"), eval.stdout)
+        let lensOut = try run(["run", "--prompt", "Sela has 59 pears", "--adapter", dir + "/r", "--json"], lens: true)
+        let lensPlain = try run(["run", "--prompt", "Sela has 59 pears", "--json"], lens: true)
+        XCTAssertEqual(lensOut.status, 0, lensOut.stderr)
+        XCTAssertNotEqual(lensOut.stdout.prefix(2000), lensPlain.stdout.prefix(2000), "the lens reads the intervened stream")
+        assertOneLineError(try run(["train", "--method", "loreft", "--objective", "sft", "--problems", dir + "/sft.jsonl",
+                                    "--out", dir + "/bad", "--positions", "m3"], tool: "steer"),
+                           containing: "--positions: 'm3' is not fN or lN")
+        assertOneLineError(try run(["export", dir + "/r", "--format", "peft", "--out", dir + "/x"], tool: "steer"),
+                           containing: "a ReFT run is applied as it is")
+    }
 }
