@@ -145,10 +145,15 @@ public struct AppliedAdapter {
     /// `path` is a run directory (its last parameters, or `best/` with `best: true`), a PEFT
     /// adapter directory (LoRA or TinyLoRA, adapter_config.json), or a vector file (.bin .npy
     /// .safetensors .gguf, file.h5:/dataset) holding [L, d].
+    /// `subspace` applies other rows of a ReFT run's interventions than those it trained (both
+    /// halves of a composition).
     public static func load(_ path: String, model: TransformerModel, best: Bool = false,
-                            lastBlock: LastBlock = .all) throws -> AppliedAdapter {
+                            lastBlock: LastBlock = .all, subspace: Range<Int>? = nil) throws -> AppliedAdapter {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if subspace != nil, !(exists && isDirectory.boolValue && (try? RunDirectory(path).readConfig().reft) != nil) {
+            throw WorkbenchError("--subspace applies to a ReFT run's interventions", file: path)
+        }
         if exists && isDirectory.boolValue
             && FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("adapter_config.json")) {
             guard lastBlock == .all else { throw WorkbenchError("the last-block analysis applies to steering vectors, not to a PEFT adapter", file: path) }
@@ -188,10 +193,11 @@ public struct AppliedAdapter {
                 guard FileManager.default.fileExists(atPath: file) else {
                     throw WorkbenchError("no \(ReFTInterventions.runFileName) (the run has not saved parameters yet)", file: dir)
                 }
-                let reft = try ReFTInterventions.load(file, config: model.config)
+                var reft = try ReFTInterventions.load(file, config: model.config)
+                if let subspace { reft = try reft.restricted(to: subspace) }
                 let s = reft.settings
                 return AppliedAdapter(model: model, hooks: reft.hooks(),
-                                      description: "\(s.kind.rawValue) interventions from \(file) (blocks \(s.layers.map(String.init).joined(separator: ",")), \(s.positions)\(s.shareWeights ? " tied" : ""), rank \(s.rank), \(reft.parameterCount) parameters)")
+                                      description: "\(s.kind.rawValue) interventions from \(file) (blocks \(s.layers.map(String.init).joined(separator: ",")), \(s.positions)\(s.shareWeights ? " tied" : ""), rank \(s.rank)\(s.subspace.map { ", rows \($0[0])..<\($0[1])" } ?? ""), \(reft.parameterCount) parameters)")
             }
         }
         return try vectors(path, model: model, lastBlock: lastBlock)

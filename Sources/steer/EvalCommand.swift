@@ -30,6 +30,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Write per-problem results here (HDF5).") var out: String?
     @Option(help: "Steering vectors: where the last block's vector acts: all (every position), first-token (the last prompt position, which yields the first generated token) or off.")
     var lastBlock: String = "all"
+    @Option(help: "ReFT runs: apply rows lo..hi−1 of every intervention (e.g. 0-4: both halves of a composition) instead of those the run trained.")
+    var subspace: String?
 
     func run() throws {
         guard samples >= 0, (maxNew ?? 1) >= 1 else { throw WorkbenchError("-k must be ≥ 0 and --max-new ≥ 1") }
@@ -39,7 +41,8 @@ struct Eval: ParsableCommand {
         guard let last = AppliedAdapter.LastBlock(rawValue: lastBlock) else {
             throw WorkbenchError("--last-block: '\(lastBlock)' is not all, first-token or off")
         }
-        let applied = try adapter.map { try AppliedAdapter.load($0, model: base, best: best, lastBlock: last) }
+        let rows = try subspace.map(ReFTSettings.parseSubspace)
+        let applied = try adapter.map { try AppliedAdapter.load($0, model: base, best: best, lastBlock: last, subspace: rows) }
         let list = try TrainingRun.loadProblems(problems)
         // A run directory's own sampling settings, template and seed, unless overridden.
         var isDirectory: ObjCBool = false

@@ -76,6 +76,8 @@ struct Train: ParsableCommand {
     @Option(help: "Blocks that carry a vector, an adapter or an intervention (on their output), e.g. 1,2,3 or all (default: all).") var layers: String?
     @Option(help: "ReFT: prompt positions intervened on, as pyreft writes them: f7+l7 (first 7 and last 7), f3, l1.") var positions: String = "f7+l7"
     @Flag(help: "ReFT: one intervention for the first and the last positions (pyreft's share_weights), not one each.") var shareWeights = false
+    @Option(help: "ReFT: train and apply only rows lo..hi−1 of every intervention, e.g. 0-2 (a subspace, for composition).") var subspace: String?
+    @Option(name: .customLong("init"), help: "ReFT: start from this ReFT run's values (same kind, blocks, positions and rank).") var initFrom: String?
     @Option(help: "Adapted linears: all-linear or a list of q,k,v,o,gate,up,down.") var targets: String = "all-linear"
     @Option(help: "Adapter or intervention rank r (default: 8 for lora, 2 for loraxs and tinylora, 4 for ReFT).") var rank: Int?
     @Option(help: "LoRA's α: ΔW = (α/r) B A (default: r).") var alpha: Float?
@@ -140,11 +142,13 @@ struct Train: ParsableCommand {
                                       rank: rank, alpha: alpha, u: u, tie: tied, tyingOrder: order, seed: seed)
         }
         var reft: ReFTSettings?
+        if method.reftKind == nil, subspace != nil || initFrom != nil { throw WorkbenchError("--subspace and --init apply to ReFT methods") }
         if let kind = method.reftKind {
             let (first, last) = try ReFTSettings.parsePositions(positions)
             let m = try TransformerModel.load(directory: try DefaultModel.resolve(model))
             reft = ReFTSettings(kind: kind, layers: try layers.flatMap(parseLayers) ?? Array(0..<m.config.layerCount),
-                                first: first, last: last, shareWeights: shareWeights, rank: rank ?? 4, seed: seed)
+                                first: first, last: last, shareWeights: shareWeights, rank: rank ?? 4, seed: seed,
+                                subspace: try subspace.map(ReFTSettings.parseSubspace), initialisedFrom: initFrom)
         }
         let runSpec = TrainingRun(method: method, layers: method.adapterKind == nil && method.reftKind == nil ? try layers.flatMap(parseLayers) : nil,
                                   adapter: adapter, reft: reft,

@@ -143,4 +143,35 @@ final class ReFTTests: XCTestCase {
         let plain = try s.model.generate(prompts: prompts, options: options).tokens
         XCTAssertNotEqual(plain, together, "the interventions change the generations")
     }
+
+    /// Composition: rows 0–1 trained first, then rows 2–3 from that start (--init): the second
+    /// training leaves the first half as it was (no weight decay: decoupled decay would shrink
+    /// rows without gradient) and keeps all four rows orthonormal.
+    func testSubspaceTrainingLeavesTheOtherHalf() throws {
+        let s = try setup()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reft-subspace-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func train(_ reft: ReFTInterventions) throws {
+            let loop = OptimizationLoop(trainable: reft, optimizer: AdamW(weightDecay: 0), schedule: .constant(0.02, warmup: 0), clipNorm: 0)
+            for _ in 0..<10 {
+                try loop.step { _ in try SupervisedTrainer.accumulate(model: s.model, trainable: reft, examples: s.examples, microBatchSize: 6).loss }
+            }
+        }
+        let first = try ReFTInterventions.initialise(ReFTSettings(kind: .loreft, layers: [0], first: 2, last: 2, rank: 4, subspace: 0..<2),
+                                                     config: s.model.config)
+        try train(first)
+        try first.save(to: dir + "/" + ReFTInterventions.runFileName)
+        let second = try ReFTInterventions.initialise(ReFTSettings(kind: .loreft, layers: [0], first: 2, last: 2, rank: 4, seed: 9,
+                                                                   subspace: 2..<4, initialisedFrom: dir), config: s.model.config)
+        let start = second.parameters.map(\.value.values)
+        try train(second)
+        XCTAssertLessThan(second.orthonormalityError, 1e-5)
+        for (i, p) in second.parameters.enumerated() {
+            let d = p.value.shape.count == 2 ? p.value.shape[1] : 1
+            let (lower, upper) = (0..<(2 * d), (2 * d)..<p.value.count)
+            XCTAssertLessThan(zip(p.value.values[lower], first.parameters[i].value.values[lower]).map { abs($0 - $1) }.max()!, 1e-5, p.name)
+            XCTAssertGreaterThan(zip(p.value.values[upper], start[i][upper]).map { abs($0 - $1) }.max()!, 1e-3, p.name)
+        }
+    }
 }

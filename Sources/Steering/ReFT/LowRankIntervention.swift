@@ -42,20 +42,35 @@ public final class LowRankIntervention: ResidualIntervention {
         precondition(kind.hasSource == (source != nil), "\(kind.rawValue) \(kind.hasSource ? "needs" : "has no") W")
         self.kind = kind; self.selection = selection
         self.projection = projection; self.source = source; self.bias = bias
+        activeRows = 0..<projection.value.shape[0]
     }
 
     public var rank: Int { projection.value.shape[0] }
 
-    /// z = x Wᵀ + b − x Pᵀ for the packed rows, [n, r].
+    /// The rows of P, W and b that act (and train): a subspace of the intervention, for the
+    /// composition experiment (methods.md §4: halves of one subspace trained on two behaviours).
+    /// Rows outside it are neither applied nor changed; all of them by default.
+    public var activeRows: Range<Int>
+
+    /// P, W and b restricted to the active rows: r_a rows starting at row `activeRows.lowerBound`.
+    private var active: (r: Int, p: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>?, b: UnsafeMutablePointer<Float>,
+                         dp: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>) {
+        let d = projection.value.shape[1], lo = activeRows.lowerBound
+        return (activeRows.count, projection.value.mutableData + lo * d, source.map { $0.value.mutableData + lo * d },
+                bias.value.mutableData + lo, projection.gradient.mutableData + lo * d, source.map { $0.gradient.mutableData + lo * d },
+                bias.gradient.mutableData + lo)
+    }
+
+    /// z = x Wᵀ + b − x Pᵀ for the packed rows, [n, r_a].
     func latent(_ x: UnsafePointer<Float>, rows n: Int, width d: Int) -> [Float] {
-        let r = rank
+        let a = active, r = a.r
         var z = [Float](repeating: 0, count: n * r)
-        for i in 0..<n { for j in 0..<r { z[i * r + j] = bias.value.data[j] } }
-        if let source {
-            sgemm(transB: true, m: n, n: r, k: d, a: x, lda: d, b: source.value.data, ldb: d, beta: 1, c: &z, ldc: r)
+        for i in 0..<n { for j in 0..<r { z[i * r + j] = a.b[j] } }
+        if let w = a.w {
+            sgemm(transB: true, m: n, n: r, k: d, a: x, lda: d, b: w, ldb: d, beta: 1, c: &z, ldc: r)
         }
         if kind.subtractsProjection {
-            sgemm(transB: true, m: n, n: r, k: d, alpha: -1, a: x, lda: d, b: projection.value.data, ldb: d, beta: 1, c: &z, ldc: r)
+            sgemm(transB: true, m: n, n: r, k: d, alpha: -1, a: x, lda: d, b: a.p, ldb: d, beta: 1, c: &z, ldc: r)
         }
         return z
     }
@@ -64,30 +79,28 @@ public final class LowRankIntervention: ResidualIntervention {
         guard projection.value.shape == [rank, d] else {
             throw WorkbenchError("\(projection.name) is \(projection.value.shape), the model's width is \(d)")
         }
-        let n = rows.count, r = rank
+        let n = rows.count, a = active
         let z = latent(x, rows: n, width: d)
         y.update(from: x, count: n * d)
-        sgemm(m: n, n: d, k: r, a: z, lda: r, b: projection.value.data, ldb: d, beta: 1, c: y, ldc: d)
+        sgemm(m: n, n: d, k: a.r, a: z, lda: a.r, b: a.p, ldb: d, beta: 1, c: y, ldc: d)
     }
 
     public func backward(_ x: UnsafePointer<Float>, outputGradient g: UnsafePointer<Float>,
                          inputGradient dx: UnsafeMutablePointer<Float>, rows: SelectedRows, width d: Int) throws {
-        let n = rows.count, r = rank
+        let n = rows.count, a = active, r = a.r
         let z = latent(x, rows: n, width: d)
         var dz = [Float](repeating: 0, count: n * r)
-        sgemm(transB: true, m: n, n: r, k: d, a: g, lda: d, b: projection.value.data, ldb: d, c: &dz, ldc: r)
+        sgemm(transB: true, m: n, n: r, k: d, a: g, lda: d, b: a.p, ldb: d, c: &dz, ldc: r)
         dx.update(from: g, count: n * d)
-        if let source {
-            sgemm(m: n, n: d, k: r, a: dz, lda: r, b: source.value.data, ldb: d, beta: 1, c: dx, ldc: d)
-            sgemm(transA: true, m: r, n: d, k: n, a: dz, lda: r, b: x, ldb: d, beta: 1, c: source.gradient.mutableData, ldc: d)
+        if let w = a.w, let dw = a.dw {
+            sgemm(m: n, n: d, k: r, a: dz, lda: r, b: w, ldb: d, beta: 1, c: dx, ldc: d)
+            sgemm(transA: true, m: r, n: d, k: n, a: dz, lda: r, b: x, ldb: d, beta: 1, c: dw, ldc: d)
         }
-        let dp = projection.gradient.mutableData
-        sgemm(transA: true, m: r, n: d, k: n, a: z, lda: r, b: g, ldb: d, beta: 1, c: dp, ldc: d)
+        sgemm(transA: true, m: r, n: d, k: n, a: z, lda: r, b: g, ldb: d, beta: 1, c: a.dp, ldc: d)
         if kind.subtractsProjection {
-            sgemm(m: n, n: d, k: r, alpha: -1, a: dz, lda: r, b: projection.value.data, ldb: d, beta: 1, c: dx, ldc: d)
-            sgemm(transA: true, m: r, n: d, k: n, alpha: -1, a: dz, lda: r, b: x, ldb: d, beta: 1, c: dp, ldc: d)
+            sgemm(m: n, n: d, k: r, alpha: -1, a: dz, lda: r, b: a.p, ldb: d, beta: 1, c: dx, ldc: d)
+            sgemm(transA: true, m: r, n: d, k: n, alpha: -1, a: dz, lda: r, b: x, ldb: d, beta: 1, c: a.dp, ldc: d)
         }
-        let db = bias.gradient.mutableData
-        for i in 0..<n { for j in 0..<r { db[j] += dz[i * r + j] } }
+        for i in 0..<n { for j in 0..<r { a.db[j] += dz[i * r + j] } }
     }
 }

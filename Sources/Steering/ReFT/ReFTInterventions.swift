@@ -14,11 +14,28 @@ public struct ReFTSettings: Sendable, Codable, Equatable {
     public var rank: Int
     /// Seeds the initial values.
     public var seed: UInt64
+    /// The rows [lo, hi) of every intervention that act and train (nil: all).
+    public var subspace: [Int]?
+    /// A ReFT run whose values replace the initial ones (its settings must match but for the subspace).
+    public var initialisedFrom: String?
 
-    public init(kind: ReFTKind, layers: [Int], first: Int, last: Int, shareWeights: Bool = false, rank: Int = 4, seed: UInt64 = 0) {
+    public init(kind: ReFTKind, layers: [Int], first: Int, last: Int, shareWeights: Bool = false, rank: Int = 4, seed: UInt64 = 0,
+                subspace: Range<Int>? = nil, initialisedFrom: String? = nil) {
         self.kind = kind; self.layers = layers.sorted(); self.first = first; self.last = last
         self.shareWeights = shareWeights; self.rank = rank; self.seed = seed
+        self.subspace = subspace.map { [$0.lowerBound, $0.upperBound] }; self.initialisedFrom = initialisedFrom
     }
+
+    /// "0-2" (rows 0 and 1, as a half-open range lo-hi) → 0..<2.
+    public static func parseSubspace(_ text: String) throws -> Range<Int> {
+        let parts = text.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] >= 0, parts[1] > parts[0] else {
+            throw WorkbenchError("--subspace: '\(text)' is not lo-hi with 0 ≤ lo < hi (rows lo..hi−1)")
+        }
+        return parts[0]..<parts[1]
+    }
+
+    public var activeRows: Range<Int> { subspace.map { $0[0]..<$0[1] } ?? 0..<rank }
 
     /// "f7+l7", "f3", "l1" → (first, last).
     public static func parsePositions(_ text: String) throws -> (first: Int, last: Int) {
@@ -57,6 +74,7 @@ public final class ReFTInterventions: Trainable {
     init(settings: ReFTSettings, sites: [(layer: Int, intervention: LowRankIntervention)]) {
         self.settings = settings
         self.sites = sites
+        for s in sites { s.intervention.activeRows = settings.activeRows }
         parameters = sites.flatMap { s in [s.intervention.projection] + (s.intervention.source.map { [$0] } ?? []) + [s.intervention.bias] }
     }
 
@@ -107,6 +125,7 @@ public final class ReFTInterventions: Trainable {
             throw WorkbenchError("--layers: each block once, between 0 and \(L - 1)")
         }
         guard r >= 1 && r <= d else { throw WorkbenchError("--rank must be between 1 and the model's width \(d)") }
+        guard settings.activeRows.upperBound <= r else { throw WorkbenchError("--subspace: rows \(settings.activeRows) exceed rank \(r)") }
         var g = SeededGenerator(seed: settings.seed)
         let bound = 1 / Float(d).squareRoot()
         func uniform(_ n: Int, _ low: Float, _ high: Float) -> [Float] { (0..<n).map { _ in low + (high - low) * g.nextUnitFloat() } }
@@ -130,7 +149,28 @@ public final class ReFTInterventions: Trainable {
                     source: source, bias: Parameter(name: name + ".b", value: Tensor(shape: [r], values: b), decays: false))))
             }
         }
-        return ReFTInterventions(settings: settings, sites: sites)
+        let made = ReFTInterventions(settings: settings, sites: sites)
+        if let source = settings.initialisedFrom {
+            let file = (source as NSString).appendingPathComponent(runFileName)
+            let other = try load(file, config: config)
+            var a = other.settings, b = settings
+            (a.subspace, b.subspace, a.initialisedFrom, b.initialisedFrom, a.seed, b.seed) = (nil, nil, nil, nil, 0, 0)
+            guard a == b else {
+                throw WorkbenchError("holds \(other.settings.kind.rawValue) interventions at blocks \(other.settings.layers), \(other.settings.positions), rank \(other.settings.rank); --init needs the same", file: file)
+            }
+            for (mine, theirs) in zip(made.parameters, other.parameters) {
+                mine.value.mutableData.update(from: theirs.value.data, count: theirs.value.count)
+            }
+        }
+        return made
+    }
+
+    /// The same interventions acting on other rows (applying both halves of a composition).
+    public func restricted(to rows: Range<Int>) throws -> ReFTInterventions {
+        guard rows.upperBound <= settings.rank else { throw WorkbenchError("--subspace: rows \(rows) exceed rank \(settings.rank)") }
+        var s = settings
+        s.subspace = [rows.lowerBound, rows.upperBound]
+        return ReFTInterventions(settings: s, sites: sites)
     }
 
     public static let runFileName = "reft.safetensors"
@@ -150,7 +190,9 @@ public final class ReFTInterventions: Trainable {
               let settings = try? JSONDecoder().decode(ReFTSettings.self, from: Data(json.utf8)) else {
             throw WorkbenchError("not a ReFT adapter (no reft_settings metadata)", file: path)
         }
-        let made = try initialise(settings, config: config)
+        var fresh = settings
+        fresh.initialisedFrom = nil   // the file holds the values
+        let made = try initialise(fresh, config: config)
         for p in made.parameters {
             let t = try file.floatTensor(p.name)
             guard t.shape == p.value.shape else {
@@ -159,6 +201,6 @@ public final class ReFTInterventions: Trainable {
             guard t.values.allSatisfy(\.isFinite) else { throw WorkbenchError("tensor '\(p.name)' contains NaN or infinity", file: path) }
             p.value.mutableData.update(from: t.data, count: t.count)
         }
-        return made
+        return ReFTInterventions(settings: settings, sites: made.sites)
     }
 }
