@@ -28,6 +28,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt} (default: the run's, else auto).") var template: String?
     @Option(help: "Seed of the samples (default: the run's, else 0).") var seed: UInt64?
     @Option(help: "Write per-problem results here (HDF5).") var out: String?
+    @Option(help: "Write one JSON line per problem here: id, greedy text, greedy correct, and with -k the samples' correctness.") var jsonl: String?
     @Option(help: "Steering vectors: where the last block's vector acts: all (every position), first-token (the last prompt position, which yields the first generated token) or off.")
     var lastBlock: String = "all"
     @Option(help: "ReFT runs: apply rows lo..hi−1 of every intervention (e.g. 0-4: both halves of a composition) instead of those the run trained.")
@@ -69,6 +70,17 @@ struct Eval: ParsableCommand {
             try writeEvaluation(e, to: file)
             try file.commit()
             print("wrote \(out)")
+        }
+        if let jsonl {
+            var text = ""
+            for (i, id) in e.problemIDs.enumerated() {
+                var record: [String: Any] = ["id": id, "greedy_text": e.greedyTexts[i], "greedy_correct": e.greedyCorrect[i]]
+                if e.k > 0 { record["sample_correct"] = e.sampleCorrect[i] }
+                text += String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]),
+                               as: UTF8.self) + "\n"
+            }
+            try writeFileAtomically(Data(text.utf8), to: jsonl)
+            print("wrote \(jsonl)")
         }
     }
 }
