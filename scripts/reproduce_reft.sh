@@ -3,7 +3,8 @@
 #   1. memorisation: a rank-1 ConsReFT at one block's output, last prompt token, prompt "Recite:",
 #      trained by SFT to make greedy decoding reproduce a text of N tokens; recovery (exact
 #      character prefix ÷ generated length) for every block and N, for a known text (the
-#      corpus's own documents), the same words shuffled, and random tokens;
+#      corpus's encyclopedia documents, seen 8 times in pretraining), the same words shuffled,
+#      and random tokens;
 #   2. composition: one rank-4 LoReFT whose rows 0–1 learn an answer format ("#### N" after
 #      word problems) and rows 2–3 then learn a task (linear equations), applied alone and
 #      together;
@@ -11,11 +12,13 @@
 # Writes OUT/memorisation.tsv, OUT/memorisation.svg, OUT/composition.txt, OUT/comparison.txt.
 # Usage: bash scripts/reproduce_reft.sh [OUT_DIR]   (default out/repro-reft)
 # Environment: BIN (the binaries' directory; set it to skip the build), LENGTHS (default
-# "16 32 64 128 256 512"), MEMORISE_STEPS (300), RL_STEPS (100), PARTS (default "1 2 3").
+# "16 32 64 128 256"), MEMORISE_STEPS (300), RL_STEPS (100), PARTS (default "1 2 3"),
+# REUSE (results.txt of scripts/reproduce_tinylora.sh: its LoRA rank-1 and steering-vector runs,
+# trained with the same settings, are taken from there instead of being trained again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/repro-reft}
-LENGTHS=${LENGTHS:-"16 32 64 128 256 512"}
+LENGTHS=${LENGTHS:-"16 32 64 128 256"}
 MEMORISE_STEPS=${MEMORISE_STEPS:-300}
 RL_STEPS=${RL_STEPS:-100}
 PARTS=${PARTS:-"1 2 3"}
@@ -39,8 +42,9 @@ def tokenize(text):
 def detokenize(ids):
     return subprocess.run([f"{bin_dir}/workbench", "detokenize", "--ids", ",".join(map(str, ids))],
                           check=True, capture_output=True, text=True).stdout.rstrip("\n")
-docs = [json.loads(l)["text"] for l in open("notebooks-data/corpus-sample.jsonl")]
-known = " " + " ".join(docs)
+# The known text: the encyclopedia documents of the sample, which pretraining repeated 8 times.
+docs = [json.loads(l) for l in open("notebooks-data/corpus-sample.jsonl")]
+known = " " + " ".join(d["text"] for d in docs if d["source"] == "wiki")
 words = known.split()
 random.Random(0).shuffle(words)
 shuffled = " " + " ".join(words)
@@ -65,7 +69,7 @@ PY
                     --problems "$OUT/mem-$kind-$n.jsonl" --out "$run" --steps "$MEMORISE_STEPS" --prompts-per-step 1 \
                     --lr 5e-2 --clip 0 --checkpoint-every 0 --template raw 2> "$run.log"
                 seconds=$(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")
-                "$BIN/workbench" generate --adapter "$run" --text "$PROMPT" --max-new $((n + 8)) --json > "$run.json"
+                "$BIN/workbench" generate --adapter "$run" --text "$PROMPT" --max-new "$n" --ignore-eos --json > "$run.json"
                 python3 - "$OUT/mem-$kind-$n.jsonl" "$run.json" "$kind" "$n" "$layer" "$seconds" >> "$OUT/memorisation.tsv" <<'PY'
 import json, sys
 target = json.loads(open(sys.argv[1]).readline())["completion"]
@@ -167,6 +171,10 @@ PY
     )
     for spec in "${RUNS[@]}"; do
         IFS='|' read -r name options objective lr <<<"$spec"
+        if [ -n "${REUSE:-}" ] && [ "$name" != loreft ]; then
+            grep -E "^$name $objective $lr " "$REUSE" | tee -a "$OUT/comparison.txt" || echo "$name $objective $lr: not in $REUSE" >&2
+            continue
+        fi
         run="$OUT/cmp-$name-$objective-$lr"
         if [ "$objective" = rl ]; then extra=(--objective rloo --group 8 --problems notebooks-data/rl/train.jsonl)
         else extra=(--objective sft --problems "$OUT/words-sft.jsonl"); fi

@@ -43,6 +43,9 @@ struct Train: ParsableCommand {
           tinylora  ΔW = U_r Σ_r (Σ_i v_i P_i) V_rᵀ, P [u, r, r] fixed
                     random; v [u] trained; --tie N modules share one v
                     (all: one v in all), grouped by --tie-by depth|type
+          loreft    h + Rᵀ(W h + b − R h) at --positions of --layers'
+                    outputs, R orthonormal; also noreft, direft,
+                    nodireft, consreft, lobireft (docs/reft.md)
 
         The run directory gets config.json, the adapter (vectors.bin [L·d] \
         float32, adapter.safetensors, or model/ for --method full), best/ (the parameters with the best \
