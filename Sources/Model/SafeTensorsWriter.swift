@@ -24,21 +24,27 @@ public enum SafeTensorsWriter {
         header += entries.joined(separator: ",") + "}"
         var headerBytes = Array(header.utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
-        var data = Data(capacity: 8 + headerBytes.count + offset)
-        var length = UInt64(headerBytes.count).littleEndian
-        withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
-        data.append(contentsOf: headerBytes)
-        for (_, t) in tensors {
-            switch type {
-            case .f32:
-                data.append(UnsafeBufferPointer(start: t.data, count: t.count))
-            case .bf16:
-                var out = [UInt16](repeating: 0, count: t.count)
-                for i in 0..<t.count { out[i] = bfloat16Bits(t.data[i]) }
-                out.withUnsafeBytes { data.append(contentsOf: $0) }
+        // Streamed to the temporary file tensor by tensor: memory stays at one conversion chunk,
+        // not the size of the file (a 0.5B model's checkpoint is 6 GB).
+        try writeFileAtomically(to: path) { write in
+            var length = UInt64(headerBytes.count).littleEndian
+            try withUnsafeBytes(of: &length) { try write($0) }
+            try headerBytes.withUnsafeBytes { try write($0) }
+            for (_, t) in tensors {
+                switch type {
+                case .f32:
+                    try write(UnsafeRawBufferPointer(start: t.data, count: t.count * 4))
+                case .bf16:
+                    let chunk = 1 << 20
+                    var out = [UInt16](repeating: 0, count: min(chunk, t.count))
+                    for start in stride(from: 0, to: t.count, by: chunk) {
+                        let n = min(chunk, t.count - start)
+                        for i in 0..<n { out[i] = bfloat16Bits(t.data[start + i]) }
+                        try out.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[0..<(2 * n)])) }
+                    }
+                }
             }
         }
-        try writeFileAtomically(data, to: path)
     }
 
     /// Round-to-nearest-even float32 → bfloat16 (as torch's .to(torch.bfloat16)); NaN stays NaN.
@@ -69,13 +75,32 @@ public enum SafeTensorsWriter {
 
 /// Writes `data` next to `path` under a temporary name, then renames it into place.
 public func writeFileAtomically(_ data: Data, to path: String) throws {
+    try writeFileAtomically(to: path) { write in try data.withUnsafeBytes { try write($0) } }
+}
+
+/// Streams a file next to `path` under a temporary name through `body`'s `write` calls, then
+/// renames it into place; on any error the temporary file is removed and `path` is untouched.
+public func writeFileAtomically(to path: String, _ body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
     let dir = (path as NSString).deletingLastPathComponent
     if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         catch { throw WorkbenchError("cannot create the directory", file: dir) }
     }
     let tmp = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw WorkbenchError("cannot write", file: path) }
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw WorkbenchError("cannot write", file: path) }
+    var closed = false
+    defer { if !closed { close(fd); unlink(tmp) } }
+    try body { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            guard n > 0 else { throw WorkbenchError("cannot write (\(String(cString: strerror(errno))))", file: path) }
+            offset += n
+        }
+    }
+    closed = true
+    guard close(fd) == 0 else { unlink(tmp); throw WorkbenchError("cannot write (\(String(cString: strerror(errno))))", file: path) }
     guard rename(tmp, path) == 0 else {
         unlink(tmp)
         throw WorkbenchError("cannot move the finished file into place", file: path)
