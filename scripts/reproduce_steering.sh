@@ -5,6 +5,7 @@
 # logit lens and the last block's first-token claim.
 # Usage: bash scripts/reproduce_steering.sh [OUT_DIR] [STEPS]   (default out/repro-steering, 100)
 # Environment: STEER_LRS (steering learning rates, default "1e-3 1e-2 3e-2"), FULL_LR (3e-5),
+# LORA_LRS (LoRA rank 1 on all linears, default "1e-3 1e-2"), METHODS (default "full vectors lora"),
 # BIN (the binaries' directory; set it to skip the build, e.g. to run a copy while building).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ OUT=${1:-out/repro-steering}
 STEPS=${2:-100}
 STEER_LRS=${STEER_LRS:-"1e-3 1e-2 3e-2"}
 FULL_LR=${FULL_LR:-3e-5}
+LORA_LRS=${LORA_LRS:-"1e-3 1e-2"}
+METHODS=${METHODS:-"full vectors lora"}
 LENS_LR=${LENS_LR:-3e-2}
 if [ -z "${BIN:-}" ]; then
     BIN=.build/release
@@ -60,13 +63,17 @@ COMMON=(--steps "$STEPS" --prompts-per-step 16 --group 8 --max-new 64 --checkpoi
 for task in words linear; do
     train="$OUT/$task-train.jsonl"
     [ "$task" = words ] && train=notebooks-data/rl/train.jsonl
-    runs=("full:$FULL_LR")
-    for lr in $STEER_LRS; do runs+=("vectors:$lr"); done
+    runs=()
+    [[ " $METHODS " == *" full "* ]] && runs+=("full:$FULL_LR")
+    if [[ " $METHODS " == *" vectors "* ]]; then for lr in $STEER_LRS; do runs+=("vectors:$lr"); done; fi
+    if [[ " $METHODS " == *" lora "* ]]; then for lr in $LORA_LRS; do runs+=("lora:$lr"); done; fi
     for spec in "${runs[@]}"; do
         method=${spec%%:*} lr=${spec#*:}
         name="$task-$method-$lr"
         run="$OUT/$name"
-        /usr/bin/time -f "$name: %e s, peak RSS %M KiB" "$BIN/steer" train --method "$method" --problems "$train" \
+        extra=()
+        [ "$method" = lora ] && extra=(--rank 1)
+        /usr/bin/time -f "$name: %e s, peak RSS %M KiB" "$BIN/steer" train --method "$method" "${extra[@]}" --problems "$train" \
             --out "$run" --lr "$lr" "${COMMON[@]}" 2> >(grep -E "step $STEPS/|peak RSS|trainable" >&2)
         evaluate "$name/words" "$run" "$OUT/words-test.jsonl"
         evaluate "$name/linear" "$run" "$OUT/linear-test.jsonl"
