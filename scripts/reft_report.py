@@ -64,8 +64,8 @@ def composition(out: Path, md: list[str]) -> None:
         m = re.match(r"(\S+) (\S+) accuracy ([\d.]+) format ([\d.]+)", line)
         if m:
             results[(m[1], m[2])] = (100 * float(m[3]), 100 * float(m[4]))
-    md += ["## Composition", "", "Greedy accuracy and the fraction of answers in the \"#### N\" format (%), 100 problems each.", "",
-           "| applied | linear: accuracy | linear: #### format | words: accuracy | words: #### format |", "| --- | --- | --- | --- | --- |"]
+    md += ["## Composition", "", "Greedy accuracy and the fraction of answers in behaviour A's format (\"The answer is N\" without \\boxed) (%), 100 problems each.", "",
+           "| applied | linear: accuracy | linear: A's format | words: accuracy | words: A's format |", "| --- | --- | --- | --- | --- |"]
     for name in ("base", "A", "B", "A+B"):
         lin, words = results.get((name, "linear")), results.get((name, "words"))
         if lin and words:

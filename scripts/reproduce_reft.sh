@@ -5,9 +5,9 @@
 #      character prefix ÷ generated length) for every block and N, for a known text (the
 #      corpus's encyclopedia documents, seen 8 times in pretraining), the same words shuffled,
 #      and random tokens;
-#   2. composition: one rank-4 LoReFT whose rows 0–1 learn an answer format ("#### N" after
-#      word problems) and rows 2–3 then learn a task (linear equations), applied alone and
-#      together;
+#   2. composition: one rank-4 LoReFT whose rows 0–1 learn an answer format (word problems
+#      answered "The answer is N." instead of "\boxed{N}") and rows 2–3 then learn a task
+#      (linear equations), applied alone and together;
 #   3. LoReFT against LoRA and steering vectors on the word problems, by SFT and by RL.
 # Writes OUT/memorisation.tsv, OUT/memorisation.svg, OUT/composition.txt, OUT/comparison.txt.
 # Usage: bash scripts/reproduce_reft.sh [OUT_DIR]   (default out/repro-reft)
@@ -90,8 +90,9 @@ PY
 fi
 
 if [[ " $PARTS " == *" 2 "* ]]; then
-    # Composition data: word problems answered in the "#### N" format (behaviour A), linear
-    # equations with the corpus's worked solutions (behaviour B); test problems of both.
+    # Composition data: word problems answered "The answer is N." without \boxed (behaviour A:
+    # a format the corpus uses for other tasks), linear equations with the corpus's worked
+    # solutions (behaviour B); test problems of both.
     python3 - "$OUT" <<'PY'
 import glob, json, re, subprocess, sys
 out = sys.argv[1]
@@ -102,7 +103,7 @@ with open("notebooks-data/rl/train.jsonl") as src, open(f"{out}/format-a.jsonl",
         a, b, c = int(m[1]), int(m[2]), int(m[4])
         first, gain = a + b, m[3] == "receives"
         result = first + c if gain else first - c
-        q["completion"] = f" {a} + {b} = {first}. {first} {'+' if gain else '-'} {c} = {result}.\n#### {result}"
+        q["completion"] = f" {a} + {b} = {first}. {first} {'+' if gain else '-'} {c} = {result}. The answer is {result}."
         dst.write(json.dumps(q) + "\n")
 PY
     for s in $(seq 1 15); do "$BIN/workbench" corpus --out "$OUT/corpus-$s" --seed "$s" >/dev/null; done
@@ -126,8 +127,8 @@ PY
     rm -rf "$OUT"/corpus-*
     COMMON=(--method loreft --rank 4 --layers 1,2 --positions f3+l3 --objective sft --steps 150 --prompts-per-step 16
             --lr 1e-2 --checkpoint-every 0)
-    "$BIN/steer" train "${COMMON[@]}" --subspace 0-2 --problems "$OUT/format-a.jsonl" --out "$OUT/compose-a" 2>/dev/null
-    "$BIN/steer" train "${COMMON[@]}" --subspace 2-4 --init "$OUT/compose-a" --problems "$OUT/task-b.jsonl" --out "$OUT/compose-b" 2>/dev/null
+    "$BIN/steer" train "${COMMON[@]}" --subspace 0-2 --problems "$OUT/format-a.jsonl" --out "$OUT/compose-a" 2> "$OUT/compose-a.log"
+    "$BIN/steer" train "${COMMON[@]}" --subspace 2-4 --init "$OUT/compose-a" --problems "$OUT/task-b.jsonl" --out "$OUT/compose-b" 2> "$OUT/compose-b.log"
     : > "$OUT/composition.txt"
     for spec in "base:-:-" "A:compose-a:0-2" "B:compose-b:2-4" "A+B:compose-b:0-4"; do
         IFS=':' read -r name run rows <<<"$spec"
@@ -138,7 +139,7 @@ PY
             format=$(python3 -c "
 import json, sys
 texts = [json.loads(l)['greedy_text'] for l in open(sys.argv[1])]
-print(f'{sum(\"####\" in t for t in texts) / len(texts):.2f}')" "$OUT/compose-$name-$task.jsonl")
+print(f'{sum(\"The answer is\" in t and \"boxed\" not in t for t in texts) / len(texts):.2f}')" "$OUT/compose-$name-$task.jsonl")
             echo "$name $task accuracy $accuracy format $format" | tee -a "$OUT/composition.txt"
         done
     done
