@@ -6,6 +6,10 @@ public enum LogitSelection: Sendable {
     case all
     /// [batchSize, V] for the last column (the next-token distribution under left padding).
     case last
+    /// [indices.count, V] for these rows of the [batchSize × length] batch, in this order
+    /// (training: the rows whose next token carries a loss; the rest of the unembedding, the
+    /// largest matrix of a large-vocabulary model, is skipped).
+    case rows([Int])
     case none
 }
 
@@ -84,6 +88,13 @@ extension TransformerModel {
             let last = Tensor(zeros: [B, d])
             for b in 0..<B { (last.mutableData + b * d).update(from: h.data + (b * T + T - 1) * d, count: d) }
             logits = unembed(last.data, rows: B, shape: [B, c.vocabSize])
+        case .rows(let indices):
+            let chosen = Tensor(zeros: [indices.count, d])
+            for (i, r) in indices.enumerated() {
+                precondition(r >= 0 && r < rows, "logit row \(r) outside the batch's \(rows) rows")
+                (chosen.mutableData + i * d).update(from: h.data + r * d, count: d)
+            }
+            logits = unembed(chosen.data, rows: indices.count, shape: [indices.count, c.vocabSize])
         }
         return ForwardOutput(logits: logits, residuals: residuals)
     }

@@ -81,16 +81,20 @@ public enum PolicyGradient {
             let sequences = members.map { batch.prompts[$0] + batch.completions[$0] }
             var tokenBatch = TokenBatch.leftPadded(sequences)
             tokenBatch.promptLengths = members.map { batch.prompts[$0].count }
-            let (labels, tokenOf) = completionLabels(members.map { batch.completions[$0] }, length: tokenBatch.length)
+            // Logits only for the rows that predict a completion token (compact row i is batch
+            // row logitRows[i]); the prompt rows' logits would carry no gradient.
+            let (allLabels, allTokenOf) = completionLabels(members.map { batch.completions[$0] }, length: tokenBatch.length)
+            let logitRows = allLabels.indices.filter { allLabels[$0] != nil }
+            let labels = logitRows.map { allLabels[$0] }, tokenOf = logitRows.map { allTokenOf[$0] }
             var reference: [Double?] = []
             if objective.klCoefficient != 0, let referenceModel {
-                let refLogits = try referenceModel.forward(tokenBatch, logits: .all).logits!
+                let refLogits = try referenceModel.forward(tokenBatch, logits: .rows(logitRows)).logits!
                 reference = labels.enumerated().map { row, label in
                     label.map { TokenDistribution.statistics(refLogits.data + row * V, count: V).logProbability(ofLogit: refLogits.data[row * V + $0]) }
                 }
             }
             let record = ForwardRecord()
-            let logits = try model.forward(tokenBatch, hooks: hooks, logits: .all, record: record).logits!
+            let logits = try model.forward(tokenBatch, hooks: hooks, logits: .rows(logitRows), record: record).logits!
             let weights = members.map { objective.tokenWeight(sequence: $0, lengths: lengths, microBatch: members,
                                                               microBatches: microBatches, maxCompletionLength: maxCompletionLength) }
             func term(_ row: Int, _ lp: Double) -> (value: Double, derivative: Double, clipped: Bool) {
@@ -113,7 +117,7 @@ public enum PolicyGradient {
                     klSum += TokenDistribution.k3(logProbability: lp, referenceLogProbability: ref).value
                 }
             }
-            try model.backward(record, logitGradient: gradient, hooks: hooks, options: backwardOptions)
+            try model.backward(record, logitGradient: gradient, logitRows: logitRows, hooks: hooks, options: backwardOptions)
         }
         let n = Double(max(1, report.tokens))
         report.meanEntropy = entropySum / n

@@ -94,9 +94,11 @@ public final class SupervisedTrainer: StepTrainer {
             let members = Array(examples[first..<min(examples.count, first + micro)])
             var batch = TokenBatch.leftPadded(members.map { $0.prompt + $0.completion })
             batch.promptLengths = members.map(\.prompt.count)
-            let (labels, _) = PolicyGradient.completionLabels(members.map(\.completion), length: batch.length)
+            let (allLabels, _) = PolicyGradient.completionLabels(members.map(\.completion), length: batch.length)
+            let logitRows = allLabels.indices.filter { allLabels[$0] != nil }   // logits only where a loss is
+            let labels = logitRows.map { allLabels[$0] }
             let record = ForwardRecord()
-            let logits = try model.forward(batch, hooks: hooks, logits: .all, record: record).logits!
+            let logits = try model.forward(batch, hooks: hooks, logits: .rows(logitRows), record: record).logits!
             // d(mean −log π)/dlogits = (softmax − onehot) / tokens.
             let (logProbabilities, gradient) = TokenDistribution.chosenLogProbabilities(
                 logits: logits, labels: labels, coefficient: { _, _ in 1 / Double(tokens) })
@@ -106,7 +108,7 @@ public final class SupervisedTrainer: StepTrainer {
                 if TokenDistribution.argmax(UnsafeBufferPointer(start: logits.data + row * V, count: V)) == label { pass.correct += 1 }
                 pass.entropySum += TokenDistribution.statistics(logits.data + row * V, count: V).entropy
             }
-            try model.backward(record, logitGradient: gradient, hooks: hooks, options: options)
+            try model.backward(record, logitGradient: gradient, logitRows: logitRows, hooks: hooks, options: options)
         }
         return pass
     }

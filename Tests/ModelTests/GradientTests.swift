@@ -114,6 +114,27 @@ final class GradientTests: XCTestCase {
         for (a, b) in zip(kept.named, recomputed.named) { XCTAssertEqual(a.tensor.values, b.tensor.values, a.name) }
     }
 
+    /// Logits for the labelled rows only (`.rows`) give the same loss, and backward from their
+    /// compact gradient the same weight gradients, as the full logits (both fixtures: untied and tied).
+    func testLogitsForChosenRowsGiveTheSameGradients() throws {
+        for name in Self.fixtures {
+            let s = try setup(name)
+            let (loss, full) = try lossAndGradients(s.model, s.batch, s.labels)
+            let rows = s.labels.indices.filter { s.labels[$0] != nil }
+            XCTAssertLessThan(rows.count, s.labels.count, "the fixture leaves rows without a label")
+            let record = ForwardRecord()
+            let out = try s.model.forward(s.batch, logits: .rows(rows), record: record)
+            XCTAssertEqual(out.logits!.shape, [rows.count, s.model.config.vocabSize])
+            let (compactLoss, dLogits) = CrossEntropy.lossAndGradient(logits: out.logits!, labels: rows.map { s.labels[$0] })
+            XCTAssertEqual(compactLoss, loss, accuracy: 1e-5 * abs(loss), name)
+            let grads = s.model.weights.zerosLike()
+            try s.model.backward(record, logitGradient: dLogits, logitRows: rows, options: BackwardOptions(weightGradients: grads))
+            for (a, b) in zip(full.named, grads.named) {
+                assertClose(b.tensor.data, a.tensor.data, count: a.tensor.count, "\(name) \(a.name)")
+            }
+        }
+    }
+
     /// Summed gradients do not depend on how the sequences are batched.
     func testBatchSizeInvariance() throws {
         let s = try setup("qwen2_bias_tied_f16")

@@ -21,19 +21,31 @@ extension TransformerModel {
     /// that forward pass: adapters pass gradients to their input and accumulate their
     /// parameters' gradients, and each residual intervention rewrites dh on its rows
     /// (dh ← Jᵀ dh) and accumulates its own, last-applied first.
-    public func backward(_ record: ForwardRecord, logitGradient: Tensor, hooks: ForwardHooks = ForwardHooks(),
-                         options: BackwardOptions = BackwardOptions()) throws {
+    ///
+    /// With `logitRows` (the forward pass's `.rows` selection), `logitGradient` is
+    /// [logitRows.count, V] for those rows; every other row's logits had no gradient.
+    public func backward(_ record: ForwardRecord, logitGradient: Tensor, logitRows: [Int]? = nil,
+                         hooks: ForwardHooks = ForwardHooks(), options: BackwardOptions = BackwardOptions()) throws {
         let c = config
         let layout = record.layout!
         let rows = layout.rows, d = c.hiddenSize, V = c.vocabSize
-        precondition(logitGradient.count == rows * V, "logit gradient has \(logitGradient.count) values, expected \(rows) × \(V)")
+        precondition(logitGradient.count == (logitRows?.count ?? rows) * V,
+                     "logit gradient has \(logitGradient.count) values, expected \(logitRows?.count ?? rows) × \(V)")
         let grads = options.weightGradients
         let view = { (p: UnsafePointer<Float>, width: Int) in ActivationView(pointer: p, rows: rows, width: width, layout: layout) }
 
         // Final norm and unembedding.
         let dh = Tensor(zeros: [rows, d])
-        unembedBackward(record.finalResidual!.data, rows: rows, logitGradient: logitGradient.data,
-                        inputGradient: dh.mutableData, weightGradients: grads)
+        if let logitRows {
+            let x = Tensor(zeros: [logitRows.count, d]), dx = Tensor(zeros: [logitRows.count, d])
+            for (i, r) in logitRows.enumerated() { (x.mutableData + i * d).update(from: record.finalResidual!.data + r * d, count: d) }
+            unembedBackward(x.data, rows: logitRows.count, logitGradient: logitGradient.data, inputGradient: dx.mutableData,
+                            weightGradients: grads)
+            for (i, r) in logitRows.enumerated() { (dh.mutableData + r * d).update(from: dx.data + i * d, count: d) }
+        } else {
+            unembedBackward(record.finalResidual!.data, rows: rows, logitGradient: logitGradient.data,
+                            inputGradient: dh.mutableData, weightGradients: grads)
+        }
         func residualGradient(_ index: Int) throws {
             options.residualGradientReader?(index, view(dh.data, d))
             guard let interventions = hooks.residualInterventions[index] else { return }
