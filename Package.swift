@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -71,3 +72,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// libFuzzer targets for the file readers (docs/testing.md, "Fuzzing"): declared only when
+// WORKBENCH_FUZZ is set, so that ordinary builds never meet -sanitize=fuzzer; scripts/fuzz.sh
+// sets it and builds them into .build-fuzz.
+if ProcessInfo.processInfo.environment["WORKBENCH_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
+    for (name, library) in [("FuzzSafeTensors", "Model")] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: library)],
+                                                 path: "Fuzz/\(name)"))
+    }
+}

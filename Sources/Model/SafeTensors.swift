@@ -76,10 +76,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         file = try MappedFile(path: path)
         func fail(_ message: String) -> WorkbenchError { WorkbenchError(message, file: path) }
         guard file.length >= 8 else { throw fail("not a safetensors file: shorter than its 8-byte header length") }
-        let headerLength = Int(UInt64(littleEndian: file.base.loadUnaligned(as: UInt64.self)))
-        guard headerLength <= Self.maxHeaderBytes else {
-            throw fail("safetensors header of \(headerLength) bytes exceeds the 100 MB limit")
+        // Compared as UInt64 first: a length of 2^63 or more does not fit in an Int.
+        let rawLength = UInt64(littleEndian: file.base.loadUnaligned(as: UInt64.self))
+        guard rawLength <= UInt64(Self.maxHeaderBytes) else {
+            throw fail("safetensors header of \(rawLength) bytes exceeds the 100 MB limit")
         }
+        let headerLength = Int(rawLength)
         guard headerLength >= 2, 8 + headerLength <= file.length else {
             throw fail("safetensors header length \(headerLength) does not fit in a file of \(file.length) bytes")
         }

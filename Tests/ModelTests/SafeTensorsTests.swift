@@ -61,6 +61,17 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertThrowsError(try f.floatTensor("missing")) { XCTAssertTrue("\($0)".contains("missing tensor 'missing'")) }
     }
 
+    /// Inputs found by the fuzzer (scripts/fuzz.sh) that once crashed the reader: each is now
+    /// refused with an error. header-length-2pow63: a header length ≥ 2^63 trapped converting to Int.
+    func testFuzzRegressionsAreRefused() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz-regressions/safetensors")
+        let inputs = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        XCTAssertFalse(inputs.isEmpty)
+        for name in inputs {
+            XCTAssertThrowsError(try SafeTensorsFile(path: dir.appendingPathComponent(name).path), name)
+        }
+    }
+
     func testValidationErrors() {
         let ok = SafeTensorsBuilder.f32Bytes([1, 2])
         assertRejects(Data([1, 2, 3]), containing: "shorter than its 8-byte header")
