@@ -24,28 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import task_data  # noqa: E402  (scripts/task_data.py, beside this file)
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS, RANK, FIRST, LAST, BATCH, LR = [0, 1, 2, 3], 4, 5, 5, 16, 1e-3
-
-
-def records() -> list[dict]:
-    out = []
-    for line in open(ROOT / "notebooks-data" / "rl" / "train.jsonl"):
-        q = json.loads(line)
-        m = re.match(r"\w+ has (\d+) \w+ and finds (\d+) more\. Then \w+ (receives|gives) (\d+)", q["prompt"])
-        a, b, c = int(m[1]), int(m[2]), int(m[4])
-        first, gain = a + b, m[3] == "receives"
-        result = first + c if gain else first - c
-        q["completion"] = f" {a} + {b} = {first}. {first} {'+' if gain else '-'} {c} = {result}. The answer is \\boxed{{{result}}}."
-        out.append(q)
-    return out
 
 
 def run_steer(steer: Path, model: Path, data: Path, work: Path, steps: int) -> float:
@@ -117,7 +105,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=ROOT / "notebooks-data" / "model")
     ap.add_argument("--steps", type=int, help="steps instead of one epoch (a quick check)")
     args = ap.parse_args()
-    rows = records()
+    rows = task_data.word_sft_records()
     steps = args.steps or len(rows) // BATCH
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "sft.jsonl"

@@ -21,8 +21,6 @@ Usage: python3 scripts/check_peft_interop.py [--bin .build/release] [--out out/p
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +29,8 @@ import h5py
 import torch
 from peft import LoraConfig, PeftModel, TinyLoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
+
+import task_data  # noqa: E402  (scripts/task_data.py, beside this file)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "notebooks-data" / "model"
@@ -68,19 +68,6 @@ def compare(name: str, mine: torch.Tensor, theirs: torch.Tensor, base: torch.Ten
     return ok
 
 
-def sft_records(path: Path) -> None:
-    """The word problems of notebooks-data/rl with the corpus's worked solutions."""
-    with open(ROOT / "notebooks-data" / "rl" / "train.jsonl") as src, open(path, "w") as out:
-        for line in src:
-            q = json.loads(line)
-            m = re.match(r"\w+ has (\d+) \w+ and finds (\d+) more\. Then \w+ (receives|gives) (\d+)", q["prompt"])
-            a, b, c = int(m[1]), int(m[2]), int(m[4])
-            first, gain = a + b, m[3] == "receives"
-            result = first + c if gain else first - c
-            q["completion"] = f" {a} + {b} = {first}. {first} {'+' if gain else '-'} {c} = {result}. The answer is \\boxed{{{result}}}."
-            out.write(json.dumps(q) + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=str(ROOT / ".build" / "release"))
@@ -89,7 +76,7 @@ def main() -> int:
     bin_dir, out = Path(args.bin), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records = out / "sft.jsonl"
-    sft_records(records)
+    task_data.write_jsonl(records, task_data.word_sft_records())
     ok = True
     base = base_model()
     mine_base, ids = workbench_logits(bin_dir, out, None)

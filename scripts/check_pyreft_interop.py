@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +35,8 @@ from pathlib import Path
 import h5py
 import torch
 from safetensors.torch import load_file
+
+import task_data  # noqa: E402  (scripts/task_data.py, beside this file)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "notebooks-data" / "model"
@@ -45,18 +46,6 @@ TOLERANCE = 1e-4
 
 def run(*args: str) -> str:
     return subprocess.run(args, check=True, capture_output=True, text=True).stdout
-
-
-def sft_records(path: Path) -> None:
-    with open(ROOT / "notebooks-data" / "rl" / "train.jsonl") as src, open(path, "w") as out:
-        for line in src:
-            q = json.loads(line)
-            m = re.match(r"\w+ has (\d+) \w+ and finds (\d+) more\. Then \w+ (receives|gives) (\d+)", q["prompt"])
-            a, b, c = int(m[1]), int(m[2]), int(m[4])
-            first, gain = a + b, m[3] == "receives"
-            result = first + c if gain else first - c
-            q["completion"] = f" {a} + {b} = {first}. {first} {'+' if gain else '-'} {c} = {result}. The answer is \\boxed{{{result}}}."
-            out.write(json.dumps(q) + "\n")
 
 
 def pyreft_model(run_dir: Path, base):
@@ -112,7 +101,7 @@ def main() -> int:
     bin_dir, out = Path(args.bin), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records = out / "sft.jsonl"
-    sft_records(records)
+    task_data.write_jsonl(records, task_data.word_sft_records())
     ok = True
     cases = [(k, []) for k in ("loreft", "noreft", "direft", "nodireft", "consreft", "lobireft")] + [("loreft", ["--share-weights"])]
     for kind, extra in cases:

@@ -36,7 +36,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
+
+import policy_reference  # scripts/policy_reference.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "Tests" / "ModelTests" / "Fixtures" / "llama_gqa_llama3rope"
@@ -114,25 +115,14 @@ CURRENT_ENTRIES: list = []
 
 
 def completion_logprobs(model, deltas, prompt, completion):
-    handles = []
-    for n, fn in deltas.items():
-        handles.append(model.get_submodule(n).register_forward_hook(lambda mod, inp, out, fn=fn: out + fn(inp[0])))
-    try:
-        logits = model(input_ids=torch.tensor([prompt + completion])).logits[0].float()
-    finally:
-        for h in handles:
-            h.remove()
-    logp = torch.log_softmax(logits, dim=-1)
-    return torch.stack([logp[len(prompt) + j - 1, tok] for j, tok in enumerate(completion)])
+    hooks = [(model.get_submodule(n), lambda mod, inp, out, fn=fn: out + fn(inp[0])) for n, fn in deltas.items()]
+    return policy_reference.completion_logprobs(model, prompt, completion, hooks)
 
 
 def main() -> None:
     global CURRENT_ENTRIES
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32, attn_implementation="eager")
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = policy_reference.frozen_model(MODEL)
     V = model.config.vocab_size
     gen = torch.Generator().manual_seed(3)
     prompts = [torch.randint(1, V, (int(torch.randint(4, 7, (1,), generator=gen)),), generator=gen).tolist() for _ in range(6)]
@@ -173,11 +163,8 @@ def main() -> None:
                 if objective == "sft":
                     total = total - lp.sum() / tokens
                     continue
-                ratio = torch.exp(lp - old[i].double())
-                a = advantages[i].double()
-                term = -torch.minimum(ratio * a, torch.clamp(ratio, 1 - EPS_LOW, 1 + EPS_HIGH) * a)
-                delta = reference[i].double() - lp
-                term = term + BETA * (torch.exp(delta) - delta - 1)
+                term = policy_reference.clipped_term(lp, old[i].double(), advantages[i].double(), EPS_LOW, EPS_HIGH,
+                                                     reference[i].double(), BETA)
                 total = total + term.sum() / tokens
             total.backward()
             out[f"{case}.{objective}.loss"] = total.detach().float().reshape(1)

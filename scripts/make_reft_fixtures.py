@@ -31,7 +31,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
+
+import policy_reference  # scripts/policy_reference.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "Tests" / "ModelTests" / "Fixtures" / "llama_gqa_llama3rope"
@@ -53,7 +54,7 @@ def positions(n: int, group: str) -> list[int]:
 
 def completion_logprobs(model, params, kind, prompt, completion):
     _, has_w, subtract = KINDS[kind] if kind else (None, None, None)
-    handles = []
+    hooks = []
     if kind:
         for l in LAYERS:
             def edit(module, inputs, output, l=l):
@@ -71,22 +72,13 @@ def completion_logprobs(model, params, kind, prompt, completion):
                         z = z - x @ p.T
                     h[0, idx] = x + z @ p
                 return (h,) + tuple(output[1:]) if isinstance(output, (tuple, list)) else h
-            handles.append(model.model.layers[l].register_forward_hook(edit))
-    try:
-        logits = model(input_ids=torch.tensor([prompt + completion])).logits[0].float()
-    finally:
-        for h in handles:
-            h.remove()
-    logp = torch.log_softmax(logits, dim=-1)
-    return torch.stack([logp[len(prompt) + j - 1, tok] for j, tok in enumerate(completion)])
+            hooks.append((model.model.layers[l], edit))
+    return policy_reference.completion_logprobs(model, prompt, completion, hooks)
 
 
 def main() -> None:
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32, attn_implementation="eager")
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = policy_reference.frozen_model(MODEL)
     V, d = model.config.vocab_size, model.config.hidden_size
     gen = torch.Generator().manual_seed(5)
     lengths = [3, 4, 5, 6, 7, 8]
@@ -127,11 +119,9 @@ def main() -> None:
                 if objective == "sft":
                     total = total - lp.sum() / tokens
                     continue
-                ratio = torch.exp(lp - old[i].double())
-                a = advantages[i].double()
-                term = -torch.minimum(ratio * a, torch.clamp(ratio, 1 - EPS_LOW, 1 + EPS_HIGH) * a)
-                delta = reference[i].double() - lp
-                total = total + (term + BETA * (torch.exp(delta) - delta - 1)).sum() / tokens
+                term = policy_reference.clipped_term(lp, old[i].double(), advantages[i].double(), EPS_LOW, EPS_HIGH,
+                                                     reference[i].double(), BETA)
+                total = total + term.sum() / tokens
             total.backward()
             out[f"{kind}.{objective}.loss"] = total.detach().float().reshape(1)
             for k, leaf in leaves.items():

@@ -41,7 +41,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
+
+import policy_reference  # scripts/policy_reference.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "Tests" / "ModelTests" / "Fixtures" / "llama_gqa_llama3rope"
@@ -51,23 +52,14 @@ EPS_LOW, EPS_HIGH, MAX_LEN, BETA = 0.2, 0.28, 8, 0.05
 
 
 def completion_logprobs(model, vectors, prompt, completion, steer: bool) -> torch.Tensor:
-    handles = []
-    if steer:
-        for l, layer in enumerate(model.model.layers):
-            def add(module, inputs, output, l=l):
-                if isinstance(output, (tuple, list)):
-                    return (output[0] + vectors[l],) + tuple(output[1:])
-                return output + vectors[l]
-            handles.append(layer.register_forward_hook(add))
-    ids = torch.tensor([prompt + completion])
-    try:
-        logits = model(input_ids=ids).logits[0].float()
-    finally:
-        for h in handles:
-            h.remove()
-    logp = torch.log_softmax(logits, dim=-1)
-    p = len(prompt)
-    return torch.stack([logp[p + j - 1, tok] for j, tok in enumerate(completion)])
+    def add(l):
+        def hook(module, inputs, output):
+            if isinstance(output, (tuple, list)):
+                return (output[0] + vectors[l],) + tuple(output[1:])
+            return output + vectors[l]
+        return hook
+    hooks = [(layer, add(l)) for l, layer in enumerate(model.model.layers)] if steer else []
+    return policy_reference.completion_logprobs(model, prompt, completion, hooks)
 
 
 def advantages(rewards: torch.Tensor, estimator: str, scaling: str) -> torch.Tensor:
@@ -86,10 +78,7 @@ def advantages(rewards: torch.Tensor, estimator: str, scaling: str) -> torch.Ten
 
 def main() -> None:
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32, attn_implementation="eager")
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = policy_reference.frozen_model(MODEL)
     cfg = model.config
     L, d, V = cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size
     gen = torch.Generator().manual_seed(1)
@@ -121,12 +110,8 @@ def main() -> None:
         total = torch.zeros((), dtype=torch.float64)
         for i, (p, c) in enumerate(zip(prompts, completions)):
             lp = completion_logprobs(model, vectors, p, c, True).double()
-            ratio = torch.exp(lp - old[i].double())
-            a = adv[i].double()
-            term = -torch.minimum(ratio * a, torch.clamp(ratio, 1 - EPS_LOW, 1 + EPS_HIGH) * a)
-            if kl:
-                delta = reference[i].double() - lp
-                term = term + BETA * (torch.exp(delta) - delta - 1)
+            term = policy_reference.clipped_term(lp, old[i].double(), adv[i].double(), EPS_LOW, EPS_HIGH,
+                                                 reference[i].double() if kl else None, BETA)
             if reduction == "grpo":
                 total = total + term.sum() / len(c) / len(prompts)
             elif reduction in ("bnpo", "dapo"):

@@ -93,38 +93,10 @@ if [[ " $PARTS " == *" 2 "* ]]; then
     # Composition data: word problems answered "The answer is N." without \boxed (behaviour A:
     # a format the corpus uses for other tasks), linear equations with the corpus's worked
     # solutions (behaviour B); test problems of both.
-    python3 - "$OUT" <<'PY'
-import glob, json, re, subprocess, sys
-out = sys.argv[1]
-with open("notebooks-data/rl/train.jsonl") as src, open(f"{out}/format-a.jsonl", "w") as dst:
-    for line in src:
-        q = json.loads(line)
-        m = re.match(r"\w+ has (\d+) \w+ and finds (\d+) more\. Then \w+ (receives|gives) (\d+)", q["prompt"])
-        a, b, c = int(m[1]), int(m[2]), int(m[4])
-        first, gain = a + b, m[3] == "receives"
-        result = first + c if gain else first - c
-        q["completion"] = f" {a} + {b} = {first}. {first} {'+' if gain else '-'} {c} = {result}. The answer is {result}."
-        dst.write(json.dumps(q) + "\n")
-PY
-    for s in $(seq 1 15); do "$BIN/workbench" corpus --out "$OUT/corpus-$s" --seed "$s" >/dev/null; done
-    python3 - "$OUT" <<'PY'
-import glob, json, sys
-out = sys.argv[1]
-seen, linear = set(), []
-for path in sorted(glob.glob(f"{out}/corpus-*/queries/reasoning.jsonl")):
-    for line in open(path):
-        q = json.loads(line)
-        if q["task"] == "linear" and q["prompt"] not in seen:
-            seen.add(q["prompt"])
-            linear.append({"id": f"linear-{len(linear)}", "prompt": q["prompt"], "completion": q["completion"], "answer": q["answer"]})
-with open(f"{out}/linear-test.jsonl", "w") as f:
-    f.writelines(json.dumps({k: v for k, v in r.items() if k != "completion"}) + "\n" for r in linear[:100])
-with open(f"{out}/task-b.jsonl", "w") as f:
-    f.writelines(json.dumps(r) + "\n" for r in linear[100:])
-with open("notebooks-data/rl/test.jsonl") as src, open(f"{out}/words-test.jsonl", "w") as dst:
-    dst.writelines(src.readlines()[:100])
-PY
-    rm -rf "$OUT"/corpus-*
+    python3 scripts/task_data.py words-sft "$OUT/format-a.jsonl" --plain
+    python3 scripts/task_data.py linear "$BIN" "$OUT" --completions
+    mv "$OUT/linear-train.jsonl" "$OUT/task-b.jsonl"
+    python3 scripts/task_data.py words-test "$OUT/words-test.jsonl"
     COMMON=(--method loreft --rank 4 --layers 1,2 --positions f3+l3 --objective sft --steps 150 --prompts-per-step 16
             --lr 1e-2 --checkpoint-every 0)
     "$BIN/steer" train "${COMMON[@]}" --subspace 0-2 --problems "$OUT/format-a.jsonl" --out "$OUT/compose-a" 2> "$OUT/compose-a.log"
@@ -146,19 +118,8 @@ print(f'{sum(\"The answer is\" in t and \"boxed\" not in t for t in texts) / len
 fi
 
 if [[ " $PARTS " == *" 3 "* ]]; then
-    [ -f "$OUT/words-sft.jsonl" ] || python3 - "$OUT" <<'PY'
-import json, re, sys
-with open("notebooks-data/rl/train.jsonl") as src, open(f"{sys.argv[1]}/words-sft.jsonl", "w") as dst:
-    for line in src:
-        q = json.loads(line)
-        m = re.match(r"\w+ has (\d+) \w+ and finds (\d+) more\. Then \w+ (receives|gives) (\d+)", q["prompt"])
-        a, b, c = int(m[1]), int(m[2]), int(m[4])
-        first, gain = a + b, m[3] == "receives"
-        result = first + c if gain else first - c
-        q["completion"] = f" {a} + {b} = {first}. {first} {'+' if gain else '-'} {c} = {result}. The answer is \\boxed{{{result}}}."
-        dst.write(json.dumps(q) + "\n")
-PY
-    head -100 notebooks-data/rl/test.jsonl > "$OUT/words-test.jsonl"
+    python3 scripts/task_data.py words-sft "$OUT/words-sft.jsonl"
+    python3 scripts/task_data.py words-test "$OUT/words-test.jsonl"
     : > "$OUT/comparison.txt"
     RUNS=(
         "loreft|--method loreft --rank 4 --layers all --positions f5+l5|rl|3e-3"

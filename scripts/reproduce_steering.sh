@@ -25,27 +25,8 @@ mkdir -p "$OUT"
 
 # Problems: the word problems of notebooks-data/rl, and linear equations drawn by the corpus
 # generator with seeds 1..15 (new problems of a procedure the model saw worked in pretraining).
-for s in $(seq 1 15); do "$BIN/workbench" corpus --out "$OUT/corpus-$s" --seed "$s" >/dev/null; done
-python3 - "$OUT" <<'PY'
-import json, sys, glob
-out = sys.argv[1]
-seen, linear = set(), []
-for path in sorted(glob.glob(f"{out}/corpus-*/queries/reasoning.jsonl")):
-    for line in open(path):
-        q = json.loads(line)
-        if q["task"] == "linear" and q["prompt"] not in seen:
-            seen.add(q["prompt"])
-            linear.append({"id": f"linear-{len(linear)}", "prompt": q["prompt"], "answer": q["answer"], "task": "linear"})
-def write(name, rows):
-    with open(f"{out}/{name}", "w") as f:
-        for r in rows: f.write(json.dumps(r) + "\n")
-write("linear-test.jsonl", linear[:100])
-write("linear-train.jsonl", linear[100:])
-words = [json.loads(l) for l in open("notebooks-data/rl/test.jsonl")]
-write("words-test.jsonl", words[:100])
-print(f"linear equations: {len(linear) - 100} train / 100 test; word problems: 400 train / 100 test")
-PY
-rm -rf "$OUT"/corpus-*
+python3 scripts/task_data.py linear "$BIN" "$OUT"
+python3 scripts/task_data.py words-test "$OUT/words-test.jsonl"
 
 evaluate() {   # evaluate NAME ADAPTER PROBLEMS [extra steer eval options]
     local name=$1 adapter=$2 problems=$3; shift 3

@@ -21,22 +21,8 @@ START=$(date +%s)
 
 # Problems: the 400 training word problems, with the corpus's worked solution as the SFT
 # completion; the first 100 of test.jsonl for testing.
-python3 - "$OUT" <<'PY'
-import json, re, sys
-out = sys.argv[1]
-with open("notebooks-data/rl/train.jsonl") as src, open(f"{out}/words-sft.jsonl", "w") as dst:
-    for line in src:
-        q = json.loads(line)
-        m = re.match(r"\w+ has (\d+) \w+ and finds (\d+) more\. Then \w+ (receives|gives) (\d+)", q["prompt"])
-        a, b, c = int(m[1]), int(m[2]), int(m[4])
-        first, gain = a + b, m[3] == "receives"
-        result = first + c if gain else first - c
-        assert str(result) == q["answer"], q
-        q["completion"] = f" {a} + {b} = {first}. {first} {'+' if gain else '-'} {c} = {result}. The answer is \\boxed{{{result}}}."
-        dst.write(json.dumps(q) + "\n")
-with open("notebooks-data/rl/test.jsonl") as src, open(f"{out}/words-test.jsonl", "w") as dst:
-    dst.writelines(src.readlines()[:100])
-PY
+python3 scripts/task_data.py words-sft "$OUT/words-sft.jsonl"
+python3 scripts/task_data.py words-test "$OUT/words-test.jsonl"
 
 evaluate() {   # evaluate NAME ADAPTER
     local line

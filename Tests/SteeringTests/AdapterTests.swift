@@ -11,49 +11,15 @@ import XCTest
 /// vector, merged = unmerged, and the adapter files' round trips.
 final class AdapterTests: XCTestCase {
     static let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    static let modelPath = here.deletingLastPathComponent().appendingPathComponent("ModelTests/Fixtures/llama_gqa_llama3rope").path
     static let fixtures = here.appendingPathComponent("Fixtures/adapters")
     static let cases = ["lora", "loraxs", "tinylora_untied", "tinylora_tied"]
 
-    struct Setup {
-        var model: TransformerModel
-        var reference: SafeTensorsFile
-        var prompts: [[Int]]
-        var completions: [[Int]]
-        var rewards: [Double]
-        var old: [[Double]]
-    }
-
-    func setup() throws -> Setup {
-        let model = try TransformerModel.load(directory: Self.modelPath)
-        let ref = try SafeTensorsFile(path: Self.fixtures.appendingPathComponent("reference.safetensors").path)
-        func split<T>(_ flat: [T], _ lengths: [Int]) -> [[T]] {
-            var out: [[T]] = [], i = 0
-            for n in lengths { out.append(Array(flat[i..<(i + n)])); i += n }
-            return out
-        }
-        let completionLengths = try ref.intValues("completion_lengths")
-        return Setup(model: model, reference: ref,
-                     prompts: split(try ref.intValues("prompts"), try ref.intValues("prompt_lengths")),
-                     completions: split(try ref.intValues("completions"), completionLengths),
-                     rewards: try ref.floatTensor("rewards").values.map(Double.init),
-                     old: split(try ref.floatTensor("old_logprobs").values.map(Double.init), completionLengths))
+    func setup() throws -> PolicyFixture {
+        try PolicyFixture(reference: Self.fixtures.appendingPathComponent("reference.safetensors").path)
     }
 
     func adapter(_ name: String, _ model: TransformerModel) throws -> WeightAdapter {
         try WeightAdapter.load(Self.fixtures.appendingPathComponent(name + ".safetensors").path, model: model)
-    }
-
-    func assertGradients(_ adapter: WeightAdapter, _ ref: SafeTensorsFile, _ prefix: String,
-                         file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertFalse(adapter.parameters.isEmpty)
-        for p in adapter.parameters {
-            let expected = try ref.floatTensor("\(prefix).grad.\(p.name)").values
-            XCTAssertEqual(expected.count, p.gradient.count, p.name, file: file, line: line)
-            let bound = 1e-4 * max(expected.map(abs).max()!, 1e-8)
-            let diff = zip(p.gradient.values, expected).map { abs($0 - $1) }.max()!
-            XCTAssertLessThanOrEqual(diff, bound, "\(prefix) \(p.name): max |Δ| \(diff) > \(bound)", file: file, line: line)
-        }
     }
 
     func testPolicyGradientMatchesPyTorch() throws {
@@ -70,19 +36,19 @@ final class AdapterTests: XCTestCase {
             let refLoss = Double(try s.reference.floatTensor("\(name).rl.loss").values[0])
             XCTAssertEqual(report.loss, refLoss, accuracy: 1e-4 * max(abs(refLoss), 1e-3), name)
             XCTAssertGreaterThan(report.clippedFraction, 0, "clipping must be active in the fixture")
-            try assertGradients(adapter, s.reference, "\(name).rl")
+            try s.assertGradients(adapter.parameters, "\(name).rl")
         }
     }
 
     func testSupervisedGradientMatchesPyTorch() throws {
         let s = try setup()
-        let examples = Array(zip(s.prompts, s.completions)).map { (prompt: $0.0, completion: $0.1) }
+        let examples = s.examples
         for name in Self.cases {
             let adapter = try adapter(name, s.model)
             let pass = try SupervisedTrainer.accumulate(model: s.model, trainable: adapter, examples: examples, microBatchSize: 4)
             let refLoss = Double(try s.reference.floatTensor("\(name).sft.loss").values[0])
             XCTAssertEqual(pass.loss, refLoss, accuracy: 1e-4 * abs(refLoss), name)
-            try assertGradients(adapter, s.reference, "\(name).sft")
+            try s.assertGradients(adapter.parameters, "\(name).sft")
         }
     }
 
@@ -112,7 +78,7 @@ final class AdapterTests: XCTestCase {
         XCTAssertEqual(adapter.parameterCount, 3)
         let v = adapter.parameters[0]
         v.value.mutableData.update(from: [0.02, -0.03, 0.01], count: 3)
-        let examples = Array(zip(s.prompts, s.completions)).map { (prompt: $0.0, completion: $0.1) }
+        let examples = s.examples
         _ = try SupervisedTrainer.accumulate(model: s.model, trainable: adapter, examples: examples, microBatchSize: 6)
         let analytic = v.gradient.values
         for i in 0..<3 {
@@ -166,7 +132,7 @@ final class AdapterTests: XCTestCase {
             let reread = try WeightAdapter.load(runFile, model: s.model)
             XCTAssertEqual(reread.parameterCount, adapter.parameterCount, name)
             XCTAssertEqual(try s.model.forward(batch, hooks: reread.hooks(), logits: .all).logits!.values, expected, name)
-            try adapter.exportPEFT(to: dir + "/\(name)-peft", baseModel: Self.modelPath)
+            try adapter.exportPEFT(to: dir + "/\(name)-peft", baseModel: PolicyFixture.modelPath)
             let peft = try WeightAdapter.loadPEFT(dir + "/\(name)-peft", model: s.model)
             let logits = try s.model.forward(batch, hooks: peft.hooks(), logits: .all).logits!.values
             let scale = expected.map(abs).max()!

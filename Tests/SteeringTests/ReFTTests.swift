@@ -11,49 +11,21 @@ import XCTest
 /// the positions chosen, and batched generation with mixed prompt lengths.
 final class ReFTTests: XCTestCase {
     static let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    static let modelPath = here.deletingLastPathComponent().appendingPathComponent("ModelTests/Fixtures/llama_gqa_llama3rope").path
     static let fixtures = here.appendingPathComponent("Fixtures/reft")
 
-    struct Setup {
-        var model: TransformerModel
-        var reference: SafeTensorsFile
-        var prompts: [[Int]]
-        var completions: [[Int]]
-        var rewards: [Double]
-        var old: [[Double]]
-        var examples: [(prompt: [Int], completion: [Int])] { Array(zip(prompts, completions)).map { (prompt: $0.0, completion: $0.1) } }
-    }
-
-    func setup() throws -> Setup {
-        let model = try TransformerModel.load(directory: Self.modelPath)
-        let ref = try SafeTensorsFile(path: Self.fixtures.appendingPathComponent("reference.safetensors").path)
-        func split<T>(_ flat: [T], _ lengths: [Int]) -> [[T]] {
-            var out: [[T]] = [], i = 0
-            for n in lengths { out.append(Array(flat[i..<(i + n)])); i += n }
-            return out
-        }
-        let completionLengths = try ref.intValues("completion_lengths")
-        return Setup(model: model, reference: ref,
-                     prompts: split(try ref.intValues("prompts"), try ref.intValues("prompt_lengths")),
-                     completions: split(try ref.intValues("completions"), completionLengths),
-                     rewards: try ref.floatTensor("rewards").values.map(Double.init),
-                     old: split(try ref.floatTensor("old_logprobs").values.map(Double.init), completionLengths))
+    func setup() throws -> PolicyFixture {
+        try PolicyFixture(reference: Self.fixtures.appendingPathComponent("reference.safetensors").path)
     }
 
     func interventions(_ kind: ReFTKind, _ model: TransformerModel) throws -> ReFTInterventions {
         try ReFTInterventions.load(Self.fixtures.appendingPathComponent(kind.rawValue + ".safetensors").path, config: model.config)
     }
 
-    func assertMatches(_ reft: ReFTInterventions, loss: Double, _ s: Setup, _ prefix: String) throws {
+    func assertMatches(_ reft: ReFTInterventions, loss: Double, _ s: PolicyFixture, _ prefix: String) throws {
         let refLoss = Double(try s.reference.floatTensor("\(prefix).loss").values[0])
         XCTAssertEqual(loss, refLoss, accuracy: 1e-4 * abs(refLoss), prefix)
         XCTAssertEqual(reft.parameters.count, reft.settings.kind.hasSource ? 12 : 8)
-        for p in reft.parameters {
-            let expected = try s.reference.floatTensor("\(prefix).grad.\(p.name)").values
-            let bound = 1e-4 * max(expected.map(abs).max()!, 1e-8)
-            let diff = zip(p.gradient.values, expected).map { abs($0 - $1) }.max()!
-            XCTAssertLessThanOrEqual(diff, bound, "\(prefix) \(p.name): max |Δ| \(diff) > \(bound)")
-        }
+        try s.assertGradients(reft.parameters, prefix)
     }
 
     func testGradientsMatchPyTorch() throws {

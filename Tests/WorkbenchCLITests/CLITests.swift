@@ -299,16 +299,8 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(report.contains("## 5.") && report.contains("Paper"), report)
 
         // kill -9 once a checkpoint exists, then run the same command again.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: (Self.binary as NSString).deletingLastPathComponent + "/influence")
         let args = ["score"] + common + ["--factors", dir + "/factors.h5", "--out", dir + "/killed.h5", "--per-module", "--checkpoint-every", "0"]
-        p.arguments = args
-        p.standardError = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        while !FileManager.default.fileExists(atPath: dir + "/killed.h5.partial.h5") && p.isRunning { usleep(2000) }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        try killOnceExists(dir + "/killed.h5.partial.h5", args, tool: "influence")
         let resumed = try run(args, tool: "influence")
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try HDF5Reader(path: dir + "/killed.h5").readFloats("scores").values, reference)

@@ -6,6 +6,30 @@ import XCTest
 extension CLITests {
     var rlProblems: String { DefaultModel.dataDirectory + "/rl/train.jsonl" }
 
+    /// Starts `tool args`, kills it with SIGKILL as soon as `path` exists (or it ends), and waits.
+    func killOnceExists(_ path: String, _ args: [String], tool: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: (Self.binary as NSString).deletingLastPathComponent + "/" + tool)
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        while !FileManager.default.fileExists(atPath: path) && p.isRunning { usleep(2000) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    /// The first `count` RL problems as SFT records answering " The answer is \boxed{N}.".
+    func writeSFTRecords(_ count: Int, to path: String) throws {
+        var lines = ""
+        for (n, line) in try String(contentsOfFile: rlProblems, encoding: .utf8).split(separator: "\n").prefix(count).enumerated() {
+            let q = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let record: [String: Any] = ["id": "s\(n)", "prompt": q["prompt"]!, "completion": " The answer is \\boxed{\(q["answer"]!)}."]
+            lines += String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self) + "\n"
+        }
+        try lines.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
     func steerArgs(out: String) -> [String] {
         ["train", "--problems", rlProblems, "--out", out, "--steps", "4", "--prompts-per-step", "4", "--group", "4",
          "--max-new", "40", "--layers", "1,2,3", "--checkpoint-every", "1", "--lr", "0.01"]
@@ -29,15 +53,7 @@ extension CLITests {
         XCTAssertEqual(try metrics.stringAttribute("objective"), "rloo")
 
         // Kill after the first checkpoint, then run the same command again.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: (Self.binary as NSString).deletingLastPathComponent + "/steer")
-        p.arguments = steerArgs(out: dir + "/b")
-        p.standardError = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        while !FileManager.default.fileExists(atPath: dir + "/b/checkpoint.safetensors") && p.isRunning { usleep(2000) }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        try killOnceExists(dir + "/b/checkpoint.safetensors", steerArgs(out: dir + "/b"), tool: "steer")
         let resumed = try run(steerArgs(out: dir + "/b"), tool: "steer")
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         let a = FileManager.default.contents(atPath: dir + "/a/vectors.bin")!, b = FileManager.default.contents(atPath: dir + "/b/vectors.bin")!
@@ -101,13 +117,7 @@ extension CLITests {
         let dir = NSTemporaryDirectory() + "steer-adapters-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var lines = ""
-        for (n, line) in try String(contentsOfFile: rlProblems, encoding: .utf8).split(separator: "\n").prefix(40).enumerated() {
-            let q = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-            let record: [String: Any] = ["id": "s\(n)", "prompt": q["prompt"]!, "completion": " The answer is \\boxed{\(q["answer"]!)}."]
-            lines += String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self) + "\n"
-        }
-        try lines.write(toFile: dir + "/sft.jsonl", atomically: true, encoding: .utf8)
+        try writeSFTRecords(40, to: dir + "/sft.jsonl")
         func sft(_ out: String) -> [String] {
             ["train", "--method", "tinylora", "--u", "3", "--tie", "all", "--objective", "sft", "--problems", dir + "/sft.jsonl",
              "--out", out, "--steps", "6", "--prompts-per-step", "4", "--checkpoint-every", "1", "--lr", "0.05"]
@@ -116,15 +126,7 @@ extension CLITests {
         XCTAssertEqual(straight.status, 0, straight.stderr)
         XCTAssertTrue(straight.stderr.contains("tinylora: 3 trainable parameters; objective sft"), straight.stderr)
         XCTAssertTrue(straight.stderr.contains("token acc"), straight.stderr)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: (Self.binary as NSString).deletingLastPathComponent + "/steer")
-        p.arguments = sft(dir + "/b")
-        p.standardError = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        while !FileManager.default.fileExists(atPath: dir + "/b/checkpoint.safetensors") && p.isRunning { usleep(2000) }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        try killOnceExists(dir + "/b/checkpoint.safetensors", sft(dir + "/b"), tool: "steer")
         let resumed = try run(sft(dir + "/b"), tool: "steer")
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         let a = FileManager.default.contents(atPath: dir + "/a/adapter.safetensors")!
@@ -160,13 +162,7 @@ extension CLITests {
         let dir = NSTemporaryDirectory() + "steer-reft-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var lines = ""
-        for (n, line) in try String(contentsOfFile: rlProblems, encoding: .utf8).split(separator: "\n").prefix(20).enumerated() {
-            let q = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-            let record: [String: Any] = ["id": "s\(n)", "prompt": q["prompt"]!, "completion": " The answer is \\boxed{\(q["answer"]!)}."]
-            lines += String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self) + "\n"
-        }
-        try lines.write(toFile: dir + "/sft.jsonl", atomically: true, encoding: .utf8)
+        try writeSFTRecords(20, to: dir + "/sft.jsonl")
         let trained = try run(["train", "--method", "loreft", "--objective", "sft", "--problems", dir + "/sft.jsonl", "--out", dir + "/r",
                                "--steps", "3", "--prompts-per-step", "4", "--layers", "1,3", "--positions", "f2+l2", "--rank", "2",
                                "--lr", "0.01"], tool: "steer")

@@ -120,10 +120,8 @@ extension WeightAdapter {
                 case .lora(let d, _):
                     tensors += [(name + ".lora_A.weight", d.a.value), (name + ".lora_B.weight", d.b.value)]
                 case .projected(let d, _):
-                    let inF = d.a.shape[1]
-                    let ma = Tensor(zeros: [r, inF])
-                    sgemm(m: r, n: inF, k: r, a: d.core, lda: r, b: d.a.data, ldb: inF, c: ma.mutableData, ldc: inF)
-                    tensors += [(name + ".lora_A.weight", ma), (name + ".lora_B.weight", d.b)]
+                    let pair = d.product   // A' = M A, B
+                    tensors += [(name + ".lora_A.weight", pair.a), (name + ".lora_B.weight", pair.b)]
                 }
             }
         case .tinylora:

@@ -72,7 +72,7 @@ public struct AdaptedModule {
     }
     let factors: Factors
 
-    var delta: any WeightDelta {
+    var delta: any FactoredWeightDelta {
         switch factors {
         case .lora(let d, _): return d
         case .projected(let d, _): return d
@@ -210,17 +210,11 @@ public final class WeightAdapter: Trainable {
         return Tensor(shape: [r * r, r, r], values: p)
     }
 
-    /// s ΔW [out, in] of module `m` as a dense matrix.
+    /// s ΔW [out, in] of module `m` as a dense matrix (B times A', no larger product formed).
     public func deltaMatrix(_ m: AdaptedModule, inFeatures: Int, outFeatures: Int) -> [Float] {
-        var eye = [Float](repeating: 0, count: inFeatures * inFeatures)
-        for i in 0..<inFeatures { eye[i * inFeatures + i] = 1 }
-        // Rows of I through the delta give the rows of ΔWᵀ.
-        var deltaT = [Float](repeating: 0, count: inFeatures * outFeatures)
-        m.delta.addContribution(input: eye, rows: inFeatures, inFeatures: inFeatures, output: &deltaT,
-                                outFeatures: outFeatures, scale: m.scale)
-        var delta = [Float](repeating: 0, count: outFeatures * inFeatures)
-        for i in 0..<inFeatures { for o in 0..<outFeatures { delta[o * inFeatures + i] = deltaT[i * outFeatures + o] } }
-        return delta
+        let w = m.delta.dense(scale: m.scale)
+        precondition(w.count == inFeatures * outFeatures, "\(m.id)'s ΔW is not \(outFeatures) × \(inFeatures)")
+        return w
     }
 
     /// The model's weights with every s ΔW added (owned float32 copies; the base is untouched).
