@@ -26,6 +26,10 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        // The few MPI calls, wrapped in C (Open MPI's handles are macros Swift cannot import).
+        .target(name: "CMPIShim", dependencies: ["CMPI"]),
         // Hand-written kernel for few-row matrix products (decoding), which BLAS does poorly.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The runtime: weights, forward/backward, hooks and interventions, sampling,
@@ -37,13 +41,15 @@ let package = Package(
         .target(name: "Corpus", dependencies: ["Model", "Tokenizers"]),
         // HDF5, provenance, vector files (.bin, .npy, .safetensors, HDF5 datasets, GGUF).
         .target(name: "Formats", dependencies: ["Model", "Tokenizers", "CHDF5"]),
-        // The analyses: each depends on the four above, never on another analysis.
+        // The ranks of an MPI job (one process without mpirun) and the collectives the long commands use.
+        .target(name: "Cluster", dependencies: ["Model", "CMPIShim"]),
+        // The analyses: each depends on the modules above, never on another analysis.
         .target(name: "Lens", dependencies: ["Model", "Tokenizers", "Formats"]),
-        .target(name: "Influence", dependencies: ["Model", "Tokenizers", "Corpus", "Formats"]),
-        .target(name: "Steering", dependencies: ["Model", "Tokenizers", "Corpus", "Formats"]),
+        .target(name: "Influence", dependencies: ["Model", "Tokenizers", "Corpus", "Formats", "Cluster"]),
+        .target(name: "Steering", dependencies: ["Model", "Tokenizers", "Corpus", "Formats", "Cluster"]),
         // Input reading, tables and the error-reporting entry point shared by the executables.
         .target(name: "CLICommon", dependencies: [
-            "Model", "Tokenizers", "Formats", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Model", "Tokenizers", "Formats", "Cluster", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "workbench", dependencies: [
             "Model", "Tokenizers", "Corpus", "Formats", "Lens", "Influence", "Steering", "CLICommon",

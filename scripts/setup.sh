@@ -2,7 +2,7 @@
 # Installs the system libraries the package links against (Debian/Ubuntu), when missing.
 # Needs root (or sudo) only when something has to be installed.
 set -euo pipefail
-packages=(libopenblas-dev liblapacke-dev libhdf5-dev pkg-config)
+packages=(libopenblas-dev liblapacke-dev libhdf5-dev libopenmpi-dev openmpi-bin pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

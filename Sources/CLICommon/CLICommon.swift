@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import Model
 import Tokenizers
@@ -6,19 +7,45 @@ import Tokenizers
 // Helpers shared by the command-line tools: reading inputs, printing tables, and the
 // common entry point that reports errors as one line.
 
-/// Every executable starts here: fast BLAS kernels, then the command; a
-/// WorkbenchError becomes one line on stderr and exit status 1.
+/// Every executable starts here: MPI when an MPI launcher started the process, fast BLAS
+/// kernels, then the command; a WorkbenchError becomes one line on stderr and exit status 1.
+/// Under mpirun only rank 0 prints; an error on any rank is printed with its rank and stops
+/// the whole job.
 public func runCommand<C: ParsableCommand>(_ type: C.Type) {
+    var errors = FileHandle.standardError
+    do {
+        try ProcessGroup.start()
+    } catch {
+        errors.write(Data("error: \(error)\n".utf8))
+        Foundation.exit(1)
+    }
+    let group = ProcessGroup.world
+    if !group.isRoot { errors = silenceOutput() }
+    let prefix = group.isDistributed ? "error: rank \(group.rank): " : "error: "
     BLASRuntime.ensureFastKernels()
     do {
         var command = try type.parseAsRoot()
         try command.run()
+        group.finish()
     } catch let error as WorkbenchError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        Foundation.exit(1)
+        errors.write(Data("\(prefix)\(error)\n".utf8))
+        group.abort(code: 1)
     } catch {
+        if group.isDistributed {
+            errors.write(Data("\(prefix)\(type.fullMessage(for: error))\n".utf8))
+            group.abort(code: 1)
+        }
         type.exit(withError: error)
     }
+}
+
+/// Sends stdout and stderr to /dev/null (the ranks other than 0 of an MPI job); returns a
+/// handle on the original stderr for errors.
+private func silenceOutput() -> FileHandle {
+    let original = dup(STDERR_FILENO)
+    let null = open("/dev/null", O_WRONLY)
+    if null >= 0 { dup2(null, STDOUT_FILENO); dup2(null, STDERR_FILENO); close(null) }
+    return FileHandle(fileDescriptor: original >= 0 ? original : STDERR_FILENO)
 }
 
 public func printTable(_ rows: [(String, String)]) {

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Model
 import Corpus
@@ -39,18 +40,29 @@ public struct EKFACFactors {
     }
 
     /// Two passes over the documents: covariances (then eigendecompositions in float64), then Λ.
-    /// `progress(pass, documentsDone)` is called after every document.
+    /// `progress(pass, documentsDone)` is called after every document this rank fits.
     public static func fit(model: TransformerModel, tokenizer: Tokenizer, documents: DocumentStream, modules: [TrackedModule],
-                           options: Options, progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> EKFACFactors {
+                           options: Options, group: ProcessGroup = .single,
+                           progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> EKFACFactors {
         try fit(model: model, sequences: { body in
-            try documents.forEach { doc in try body(doc.index, Array(tokenizer.encode(doc.text).prefix(options.maxLength))) }
-        }, modules: modules, options: options, progress: progress)
+            try documents.forEach { doc in
+                // Only this rank's documents are tokenized.
+                guard doc.index % group.size == group.rank else { return true }
+                return try body(doc.index, Array(tokenizer.encode(doc.text).prefix(options.maxLength)))
+            }
+        }, modules: modules, options: options, group: group, progress: progress)
     }
 
     /// The same over token sequences: `sequences` calls its argument with (index, tokens)
     /// for every sequence, in the same order each time it is called.
+    ///
+    /// Under MPI (`group` of several ranks) rank r fits the sequences with index ≡ r (mod size);
+    /// the float64 sums of both passes and the counts are added in rank order, rank r
+    /// eigendecomposes the modules i ≡ r (mod size) and sends them to all, so every rank returns
+    /// the same factors. Float addition is not associative: against one process the sums
+    /// differ in their last bits (docs/scaling.md gives the measured differences).
     public static func fit(model: TransformerModel, sequences: (((Int, [Int]) throws -> Bool) throws -> Void),
-                           modules: [TrackedModule], options: Options,
+                           modules: [TrackedModule], options: Options, group: ProcessGroup = .single,
                            progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> EKFACFactors {
         let capture = GradientCapture(model: model, modules: modules)
         func labels(_ pass: UInt64, _ index: Int) -> LabelSource {
@@ -63,8 +75,9 @@ public struct EKFACFactors {
         // One float Gram buffer per module, reused for every sequence (ssyrk overwrites it).
         let grams = modules.map { Tensor(zeros: [max($0.inputDimension, $0.outputDimension) * max($0.inputDimension, $0.outputDimension)]) }
         var tokens = 0, sequenceCount = 0
+        func owned(_ index: Int) -> Bool { index % group.size == group.rank }
         try sequences { index, ids in
-            guard !ids.isEmpty else { return true }
+            guard !ids.isEmpty, owned(index) else { return true }
             let (_, activity) = try capture.run(tokens: ids, labels: labels(1, index))
             Parallel.forEachChunk(modules.count, costPerItem: 1 << 20) { range in
                 for i in range {
@@ -77,11 +90,20 @@ public struct EKFACFactors {
             progress(1, sequenceCount)
             return true
         }
+        tokens = try group.sum(tokens)
+        sequenceCount = try group.sum(sequenceCount)
         guard sequenceCount > 0 else { throw WorkbenchError("no documents with tokens") }
+        // Module i's sums meet on rank i mod size, which eigendecomposes it.
+        func owner(_ i: Int) -> Int { i % group.size }
+        for i in modules.indices {
+            try group.sumInRankOrder(sumsA[i], count: modules[i].inputDimension * modules[i].inputDimension, root: owner(i))
+            try group.sumInRankOrder(sumsS[i], count: modules[i].outputDimension * modules[i].outputDimension, root: owner(i))
+        }
         var decompositions = [Result<ModuleFactors, Error>?](repeating: nil, count: modules.count)
+        let mine = modules.indices.filter { owner($0) == group.rank }
         decompositions.withUnsafeMutableBufferPointer { out in
-            Parallel.forEachChunk(modules.count, costPerItem: 1 << 20) { range in
-                for i in range {
+            Parallel.forEachChunk(mine.count, costPerItem: 1 << 20) { range in
+                for i in range.map({ mine[$0] }) {
                     let m = modules[i]
                     out[i] = Result {
                         let (qa, ea) = try eigen(sumsA[i], n: m.inputDimension, count: tokens, name: "\(m.name) activation covariance A")
@@ -92,13 +114,21 @@ public struct EKFACFactors {
                 }
             }
         }
-        var factors = try decompositions.map { try $0!.get() }
+        var factors: [ModuleFactors] = []
+        for (i, m) in modules.enumerated() {
+            var factor = try decompositions[i]?.get()
+                ?? ModuleFactors(module: m, qa: [Float](repeating: 0, count: m.inputDimension * m.inputDimension),
+                                 qs: [Float](repeating: 0, count: m.outputDimension * m.outputDimension),
+                                 eigenvaluesA: [], eigenvaluesS: [], lambda: [Float](repeating: 0, count: m.parameterCount))
+            if group.isDistributed { try factor.broadcastDecomposition(from: owner(i), in: group) }
+            factors.append(factor)
+        }
         // Pass 2: Λ = mean over sequences of (Q_Sᵀ G Q_A)², with G = gᵀ a, i.e. ((g Q_S)ᵀ (a Q_A))².
         let lambdaSums = DoubleBuffers(modules.map(\.parameterCount))
         var done = 0
         let fitted = factors
         try sequences { index, ids in
-            guard !ids.isEmpty else { return true }
+            guard !ids.isEmpty, owned(index) else { return true }
             let (_, activity) = try capture.run(tokens: ids, labels: labels(2, index))
             Parallel.forEachChunk(fitted.count, costPerItem: 1 << 20) { range in
                 for i in range {
@@ -111,6 +141,7 @@ public struct EKFACFactors {
             progress(2, done)
             return true
         }
+        for i in factors.indices { try group.sumInRankOrder(lambdaSums[i], count: factors[i].module.parameterCount) }
         for i in factors.indices {
             factors[i].lambda = (0..<factors[i].module.parameterCount).map { Float(lambdaSums[i][$0] / Double(sequenceCount)) }
             if let bad = factors[i].lambda.firstIndex(where: { !$0.isFinite }) {
@@ -142,6 +173,19 @@ public struct EKFACFactors {
             let (values, vectors) = try LinearAlgebra.symmetricEigen(c, n: n)
             return (vectors.map { Float($0) }, values)
         } catch let e as WorkbenchError { throw WorkbenchError("\(name): \(e.message)") }
+    }
+}
+
+extension ModuleFactors {
+    /// Copies the eigendecomposition (Q_A, Q_S and the eigenvalues) from rank `root` to every rank.
+    mutating func broadcastDecomposition(from root: Int, in group: ProcessGroup) throws {
+        try group.broadcast(&qa, from: root)
+        try group.broadcast(&qs, from: root)
+        for keyPath in [\ModuleFactors.eigenvaluesA, \ModuleFactors.eigenvaluesS] {
+            let data = self[keyPath: keyPath].withUnsafeBytes { Data($0) }
+            let shared = try group.broadcast(data, from: root)
+            self[keyPath: keyPath] = shared.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        }
     }
 }
 

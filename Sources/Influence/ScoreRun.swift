@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Model
 import Corpus
@@ -80,6 +81,30 @@ public struct ScoreRun {
         precondition(result.documentIDs == Array(ids[slice]) && result.documentSources == Array(sources[slice]),
                      "document order changed between passes")
         return result
+    }
+
+    /// Under mpirun: every rank's result (rank r scored shard r of size) joined on rank 0 in
+    /// shard order, equal to one process's result over the whole corpus; nil on other ranks.
+    public static func gather(_ result: Result, in group: ProcessGroup) throws -> Result? {
+        guard group.isDistributed else { return result }
+        // Results travel as the partial-file image: one format, already tested for round trips.
+        let scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("workbench-scores-\(getpid())-\(UUID().uuidString).h5").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try savePartial(result, to: scratch, runKey: "gather")
+        guard let images = try group.gather(try Data(contentsOf: URL(fileURLWithPath: scratch))) else { return nil }
+        var joined = result
+        for image in images.dropFirst() {
+            try image.write(to: URL(fileURLWithPath: scratch))
+            let part = try loadPartial(scratch, runKey: "gather", perModule: result.perModule != nil, perToken: result.perToken != nil)!
+            joined.documentIDs += part.documentIDs
+            joined.documentSources += part.documentSources
+            joined.tokenCounts += part.tokenCounts
+            joined.total += part.total
+            if let pm = part.perModule { joined.perModule! += pm }
+            if let pt = part.perToken { joined.perToken! += pt }
+        }
+        return joined
     }
 
     // The partial file holds raw rows so far; rewritten whole (atomically) at each checkpoint.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLICommon
+import Cluster
 import Foundation
 import Influence
 import Model
@@ -56,7 +57,8 @@ func influenceDocuments(_ path: String, skipBad: Bool = false) throws -> Documen
     return stream
 }
 
-/// Fits EK-FAC factors with an estimate first and progress bars, and writes them.
+/// Fits EK-FAC factors with an estimate first and progress bars, and writes them. Under
+/// mpirun every rank fits its share of the documents and returns the same factors; rank 0 writes.
 func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit: FitOptions, out: String) throws -> EKFACFactors {
     let modules = try TrackedModule.select(fit.modules, model: model)
     let options = try fit.options()
@@ -70,16 +72,21 @@ func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit
         s + Double(tokens) * Double(m.outputDimension * m.outputDimension + m.inputDimension * m.inputDimension + m.parameterCount) * 2
     }
     let factorBytes = modules.reduce(0) { $0 + 4 * ($1.inputDimension * $1.inputDimension + $1.outputDimension * $1.outputDimension + $1.parameterCount) }
-    let seconds = (2 * perPass + rotations) / 40e9
+    let group = ProcessGroup.world
+    let seconds = (2 * perPass + rotations) / 40e9 / Double(group.size)
+    if group.isDistributed { printError("fit: \(group.size) ranks, each fitting every \(group.size)th document") }
     printError(String(format: "fit: %d documents, %d tokens, %d modules (%@ parameters), %@ Fisher; factors %.1f MB, working memory ~%.0f MB; estimated %.0f s",
                       documents, tokens, modules.count, formatCount(modules.reduce(0) { $0 + $1.parameterCount }), options.fisher.rawValue,
                       Double(factorBytes) / 1e6, Double(factorBytes) * 3 / 1e6 + Double(options.maxLength * model.config.vocabSize * 12) / 1e6, seconds))
     if stream.skipped > 0 { printError("skipping \(stream.skipped) bad lines") }
-    let bars = [ProgressLine("covariances", total: documents), ProgressLine("eigenvalues", total: documents)]
-    let factors = try EKFACFactors.fit(model: model, tokenizer: tokenizer, documents: stream, modules: modules, options: options) { pass, done in
+    let share = (documents - group.rank + group.size - 1) / group.size
+    let bars = [ProgressLine("covariances", total: share), ProgressLine("eigenvalues", total: share)]
+    let factors = try EKFACFactors.fit(model: model, tokenizer: tokenizer, documents: stream, modules: modules, options: options,
+                                       group: group) { pass, done in
         bars[pass - 1].update(done)
     }
-    try factors.write(to: out, model: model)
+    if group.isRoot { try factors.write(to: out, model: model) }
+    try group.barrier()
     return factors
 }
 

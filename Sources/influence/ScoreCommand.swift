@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLICommon
+import Cluster
 import Foundation
 import Influence
 import Model
@@ -14,7 +15,8 @@ struct Score: ParsableCommand {
         masked, preconditioned with the factors); the corpus is then read once for all of them. \
         Positive = upweighting the document raises the completion's likelihood. The run checkpoints \
         to OUT.partial.h5 and resumes from it after an interruption; --shard i/n scores a slice for \
-        `influence merge`.
+        `influence merge`. Under mpirun each rank scores its slice (each with its own \
+        OUT.partial.RofN.h5 for resuming) and rank 0 writes one file, equal to a single process's.
         """)
 
     @Option(help: "Queries: .jsonl with \"id\", \"prompt\", \"completion\" per line.") var queries: String
@@ -42,8 +44,13 @@ struct Score: ParsableCommand {
         guard damping == "heuristic" || (dampingValue.map { $0 >= 0 } ?? false) else {
             throw WorkbenchError("--damping: '\(damping)' is not a non-negative number or heuristic")
         }
-        let parts = shard.split(separator: "/").compactMap { Int($0) }
+        var parts = shard.split(separator: "/").compactMap { Int($0) }
         guard parts.count == 2, parts[1] >= 1, parts[0] >= 0, parts[0] < parts[1] else { throw WorkbenchError("--shard: '\(shard)' is not i/n with 0 ≤ i < n") }
+        let group = ProcessGroup.world
+        if group.isDistributed {
+            guard parts == [0, 1] else { throw WorkbenchError("--shard splits a run by hand; under mpirun every rank takes its own slice, so leave --shard out") }
+            parts = [group.rank, group.size]
+        }
         guard top >= 1 else { throw WorkbenchError("--top must be at least 1") }
         guard batchSize >= 1 else { throw WorkbenchError("--batch-size must be at least 1") }
         let queryList = try Query.load(queries)
@@ -64,18 +71,20 @@ struct Score: ParsableCommand {
                                          queryRank: queryRank, maxLength: maxLength)
         printError(String(format: "prepared %d queries in %.1f s", queryList.count, Date().timeIntervalSince(start)))
 
-        let factorHash = try EKFACFactors.fileHash(factorPath)
+        // Rank 0 reads the factors file it may just have written (other ranks may not see it).
+        let factorHash = String(decoding: try group.broadcast(group.isRoot ? Data(try EKFACFactors.fileHash(factorPath).utf8) : Data()),
+                                as: UTF8.self)
         let queryBytes = FileManager.default.contents(atPath: queries) ?? Data()
         var key = ContentHash()
         key.update(queryBytes)
-        key.update(Data("\(factorHash) \(fitted.modelHash) \(damping) \(strategy) \(perModule) \(perToken) \(shard) \(maxLength) \(queryRank ?? 0) \(batchSize)".utf8))
+        key.update(Data("\(factorHash) \(fitted.modelHash) \(damping) \(strategy) \(perModule) \(perToken) \(parts[0])/\(parts[1]) \(maxLength) \(queryRank ?? 0) \(batchSize)".utf8))
 
         var run = ScoreRun()
         run.shardIndex = parts[0]; run.shardCount = parts[1]
         run.perModule = perModule; run.perToken = perToken
         run.checkpointInterval = checkpointEvery
         run.batchSize = batchSize
-        let partial = out + ".partial.h5"
+        let partial = group.isDistributed ? out + ".partial.\(group.rank)of\(group.size).h5" : out + ".partial.h5"
         var bar: ProgressLine?
         let result = try run.run(scorer: scorer, documents: stream, partialPath: partial, runKey: key.hex) { done, total in
             if bar == nil { bar = ProgressLine("scoring", total: total) }
@@ -85,10 +94,17 @@ struct Score: ParsableCommand {
             "strategy": strategy, "damping": damping, "factors_hash": factorHash,
             "query_rank": queryRank.map { "\($0)" } ?? "full", "shard": shard,
         ]
-        let table = ScoreTable(result: result, scorer: scorer, normalization: normalization, attributes: attributes, top: top)
+        guard let joined = try ScoreRun.gather(result, in: group) else {
+            // Other ranks: rank 0 writes the file; each rank's partial goes once the file is there.
+            try group.barrier()
+            try? FileManager.default.removeItem(atPath: partial)
+            return
+        }
+        let table = ScoreTable(result: joined, scorer: scorer, normalization: normalization, attributes: attributes, top: top)
         try table.write(to: out, model: m)
+        try group.barrier()
         try? FileManager.default.removeItem(atPath: partial)
-        print(String(format: "scored %d documents × %d queries in %.1f s; wrote %@", result.total.count, queryList.count,
+        print(String(format: "scored %d documents × %d queries in %.1f s; wrote %@", joined.total.count, queryList.count,
                      Date().timeIntervalSince(start), out))
         let (indices, values) = table.topDocuments(3)
         for (q, query) in queryList.prefix(5).enumerated() {
