@@ -60,11 +60,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "influence", dependencies: [
-            "Influence", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
+            "Cluster", "Influence", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "steer", dependencies: [
-            "Steering", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
+            "Cluster", "Steering", "Model", "Tokenizers", "Corpus", "Formats", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizers", "Formats", "CKernels"], exclude: ["Fixtures"]),

@@ -88,23 +88,29 @@ public final class ProcessGroup: @unchecked Sendable {
 
     /// Every rank's data, in rank order, on `root` (nil on the others).
     public func gather(_ data: Data, to root: Int = 0) throws -> [Data]? {
-        guard isDistributed else { return [data] }
+        var all: [Data] = []
+        try gather(data, to: root) { _, part in all.append(part) }
+        return rank == root ? all : nil
+    }
+
+    /// On `root`, `body(rank, data)` for every rank in rank order, each received only when its
+    /// turn comes (so root never holds more than one other rank's data); the others send theirs.
+    public func gather(_ data: Data, to root: Int = 0, _ body: (Int, Data) throws -> Void) throws {
+        guard isDistributed else { return try body(0, data) }
         guard rank == root else {
             var count = Int64(data.count)
             try Self.check(wb_mpi_send(&count, 8, Int32(root), 0), "MPI_Send")
             try data.withUnsafeBytes { try Self.check(wb_mpi_send($0.baseAddress, data.count, Int32(root), 0), "MPI_Send") }
-            return nil
+            return
         }
-        var all: [Data] = []
         for r in 0..<size {
-            if r == rank { all.append(data); continue }
+            if r == rank { try body(r, data); continue }
             var count: Int64 = 0
             try Self.check(wb_mpi_receive(&count, 8, Int32(r), 0), "MPI_Recv")
             var bytes = Data(count: Int(count))
             try bytes.withUnsafeMutableBytes { try Self.check(wb_mpi_receive($0.baseAddress, Int(count), Int32(r), 0), "MPI_Recv") }
-            all.append(bytes)
+            try body(r, bytes)
         }
-        return all
     }
 
     /// Every rank's data, in rank order, on every rank.

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Model
 
@@ -60,9 +61,11 @@ public enum PolicyGradient {
         return (labels, tokenOf)
     }
 
+    /// Under MPI (`group` of several ranks) each rank takes a contiguous share of the micro-batches;
+    /// the gradients and the report are the same bits as one process's (`MicroBatchReduction`).
     public static func accumulate(model: TransformerModel, trainable: any Trainable, referenceModel: TransformerModel?,
                                   batch: RolloutBatch, objective: PolicyObjective, microBatchSize: Int,
-                                  maxCompletionLength: Int) throws -> PolicyGradientReport {
+                                  maxCompletionLength: Int, group: ProcessGroup = .single) throws -> PolicyGradientReport {
         let lengths = batch.completionLengths
         for (i, p) in batch.prompts.enumerated() where p.isEmpty {
             throw WorkbenchError("sequence \(i) has an empty prompt: a completion needs a token to be predicted from")
@@ -72,12 +75,11 @@ public enum PolicyGradient {
         var backwardOptions = BackwardOptions()
         trainable.prepare(&backwardOptions)
         let V = model.config.vocabSize
-        var report = PolicyGradientReport(loss: 0, logProbabilities: [[Double]](repeating: [], count: batch.count),
-                                          tokens: lengths.reduce(0, +), meanEntropy: 0, meanKL: 0, clippedFraction: 0)
-        var entropySum = 0.0, klSum = 0.0, clippedCount = 0
-        let microBatches = (batch.count + max(1, microBatchSize) - 1) / max(1, microBatchSize)
-        for start in stride(from: 0, to: batch.count, by: max(1, microBatchSize)) {
-            let members = Array(start..<min(batch.count, start + max(1, microBatchSize)))
+        let micro = max(1, microBatchSize)
+        let microBatches = (batch.count + micro - 1) / micro
+        let parts = try MicroBatchReduction.run(count: microBatches, parameters: trainable.parameters, group: group) { k in
+            let members = Array((k * micro)..<min(batch.count, (k + 1) * micro))
+            var part = PolicyMicroBatch(logProbabilities: [[Double]](repeating: [], count: members.count))
             let sequences = members.map { batch.prompts[$0] + batch.completions[$0] }
             var tokenBatch = TokenBatch.leftPadded(sequences)
             tokenBatch.promptLengths = members.map { batch.prompts[$0].count }
@@ -109,20 +111,52 @@ public enum PolicyGradient {
             for row in 0..<labels.count {
                 guard let lp = logProbabilities[row], let (b, _) = tokenOf[row] else { continue }
                 let t = term(row, lp)
-                report.loss += weights[b] * t.value
-                report.logProbabilities[members[b]].append(lp)
-                if t.clipped { clippedCount += 1 }
-                entropySum += TokenDistribution.statistics(logits.data + row * V, count: V).entropy
+                part.loss += weights[b] * t.value
+                part.logProbabilities[b].append(lp)
+                if t.clipped { part.clipped += 1 }
+                part.entropySum += TokenDistribution.statistics(logits.data + row * V, count: V).entropy
                 if !reference.isEmpty, let ref = reference[row] {
-                    klSum += TokenDistribution.k3(logProbability: lp, referenceLogProbability: ref).value
+                    part.klSum += TokenDistribution.k3(logProbability: lp, referenceLogProbability: ref).value
                 }
             }
             try model.backward(record, logitGradient: gradient, logitRows: logitRows, hooks: hooks, options: backwardOptions)
+            return part
+        }
+        var report = PolicyGradientReport(loss: 0, logProbabilities: [], tokens: lengths.reduce(0, +), meanEntropy: 0, meanKL: 0,
+                                          clippedFraction: 0)
+        var entropySum = 0.0, klSum = 0.0, clippedCount = 0
+        for part in parts {
+            report.loss += part.loss
+            report.logProbabilities += part.logProbabilities
+            entropySum += part.entropySum
+            klSum += part.klSum
+            clippedCount += part.clipped
         }
         let n = Double(max(1, report.tokens))
         report.meanEntropy = entropySum / n
         report.meanKL = klSum / n
         report.clippedFraction = Double(clippedCount) / n
         return report
+    }
+}
+
+/// One micro-batch's share of a `PolicyGradientReport`.
+struct PolicyMicroBatch: MicroBatchPart {
+    var loss = 0.0, entropySum = 0.0, klSum = 0.0, clipped = 0
+    /// Per member sequence, per completion token.
+    var logProbabilities: [[Double]]
+
+    init(logProbabilities: [[Double]]) { self.logProbabilities = logProbabilities }
+
+    func write(to message: inout MessageWriter) {
+        message.append(loss); message.append(entropySum); message.append(klSum); message.append(Int64(clipped))
+        message.append(Int64(logProbabilities.count))
+        for sequence in logProbabilities { message.append(sequence) }
+    }
+
+    init(from message: inout MessageReader) throws {
+        loss = try message.read(); entropySum = try message.read(); klSum = try message.read()
+        clipped = Int(try message.read(Int64.self))
+        logProbabilities = try (0..<Int(try message.read(Int64.self))).map { _ in try message.readArray(Double.self) }
     }
 }

@@ -1,3 +1,4 @@
+import Cluster
 import Corpus
 import Foundation
 import Model
@@ -82,7 +83,10 @@ public struct StepMetrics: Sendable, Codable, Equatable {
 /// samples groups of completions with the trainable attached, scores them, turns rewards
 /// into advantages and per-token coefficients (`PolicyObjective`), and takes optimiser steps
 /// through the one `OptimizationLoop`. Every random draw is a function of (seed, step,
-/// problem, sample), so a resumed run is bit-identical to an uninterrupted one.
+/// problem, sample), so a resumed run is bit-identical to an uninterrupted one. Under MPI
+/// each rank samples a contiguous share of the step's prompts and trains on a share of its
+/// micro-batches; every rank ends the step with the same parameters, equal to one process's
+/// (docs/scaling.md).
 public final class RLTrainer: StepTrainer {
     public let model: TransformerModel
     public let trainable: any Trainable
@@ -96,10 +100,12 @@ public final class RLTrainer: StepTrainer {
     public var history: [StepMetrics] = []
     /// Next position in the stream of problem indices (epochs of seeded permutations).
     public var cursor = 0
+    /// The ranks sharing each step's rollouts and micro-batches (one process without mpirun).
+    public let group: ProcessGroup
 
     public init(model: TransformerModel, tokenizer: Tokenizer, trainable: any Trainable, objective: PolicyObjective,
                 rewards: [any Reward], problems: [Query], template: PromptTemplate, settings: RLSettings,
-                referenceModel: TransformerModel? = nil) throws {
+                referenceModel: TransformerModel? = nil, group: ProcessGroup = .single) throws {
         guard !problems.isEmpty else { throw WorkbenchError("no training problems") }
         guard settings.groupSize >= 2 else { throw WorkbenchError("--group must be at least 2 (advantages compare samples of one prompt)") }
         guard settings.promptsPerStep >= 1, settings.steps >= 1, settings.iterations >= 1 else {
@@ -111,6 +117,7 @@ public final class RLTrainer: StepTrainer {
         self.problems = problems
         self.settings = settings
         self.referenceModel = referenceModel
+        self.group = group
         sampler = RolloutSampler(model: model, tokenizer: tokenizer, template: template, rewards: rewards, settings: settings.sampling)
         loop = OptimizationLoop(trainable: trainable, optimizer: AdamW(weightDecay: settings.weightDecay),
                                 schedule: settings.schedule, clipNorm: settings.clipNorm)
@@ -136,8 +143,7 @@ public final class RLTrainer: StepTrainer {
             cursor += want
             drawnGroups += want
             // Seeds use the stream position, so the same problem met in two epochs draws anew.
-            let rollouts = try sampler.sample(problems, indices: indices, keys: positions, samples: G, hooks: hooks,
-                                              seed: settings.seed)
+            let rollouts = try sampleShared(indices: indices, positions: positions, hooks: hooks)
             sampled += rollouts
             for g in stride(from: 0, to: rollouts.count, by: G) {
                 let group = Array(rollouts[g..<(g + G)])
@@ -176,7 +182,7 @@ public final class RLTrainer: StepTrainer {
                     report = try PolicyGradient.accumulate(model: model, trainable: trainable, referenceModel: referenceModel,
                                                            batch: batch, objective: objective,
                                                            microBatchSize: settings.microBatchSize,
-                                                           maxCompletionLength: settings.sampling.maxNewTokens)
+                                                           maxCompletionLength: settings.sampling.maxNewTokens, group: group)
                     return report.loss
                 }
                 if iteration == 0 {
@@ -196,5 +202,39 @@ public final class RLTrainer: StepTrainer {
         if rollouts.isEmpty { metrics.trainingSeconds = (clock.now - trainingStart).seconds }
         history.append(metrics)
         return metrics
+    }
+
+    /// The groups of completions of the listed problems. Under MPI rank r samples the r-th
+    /// contiguous share of the problems and every rank receives all groups in problem order;
+    /// each sequence's seed depends on (seed, position, problem, sample) alone, so the union
+    /// is the one-process draw.
+    func sampleShared(indices: [Int], positions: [Int], hooks: ForwardHooks) throws -> [Rollout] {
+        let share = group.share(of: indices.count)
+        let mine = try sampler.sample(problems, indices: Array(indices[share]), keys: Array(positions[share]),
+                                      samples: settings.groupSize, hooks: hooks, seed: settings.seed)
+        guard group.isDistributed else { return mine }
+        var message = MessageWriter()
+        message.append(Int64(mine.count))
+        for rollout in mine { rollout.write(to: &message) }
+        return try group.allGather(message.data).flatMap { data -> [Rollout] in
+            var reader = MessageReader(data)
+            return try (0..<Int(try reader.read(Int64.self))).map { _ in try Rollout(from: &reader) }
+        }
+    }
+}
+
+extension Rollout {
+    func write(to message: inout MessageWriter) {
+        message.append(Int64(problem)); message.append(Int64(sample))
+        message.append(prompt.map(Int64.init)); message.append(completion.map(Int64.init))
+        message.append(text); message.append(truncated); message.append(reward); message.append(correct)
+        message.append(samplingLogProbabilities)
+    }
+
+    init(from message: inout MessageReader) throws {
+        self.init(problem: Int(try message.read(Int64.self)), sample: Int(try message.read(Int64.self)),
+                  prompt: try message.readArray(Int64.self).map(Int.init), completion: try message.readArray(Int64.self).map(Int.init),
+                  text: try message.readString(), truncated: try message.read(), reward: try message.read(), correct: try message.read(),
+                  samplingLogProbabilities: try message.readArray())
     }
 }

@@ -1,3 +1,4 @@
+import Cluster
 import Corpus
 import Foundation
 import Model
@@ -19,9 +20,11 @@ public final class SupervisedTrainer: StepTrainer {
     let examples: [(prompt: [Int], completion: [Int])]
     public var history: [StepMetrics] = []
     public var cursor = 0
+    /// The ranks sharing each step's micro-batches (one process without mpirun).
+    public let group: ProcessGroup
 
     public init(model: TransformerModel, tokenizer: Tokenizer, trainable: any Trainable, records: [Query],
-                template: PromptTemplate, settings: RLSettings) throws {
+                template: PromptTemplate, settings: RLSettings, group: ProcessGroup = .single) throws {
         guard !records.isEmpty else { throw WorkbenchError("no training records") }
         guard settings.promptsPerStep >= 1, settings.steps >= 1 else {
             throw WorkbenchError("--prompts-per-step and --steps must be at least 1")
@@ -29,6 +32,7 @@ public final class SupervisedTrainer: StepTrainer {
         self.model = model
         self.trainable = trainable
         self.settings = settings
+        self.group = group
         let eos = model.config.eosTokenIds.first
         examples = try records.map { q in
             guard let text = q.completion else { throw WorkbenchError("record \(q.id) has no completion") }
@@ -50,7 +54,8 @@ public final class SupervisedTrainer: StepTrainer {
         let tokens = chosen.reduce(0) { $0 + $1.completion.count }
         var pass: SupervisedPass!
         let report = try loop.step { _ in
-            pass = try Self.accumulate(model: model, trainable: trainable, examples: chosen, microBatchSize: settings.microBatchSize)
+            pass = try Self.accumulate(model: model, trainable: trainable, examples: chosen, microBatchSize: settings.microBatchSize,
+                                       group: group)
             return pass.loss
         }
         var m = StepMetrics()
@@ -71,27 +76,40 @@ public final class SupervisedTrainer: StepTrainer {
     }
 
     /// What one supervised pass measured.
-    public struct SupervisedPass {
+    public struct SupervisedPass: MicroBatchPart {
         /// Mean −log π over the completion tokens, nats.
         public var loss = 0.0
         /// Completion tokens that are their row's most likely token.
         public var correct = 0
         public var entropySum = 0.0
+
+        init() {}
+
+        func write(to message: inout MessageWriter) {
+            message.append(loss); message.append(Int64(correct)); message.append(entropySum)
+        }
+
+        init(from message: inout MessageReader) throws {
+            loss = try message.read(); correct = Int(try message.read(Int64.self)); entropySum = try message.read()
+        }
     }
 
     /// Forward + backward of the mean cross-entropy over the completion tokens of `examples`,
-    /// in micro-batches; the gradients are accumulated into the trainable's parameters.
+    /// in micro-batches (a share per rank under MPI, as `MicroBatchReduction` says); the
+    /// gradients are accumulated into the trainable's parameters.
     public static func accumulate(model: TransformerModel, trainable: any Trainable,
-                                  examples: [(prompt: [Int], completion: [Int])], microBatchSize: Int) throws -> SupervisedPass {
+                                  examples: [(prompt: [Int], completion: [Int])], microBatchSize: Int,
+                                  group: ProcessGroup = .single) throws -> SupervisedPass {
         let tokens = examples.reduce(0) { $0 + $1.completion.count }
         let V = model.config.vocabSize
         let hooks = trainable.hooks()
         var options = BackwardOptions()
         trainable.prepare(&options)
-        var pass = SupervisedPass()
         let micro = max(1, microBatchSize)
-        for first in stride(from: 0, to: examples.count, by: micro) {
-            let members = Array(examples[first..<min(examples.count, first + micro)])
+        let count = (examples.count + micro - 1) / micro
+        let parts = try MicroBatchReduction.run(count: count, parameters: trainable.parameters, group: group) { k in
+            var pass = SupervisedPass()
+            let members = Array(examples[(k * micro)..<min(examples.count, (k + 1) * micro)])
             var batch = TokenBatch.leftPadded(members.map { $0.prompt + $0.completion })
             batch.promptLengths = members.map(\.prompt.count)
             let (allLabels, _) = PolicyGradient.completionLabels(members.map(\.completion), length: batch.length)
@@ -109,6 +127,13 @@ public final class SupervisedTrainer: StepTrainer {
                 pass.entropySum += TokenDistribution.statistics(logits.data + row * V, count: V).entropy
             }
             try model.backward(record, logitGradient: gradient, logitRows: logitRows, hooks: hooks, options: options)
+            return pass
+        }
+        var pass = SupervisedPass()
+        for part in parts {
+            pass.loss += part.loss
+            pass.correct += part.correct
+            pass.entropySum += part.entropySum
         }
         return pass
     }

@@ -1,3 +1,4 @@
+import Cluster
 import Corpus
 import Formats
 import Foundation
@@ -29,6 +30,9 @@ public struct TrainingRun {
     public var checkpointEvery: Int
     public var out: String
     public var commandLine: [String]
+    /// The ranks of an MPI job sharing each step (docs/scaling.md); rank 0 evaluates and
+    /// writes the run directory.
+    public var group: ProcessGroup = .single
 
     public init(method: TrainingMethod, layers: [Int]?, adapter: AdapterSettings? = nil, reft: ReFTSettings? = nil, objectiveName: String, objective: PolicyObjective, settings: RLSettings,
                 template: PromptTemplate, rewards: [any Reward], problemsPath: String, evalPath: String?, evalEvery: Int,
@@ -98,10 +102,10 @@ public struct TrainingRun {
         events(.parameters(count: trainable.parameterCount))
         let trainer: any StepTrainer = isSupervised
             ? try SupervisedTrainer(model: model, tokenizer: tokenizer, trainable: trainable, records: problems, template: template,
-                                    settings: settings)
+                                    settings: settings, group: group)
             : try RLTrainer(model: model, tokenizer: tokenizer, trainable: trainable, objective: objective,
                             rewards: rewards, problems: problems, template: template, settings: settings,
-                            referenceModel: reference)
+                            referenceModel: reference, group: group)
         let evalSampler = RolloutSampler(model: model, tokenizer: tokenizer, template: template, rewards: rewards,
                                          settings: settings.sampling)
         let run = RunDirectory(out)
@@ -117,24 +121,26 @@ public struct TrainingRun {
         var best: Double = -1
         // An evaluation's score for keeping the best parameters: mean@k, or greedy accuracy without samples.
         let score = { (p: EvalPoint) in evalSamples > 0 ? p.meanAtK : p.greedy }
-        if FileManager.default.fileExists(atPath: run.configPath) {
+        if group.isRoot && FileManager.default.fileExists(atPath: run.configPath) {
             guard try run.readConfig().resumes(as: config) else {
                 throw WorkbenchError("holds a run with other settings, problems or model; resume it with the same command, or choose another --out", file: run.configPath)
             }
         }
-        if FileManager.default.fileExists(atPath: run.checkpointPath) {
-            let extra = try trainer.restoreCheckpoint(from: run.checkpointPath)
+        // Under MPI rank 0 reads the checkpoint and sends it to all (no shared file system needed).
+        if let checkpointPath = try sharedCheckpoint(run.checkpointPath) {
+            defer { if checkpointPath != run.checkpointPath { try? FileManager.default.removeItem(atPath: checkpointPath) } }
+            let extra = try trainer.restoreCheckpoint(from: checkpointPath)
             if let json = extra["eval_history"], let points = try? JSONDecoder().decode([EvalPoint].self, from: Data(json.utf8)) {
                 evalHistory = points
                 best = points.map(score).max() ?? -1
             }
             events(.resumed(step: trainer.completedSteps))
-        } else {
+        } else if group.isRoot {
             try run.writeConfig(config)   // a fresh run, or one stopped before its first checkpoint
         }
 
         func evaluate() throws {
-            guard let evalProblems else { return }
+            guard let evalProblems, group.isRoot else { return }
             let evaluation = try PolicyEvaluation.run(sampler: evalSampler, problems: evalProblems, hooks: trainer.hooks(),
                                                       k: evalSamples, seed: settings.seed)
             let step = trainer.completedSteps
@@ -149,6 +155,7 @@ public struct TrainingRun {
             events(.evaluated(step: step, evaluation))
         }
         func checkpoint() throws {
+            guard group.isRoot else { return }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let json = String(decoding: try encoder.encode(evalHistory), as: UTF8.self)
@@ -159,7 +166,7 @@ public struct TrainingRun {
         if trainer.completedSteps == 0 && evalHistory.isEmpty { try evaluate() }
         while trainer.completedSteps < settings.steps {
             let metrics = try trainer.step()
-            try writeTraining(trainer.history, config: config, provenance: provenance, to: run.file("training.h5"))
+            if group.isRoot { try writeTraining(trainer.history, config: config, provenance: provenance, to: run.file("training.h5")) }
             let orthonormality = (trainable as? ReFTInterventions).flatMap { $0.settings.kind.orthonormal ? $0.orthonormalityError : nil }
             events(.step(metrics, total: settings.steps, orthonormality: orthonormality))
             let s = trainer.completedSteps
@@ -168,8 +175,22 @@ public struct TrainingRun {
         }
         if evalHistory.last?.step != trainer.completedSteps { try evaluate() }
         try checkpoint()
+        try group.barrier()
         events(.saved(out))
         return trainer.history
+    }
+
+    /// The checkpoint to resume from, or nil for a fresh run: the run directory's own in one
+    /// process; under MPI rank 0's, copied to a scratch file on every other rank.
+    func sharedCheckpoint(_ path: String) throws -> String? {
+        guard group.isDistributed else { return FileManager.default.fileExists(atPath: path) ? path : nil }
+        let bytes = group.isRoot && FileManager.default.fileExists(atPath: path) ? try Data(contentsOf: URL(fileURLWithPath: path)) : Data()
+        let shared = try group.broadcast(bytes)
+        guard !shared.isEmpty else { return nil }
+        if group.isRoot { return path }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("workbench-checkpoint-\(getpid()).safetensors").path
+        try shared.write(to: URL(fileURLWithPath: scratch))
+        return scratch
     }
 
     static func fileHash(_ path: String) throws -> String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLICommon
+import Cluster
 import Foundation
 import Model
 import Steering
@@ -153,12 +154,13 @@ struct Train: ParsableCommand {
                                 first: first, last: last, shareWeights: shareWeights, rank: rank ?? 4, seed: seed,
                                 subspace: try subspace.map(ReFTSettings.parseSubspace), initialisedFrom: initFrom)
         }
-        let runSpec = TrainingRun(method: method, layers: method.adapterKind == nil && method.reftKind == nil ? try layers.flatMap(parseLayers) : nil,
+        var runSpec = TrainingRun(method: method, layers: method.adapterKind == nil && method.reftKind == nil ? try layers.flatMap(parseLayers) : nil,
                                   adapter: adapter, reft: reft,
                                   objectiveName: objective, objective: objectiveValue, settings: settings,
                                   template: try PromptTemplate.parse(template, modelDirectory: dir),
                                   rewards: try parseRewards(reward), problemsPath: problems, evalPath: eval,
                                   evalEvery: evalEvery, evalSamples: samples, checkpointEvery: checkpointEvery, out: out)
+        runSpec.group = ProcessGroup.world
         let start = Date()
         var firstStep: Int?
         try runSpec.run(model: m, tokenizer: tokenizer) { event in
