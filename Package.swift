@@ -84,8 +84,12 @@ let package = Package(
 // sets it and builds them into .build-fuzz.
 if ProcessInfo.processInfo.environment["WORKBENCH_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
-    for (name, library) in [("FuzzSafeTensors", "Model")] {
-        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", .target(name: library)],
+    let fuzzTargets: [(name: String, libraries: [String])] = [
+        ("FuzzSafeTensors", ["Model"]), ("FuzzModelConfig", ["Model"]), ("FuzzTokenizerJSON", ["Tokenizers"]),
+        ("FuzzJSONL", ["Corpus"]), ("FuzzVectorFiles", ["Formats", "Model"]), ("FuzzAdapterFiles", ["Steering", "Model"]),
+    ]
+    for (name, libraries) in fuzzTargets {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport"] + libraries.map { .target(name: $0) },
                                                  path: "Fuzz/\(name)"))
     }
 }

@@ -3,13 +3,17 @@
 # AddressSanitizer into .build-fuzz and runs each for SECONDS (default 60) from its seed corpus
 # (Fuzz/corpus/TARGET, valid files) plus the regression inputs; new crashes are written to
 # out/fuzz/TARGET/. A crash makes the script exit 1. docs/testing.md, "Fuzzing".
-# Usage: bash scripts/fuzz.sh [SECONDS] [TARGET ...]   (targets: FuzzSafeTensors)
+# Usage: bash scripts/fuzz.sh [SECONDS] [TARGET ...]
+# Targets (all by default): FuzzSafeTensors FuzzModelConfig FuzzTokenizerJSON FuzzJSONL
+# FuzzVectorFiles FuzzAdapterFiles. Seeds: fixtures of the test suite and Fuzz/seeds/TARGET
+# (scripts/make_fuzz_seeds.sh); regressions: Tests/ModelTests/Fixtures/fuzz-regressions/TARGET.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
 SECONDS_EACH=${1:-60}
 shift || true
-TARGETS=("${@:-FuzzSafeTensors}")
+ALL=(FuzzSafeTensors FuzzModelConfig FuzzTokenizerJSON FuzzJSONL FuzzVectorFiles FuzzAdapterFiles)
+if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 # lld: gold fails to link libFuzzer's runtime with SwiftPM's renamed entry point.
 FLAGS=(-c release --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld)
 status=0
@@ -17,8 +21,16 @@ for target in "${TARGETS[@]}"; do
     WORKBENCH_FUZZ=1 swift build "${FLAGS[@]}" --product "$target" >/dev/null
     binary=.build-fuzz/release/$target
     case $target in
-        FuzzSafeTensors) seeds=(Tests/ModelTests/Fixtures/*/model.safetensors Tests/ModelTests/Fixtures/fuzz-regressions/safetensors/*) ;;
+        FuzzSafeTensors) seeds=(Tests/ModelTests/Fixtures/*/model*.safetensors) ;;
+        FuzzModelConfig) seeds=(Tests/ModelTests/Fixtures/*/config.json notebooks-data/model/config.json) ;;
+        FuzzTokenizerJSON) seeds=(Tests/TokenizersTests/Fixtures/*_style.json Tests/TokenizersTests/Fixtures/*_style_*.json
+                                  Tests/TokenizersTests/Fixtures/metaspace_digits.json Tests/TokenizersTests/Fixtures/whitespace_eow.json
+                                  notebooks-data/model/tokenizer.json) ;;
+        *) seeds=() ;;
     esac
+    for extra in "Fuzz/seeds/$target" "Tests/ModelTests/Fixtures/fuzz-regressions/$target"; do
+        [ -d "$extra" ] && seeds+=("$extra"/*)
+    done
     corpus=out/fuzz/$target/corpus
     mkdir -p "$corpus"
     i=0

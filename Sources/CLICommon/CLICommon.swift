@@ -26,14 +26,24 @@ public func runCommand<C: ParsableCommand>(_ type: C.Type) {
     do {
         var command = try type.parseAsRoot()
         try command.run()
+        OutputLock.releaseAll()
         group.finish()
     } catch let error as WorkbenchError {
+        OutputLock.releaseAll()
         errors.write(Data("\(prefix)\(error)\n".utf8))
         group.abort(code: 1)
     } catch {
+        OutputLock.releaseAll()
         if group.isDistributed {
+            // --help and --version end cleanly on every rank; anything else stops the job.
+            let code = type.exitCode(for: error)
+            if code == .success {
+                print(type.fullMessage(for: error))
+                group.finish()
+                Foundation.exit(0)
+            }
             errors.write(Data("\(prefix)\(type.fullMessage(for: error))\n".utf8))
-            group.abort(code: 1)
+            group.abort(code: code.rawValue)
         }
         type.exit(withError: error)
     }

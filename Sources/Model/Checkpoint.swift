@@ -27,9 +27,9 @@ public struct CheckpointFiles {
             var opened: [SafeTensorsFile] = []
             var shardIndex: [String: Int] = [:]
             for name in shardNames {
-                guard !name.contains("/") else { throw WorkbenchError("shard name '\(name)' must be a file in the same directory", file: index) }
+                let path = try Self.shardPath(name, directory: directory, index: index)
                 shardIndex[name] = opened.count
-                opened.append(try SafeTensorsFile(path: (directory as NSString).appendingPathComponent(name)))
+                opened.append(try SafeTensorsFile(path: path))
             }
             var loc: [String: Int] = [:]
             for (tensor, shard) in map {
@@ -44,6 +44,30 @@ public struct CheckpointFiles {
         } else {
             throw WorkbenchError("no model.safetensors or model.safetensors.index.json in the model directory", file: directory)
         }
+    }
+
+    /// The path of a shard named by the index, refused when the name or a symlink leads out of
+    /// the model directory (a name is data from a downloaded file). One exception: a Hugging Face
+    /// cache snapshot (`models--ORG--NAME/snapshots/REV/`), whose files are symlinks into the
+    /// same repository's `blobs/`.
+    static func shardPath(_ name: String, directory: String, index: String) throws -> String {
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\0") else {
+            throw WorkbenchError("shard name '\(name)' must be a file in the same directory", file: index)
+        }
+        let path = (directory as NSString).appendingPathComponent(name)
+        let absolute = directory.hasPrefix("/") ? directory : FileManager.default.currentDirectoryPath + "/" + directory
+        let realDirectory = (absolute as NSString).resolvingSymlinksInPath
+        let realPath = ((absolute as NSString).appendingPathComponent(name) as NSString).resolvingSymlinksInPath
+        var roots = [realDirectory]
+        let parent = (realDirectory as NSString).deletingLastPathComponent
+        let repository = (parent as NSString).deletingLastPathComponent
+        if (parent as NSString).lastPathComponent == "snapshots", (repository as NSString).lastPathComponent.hasPrefix("models--") {
+            roots.append((repository as NSString).appendingPathComponent("blobs"))
+        }
+        guard roots.contains(where: { realPath.hasPrefix($0 + "/") }) else {
+            throw WorkbenchError("shard '\(name)' is a link to \(realPath), outside the model directory; refused", file: index)
+        }
+        return path
     }
 
     public var tensorNames: [String] { Array(location.keys) }

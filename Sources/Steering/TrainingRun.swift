@@ -99,7 +99,6 @@ public struct TrainingRun {
             reference = objective.klCoefficient != 0
                 ? TransformerModel(config: base.config, weights: base.weights.ownedCopy(), directory: base.directory) : nil
         }
-        events(.parameters(count: trainable.parameterCount))
         let trainer: any StepTrainer = isSupervised
             ? try SupervisedTrainer(model: model, tokenizer: tokenizer, trainable: trainable, records: problems, template: template,
                                     settings: settings, group: group)
@@ -117,6 +116,8 @@ public struct TrainingRun {
                                modelDirectory: base.directory ?? "(in memory)", modelHash: baseHash,
                                hiddenSize: base.config.hiddenSize, layerCount: L,
                                commandLine: commandLine.joined(separator: " "), workbenchVersion: WorkbenchVersion.current)
+        // One run per directory at a time, taken once the inputs have passed their checks (rank 0 holds the lock for an MPI job).
+        if group.isRoot { try OutputLock.acquire(directory: out) }
         var evalHistory: [EvalPoint] = []
         var best: Double = -1
         // An evaluation's score for keeping the best parameters: mean@k, or greedy accuracy without samples.
@@ -163,6 +164,7 @@ public struct TrainingRun {
             try run.saveAdapter(trainable, method: method, model: model)
         }
 
+        events(.parameters(count: trainable.parameterCount))
         if trainer.completedSteps == 0 && evalHistory.isEmpty { try evaluate() }
         while trainer.completedSteps < settings.steps {
             let metrics = try trainer.step()

@@ -51,6 +51,8 @@ struct Score: ParsableCommand {
             guard parts == [0, 1] else { throw WorkbenchError("--shard splits a run by hand; under mpirun every rank takes its own slice, so leave --shard out") }
             parts = [group.rank, group.size]
         }
+        // One run per output at a time: a second would overwrite the first's partial checkpoints.
+        if group.isRoot { try OutputLock.acquire(out + ".lock", for: out) }
         guard top >= 1 else { throw WorkbenchError("--top must be at least 1") }
         guard batchSize >= 1 else { throw WorkbenchError("--batch-size must be at least 1") }
         let queryList = try Query.load(queries)
@@ -79,6 +81,13 @@ struct Score: ParsableCommand {
         key.update(queryBytes)
         key.update(Data("\(factorHash) \(fitted.modelHash) \(damping) \(strategy) \(perModule) \(perToken) \(parts[0])/\(parts[1]) \(maxLength) \(queryRank ?? 0) \(batchSize)".utf8))
 
+        if group.isDistributed {
+            // A rank's slice is whole batches: with fewer batches than ranks some ranks idle.
+            let batches = (try stream.catalogue().ids.count + batchSize - 1) / batchSize
+            if batches < group.size {
+                printError("note: \(batches) batches of --batch-size \(batchSize) for \(group.size) ranks: some ranks have nothing to score; lower --batch-size")
+            }
+        }
         var run = ScoreRun()
         run.shardIndex = parts[0]; run.shardCount = parts[1]
         run.perModule = perModule; run.perToken = perToken

@@ -60,6 +60,7 @@ struct Pretrain: ParsableCommand {
         let tokenizerPath = (out as NSString).appendingPathComponent("tokenizer.json")
         let corpusDir = fm.fileExists(atPath: (corpus as NSString).appendingPathComponent("corpus")) ? (corpus as NSString).appendingPathComponent("corpus") : corpus
         let labeled = try DocumentStream(path: corpusDir).all()
+        try OutputLock.acquire(directory: out)
         let docs = labeled.map(\.text)
         let counts = try repeatCounts()
         let order: [Int]

@@ -89,4 +89,55 @@ final class LoadingTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("outside the vocabulary"))
         }
     }
+
+    /// An index's shard names are data from a downloaded file: a name or a symlink that leads out
+    /// of the model directory is refused; a Hugging Face cache snapshot (links into the same
+    /// repository's blobs/) loads.
+    func testShardsOutsideTheModelDirectoryAreRefused() throws {
+        let fm = FileManager.default
+        let root = NSTemporaryDirectory() + "shards-\(UUID().uuidString)"
+        defer { try? fm.removeItem(atPath: root) }
+        let source = Fixtures.path("llama_sharded")
+        let shards = try fm.contentsOfDirectory(atPath: source).filter { $0.hasPrefix("model-") }.sorted()
+        let indexText = try String(contentsOfFile: source + "/model.safetensors.index.json", encoding: .utf8)
+
+        // A directory with the config, the given index text and shard files made by `place`.
+        func makeModel(_ name: String, index: String, place: (String, String) throws -> Void) throws -> String {
+            let dir = root + "/" + name
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try fm.copyItem(atPath: source + "/config.json", toPath: dir + "/config.json")
+            try index.write(toFile: dir + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
+            for shard in shards { try place(source + "/" + shard, dir + "/" + shard) }
+            return dir
+        }
+        func refused(_ dir: String, _ fragment: String) {
+            XCTAssertThrowsError(try TransformerModel.load(directory: dir)) { error in
+                XCTAssertTrue("\(error)".contains(fragment), "\(error)")
+                XCTAssertTrue("\(error)".contains("model.safetensors.index.json"), "\(error)")
+            }
+        }
+        let copy: (String, String) throws -> Void = { try fm.copyItem(atPath: $0, toPath: $1) }
+        let outside = try makeModel("outside", index: indexText, place: copy)
+        refused(try makeModel("dotdot", index: indexText.replacingOccurrences(of: "\"\(shards[0])\"", with: "\"../outside/\(shards[0])\""),
+                              place: copy), "must be a file in the same directory")
+        refused(try makeModel("absolute", index: indexText.replacingOccurrences(of: "\"\(shards[0])\"", with: "\"\(outside)/\(shards[0])\""),
+                              place: copy), "must be a file in the same directory")
+        refused(try makeModel("parent", index: indexText.replacingOccurrences(of: "\"\(shards[0])\"", with: "\"..\""),
+                              place: copy), "must be a file in the same directory")
+        refused(try makeModel("links", index: indexText) { _, target in
+            try fm.createSymbolicLink(atPath: target, withDestinationPath: outside + "/" + (target as NSString).lastPathComponent)
+        }, "outside the model directory")
+
+        // models--org--name/snapshots/rev/shard -> ../../blobs/HASH, as the hub's cache lays them out.
+        let repository = root + "/models--org--name"
+        try fm.createDirectory(atPath: repository + "/blobs", withIntermediateDirectories: true)
+        let snapshot = try makeModel("models--org--name/snapshots/abc123", index: indexText) { from, target in
+            let blob = "blob-" + (target as NSString).lastPathComponent
+            try fm.copyItem(atPath: from, toPath: repository + "/blobs/" + blob)
+            try fm.createSymbolicLink(atPath: target, withDestinationPath: "../../blobs/" + blob)
+        }
+        let cached = try TransformerModel.load(directory: snapshot)
+        let original = try Fixtures.model("llama_sharded")
+        XCTAssertEqual(cached.fingerprint, original.fingerprint)
+    }
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Writes the committed seed corpora of the fuzz targets that need made-up files
+# (Fuzz/seeds/TARGET/): valid inputs made by the workbench itself on the embedded model.
+# Run after a release build; scripts/fuzz.sh adds the fixtures that already exist in the tree.
+#   FuzzJSONL          a few lines of each kind of .jsonl the commands read
+#   FuzzVectorFiles    one vector file per format, prefixed with the byte that selects it
+#   FuzzAdapterFiles   a LoRA run adapter, a LoReFT run file, a PEFT directory (config NUL weights),
+#                      each prefixed with the byte that selects its reader
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/opt/swift/usr/bin"
+bin=$(swift build -c release --show-bin-path)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+seeds=Fuzz/seeds
+rm -rf "$seeds"
+mkdir -p "$seeds/FuzzJSONL" "$seeds/FuzzVectorFiles" "$seeds/FuzzAdapterFiles"
+
+data=notebooks-data
+head -n 5 "$data/corpus-sample.jsonl" > "$seeds/FuzzJSONL/corpus.jsonl"
+head -n 3 "$data/queries/reasoning.jsonl" > "$seeds/FuzzJSONL/queries.jsonl"
+head -n 3 "$data/rl/train.jsonl" > "$seeds/FuzzJSONL/problems.jsonl"
+
+# prefix BYTE FILE OUT: OUT = one byte (0-255) then FILE.
+prefix() { { printf "\\$(printf '%03o' "$1")"; cat "$2"; } > "$3"; }
+
+# Steering vectors for layers 1-2, exported to every format (the .bin is the run's own).
+common=(--problems "$data/rl/train.jsonl" --steps 1 --prompts-per-step 2 --group 2 --max-new 8)
+"$bin/steer" train "${common[@]}" --layers 1,2 --out "$work/vectors" >/dev/null 2>&1
+prefix 0 "$work/vectors/vectors.bin" "$seeds/FuzzVectorFiles/vectors.bin"
+for format in npy safetensors gguf; do
+    "$bin/steer" export "$work/vectors" --format "$format" --out "$work/vectors.$format" >/dev/null
+done
+prefix 1 "$work/vectors.npy" "$seeds/FuzzVectorFiles/vectors.npy"
+prefix 2 "$work/vectors.safetensors" "$seeds/FuzzVectorFiles/vectors.safetensors"
+prefix 3 "$work/vectors.gguf" "$seeds/FuzzVectorFiles/vectors.gguf"
+# An HDF5 file with the vectors as /vectors [L, d] (the model's depth and width).
+python3 - "$work/vectors/vectors.bin" "$work/vectors.h5" <<'EOF' || echo "note: no h5py for the HDF5 seed" >&2
+import sys, numpy as np, h5py
+values = np.fromfile(sys.argv[1], dtype="<f4")
+with h5py.File(sys.argv[2], "w") as f:
+    f["vectors"] = values.reshape(4, -1)
+EOF
+[ -f "$work/vectors.h5" ] && prefix 4 "$work/vectors.h5" "$seeds/FuzzVectorFiles/vectors.h5"
+
+# Adapters: LoRA rank 1 on q_proj, LoReFT rank 1 on one layer, and the LoRA as a PEFT directory.
+"$bin/steer" train "${common[@]}" --method lora --rank 1 --targets q_proj --out "$work/lora" >/dev/null 2>&1
+prefix 0 "$work/lora/adapter.safetensors" "$seeds/FuzzAdapterFiles/lora.safetensors"
+"$bin/steer" train "${common[@]}" --method loreft --rank 1 --layers 1 --positions l1 --out "$work/reft" >/dev/null 2>&1
+prefix 1 "$work/reft/reft.safetensors" "$seeds/FuzzAdapterFiles/loreft.safetensors"
+"$bin/steer" export "$work/lora" --format peft --out "$work/peft" >/dev/null
+{ printf '\002'; cat "$work/peft/adapter_config.json"; printf '\000'; cat "$work/peft/adapter_model.safetensors"; } \
+    > "$seeds/FuzzAdapterFiles/peft-lora"
+du -ab "$seeds" | sort -k2
