@@ -25,7 +25,7 @@ head -n 3 "$data/rl/train.jsonl" > "$seeds/FuzzJSONL/problems.jsonl"
 prefix() { { printf "\\$(printf '%03o' "$1")"; cat "$2"; } > "$3"; }
 
 # Steering vectors for layers 1-2, exported to every format (the .bin is the run's own).
-common=(--problems "$data/rl/train.jsonl" --steps 1 --prompts-per-step 2 --group 2 --max-new 8)
+common=(--problems "$data/rl/train.jsonl" --steps 3 --prompts-per-step 4 --group 4 --max-new 40 --lr 0.01)
 "$bin/steer" train "${common[@]}" --layers 1,2 --out "$work/vectors" >/dev/null 2>&1
 prefix 0 "$work/vectors/vectors.bin" "$seeds/FuzzVectorFiles/vectors.bin"
 for format in npy safetensors gguf; do
