@@ -73,6 +73,10 @@ let package = Package(
         .testTarget(name: "LensTests", dependencies: ["Lens", "Model", "Tokenizers", "Corpus", "Formats"], exclude: ["Fixtures"]),
         .testTarget(name: "InfluenceTests", dependencies: ["Influence", "Model", "Tokenizers", "Corpus", "Formats"]),
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model", "Tokenizers", "Corpus", "Formats"], exclude: ["Fixtures"]),
+        // What each fuzz target does with an input (Fuzz/), replayed on the committed
+        // regression inputs by FuzzTests; the libFuzzer executables are declared below.
+        .target(name: "FuzzReaders", dependencies: ["Model", "Tokenizers", "Corpus", "Formats", "Steering"], path: "Fuzz/FuzzReaders"),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzReaders", "Formats", "Model"]),
         // Runs the built `workbench` binary as a user would; depending on it builds it first.
         .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "lens", "influence", "steer", "Model", "Tokenizers", "Corpus", "Formats"]),
     ],
@@ -84,12 +88,7 @@ let package = Package(
 // sets it and builds them into .build-fuzz.
 if ProcessInfo.processInfo.environment["WORKBENCH_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
-    let fuzzTargets: [(name: String, libraries: [String])] = [
-        ("FuzzSafeTensors", ["Model"]), ("FuzzModelConfig", ["Model"]), ("FuzzTokenizerJSON", ["Tokenizers"]),
-        ("FuzzJSONL", ["Corpus"]), ("FuzzVectorFiles", ["Formats", "Model"]), ("FuzzAdapterFiles", ["Steering", "Model"]),
-    ]
-    for (name, libraries) in fuzzTargets {
-        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport"] + libraries.map { .target(name: $0) },
-                                                 path: "Fuzz/\(name)"))
+    for name in ["FuzzSafeTensors", "FuzzModelConfig", "FuzzTokenizerJSON", "FuzzJSONL", "FuzzVectorFiles", "FuzzAdapterFiles"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", "FuzzReaders"], path: "Fuzz/\(name)"))
     }
 }

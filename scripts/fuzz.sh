@@ -6,7 +6,7 @@
 # Usage: bash scripts/fuzz.sh [SECONDS] [TARGET ...]
 # Targets (all by default): FuzzSafeTensors FuzzModelConfig FuzzTokenizerJSON FuzzJSONL
 # FuzzVectorFiles FuzzAdapterFiles. Seeds: fixtures of the test suite and Fuzz/seeds/TARGET
-# (scripts/make_fuzz_seeds.sh); regressions: Tests/ModelTests/Fixtures/fuzz-regressions/TARGET.
+# (scripts/make_fuzz_seeds.sh); regressions: Fuzz/regressions/TARGET.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -28,7 +28,7 @@ for target in "${TARGETS[@]}"; do
                                   notebooks-data/model/tokenizer.json) ;;
         *) seeds=() ;;
     esac
-    for extra in "Fuzz/seeds/$target" "Tests/ModelTests/Fixtures/fuzz-regressions/$target"; do
+    for extra in "Fuzz/seeds/$target" "Fuzz/regressions/$target"; do
         [ -d "$extra" ] && seeds+=("$extra"/*)
     done
     corpus=out/fuzz/$target/corpus

@@ -1,14 +1,12 @@
 import Foundation
+import FuzzReaders
 import FuzzSupport
-import Model
 
-/// config.json: parsed into a ModelConfig (every field's type, range and consistency checked).
-func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    _ = try? ModelConfig(json: Data(bytes: data, count: size), path: "config.json")
-    return 0
-}
-
+/// libFuzzer target: FuzzReaders.modelConfig on every input.
 @_cdecl("FuzzModelConfig_main")
 func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    runFuzzer(argc, argv) { fuzzOne($0, $1) }
+    runFuzzer(argc, argv) { data, size in
+        FuzzReaders.modelConfig(Data(bytes: data, count: size))
+        return 0
+    }
 }

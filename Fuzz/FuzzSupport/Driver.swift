@@ -1,6 +1,7 @@
+import Foundation
+
 /// SwiftPM links an executable target's entry point under the name <Target>_main; a fuzz
-/// target's entry point hands control to libFuzzer's driver with the target's one-input
-/// function.
+/// target's entry point hands control to libFuzzer's driver with one reader of FuzzReaders.
 public typealias FuzzOneInput = @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
 
 @_silgen_name("LLVMFuzzerRunDriver")

@@ -42,7 +42,7 @@ extension TransformerModel {
     public var fingerprint: String {
         var h = ContentHash()
         if let dir = directory,
-           let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("config.json")) {
+           let data = try? readFile((dir as NSString).appendingPathComponent("config.json")) {
             h.update(data)
         } else {
             h.update(Data(String(describing: config).utf8))

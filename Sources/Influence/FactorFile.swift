@@ -65,7 +65,7 @@ extension EKFACFactors {
 
     /// A hash of a factor file's bytes (recorded in score files).
     public static func fileHash(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else { throw WorkbenchError("cannot read file", file: path) }
+        let data = try readFile(path)
         var h = ContentHash()
         h.update(data)
         return h.hex

@@ -92,7 +92,7 @@ public struct ScoreRun {
             .appendingPathComponent("workbench-scores-\(getpid())-\(UUID().uuidString).h5").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         try savePartial(result, to: scratch, runKey: "gather")
-        guard let images = try group.gather(try Data(contentsOf: URL(fileURLWithPath: scratch))) else { return nil }
+        guard let images = try group.gather(try readFile(scratch)) else { return nil }
         var joined = result
         for image in images.dropFirst() {
             try image.write(to: URL(fileURLWithPath: scratch))

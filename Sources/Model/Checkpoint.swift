@@ -18,8 +18,8 @@ public struct CheckpointFiles {
             files = [f]
             location = Dictionary(uniqueKeysWithValues: f.tensors.keys.map { ($0, 0) })
         } else if fm.fileExists(atPath: index) {
-            guard let data = fm.contents(atPath: index),
-                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let data = try readFile(index)
+            guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                   let map = json["weight_map"] as? [String: String] else {
                 throw WorkbenchError("not a valid index: expected a JSON object with a 'weight_map' of tensor → shard file", file: index)
             }

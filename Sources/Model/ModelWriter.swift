@@ -40,9 +40,7 @@ extension TransformerModel {
         if let tokenizerFile {
             let target = (directory as NSString).appendingPathComponent("tokenizer.json")
             if URL(fileURLWithPath: tokenizerFile).standardizedFileURL != URL(fileURLWithPath: target).standardizedFileURL {
-                guard let data = FileManager.default.contents(atPath: tokenizerFile) else {
-                    throw WorkbenchError("cannot read", file: tokenizerFile)
-                }
+                let data = try readFile(tokenizerFile)
                 try writeFileAtomically(data, to: target)
             }
         }

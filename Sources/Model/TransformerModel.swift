@@ -27,9 +27,10 @@ public final class TransformerModel: @unchecked Sendable {
         }
         guard isDir.boolValue else { throw WorkbenchError("not a directory (expected a Hugging Face model directory)", file: directory) }
         let configPath = (directory as NSString).appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configPath) else {
+        guard FileManager.default.fileExists(atPath: configPath) else {
             throw WorkbenchError("missing config.json", file: configPath)
         }
+        let data = try readFile(configPath)
         let config = try ModelConfig(json: data, path: configPath)
         let files = try CheckpointFiles(directory: directory)
         let weights = try ModelWeights(config: config, files: files)

@@ -26,7 +26,7 @@ public enum PromptTemplate: Sendable, Equatable, Codable {
         case "auto":
             if let dir = modelDirectory {
                 let path = (dir as NSString).appendingPathComponent("tokenizer_config.json")
-                if let data = FileManager.default.contents(atPath: path),
+                if let data = try? readFile(path),
                    let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["chat_template"] != nil {
                     throw WorkbenchError("carries a chat template, which the workbench does not run; choose --template chatml (Qwen), llama3, raw, or your own text with {prompt}", file: path)
                 }

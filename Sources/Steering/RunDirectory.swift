@@ -83,9 +83,10 @@ public struct RunDirectory {
     }
 
     public func readConfig() throws -> RunConfig {
-        guard let data = FileManager.default.contents(atPath: configPath) else {
+        guard FileManager.default.fileExists(atPath: configPath) else {
             throw WorkbenchError("not a run directory (no config.json)", file: path)
         }
+        let data = try readFile(configPath)
         do { return try JSONDecoder().decode(RunConfig.self, from: data) } catch {
             throw WorkbenchError("not a run configuration written by steer train (\(error))", file: configPath)
         }

@@ -186,7 +186,7 @@ public struct TrainingRun {
     /// process; under MPI rank 0's, copied to a scratch file on every other rank.
     func sharedCheckpoint(_ path: String) throws -> String? {
         guard group.isDistributed else { return FileManager.default.fileExists(atPath: path) ? path : nil }
-        let bytes = group.isRoot && FileManager.default.fileExists(atPath: path) ? try Data(contentsOf: URL(fileURLWithPath: path)) : Data()
+        let bytes = group.isRoot && FileManager.default.fileExists(atPath: path) ? try readFile(path) : Data()
         let shared = try group.broadcast(bytes)
         guard !shared.isEmpty else { return nil }
         if group.isRoot { return path }
@@ -196,7 +196,7 @@ public struct TrainingRun {
     }
 
     static func fileHash(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else { throw WorkbenchError("cannot read", file: path) }
+        let data = try readFile(path)
         var h = ContentHash()
         h.update(data)
         return h.hex

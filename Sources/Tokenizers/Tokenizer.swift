@@ -36,10 +36,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Loads a tokenizer.json file.
     public static func load(path: String) throws -> Tokenizer {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw WorkbenchError(FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file", file: path)
-        }
-        return try TokenizerJSON.parse(data, source: path)
+        return try TokenizerJSON.parse(try readFile(path), source: path)
     }
 
     /// The tokenizer.json inside a model directory.

@@ -76,7 +76,7 @@ struct Score: ParsableCommand {
         // Rank 0 reads the factors file it may just have written (other ranks may not see it).
         let factorHash = String(decoding: try group.broadcast(group.isRoot ? Data(try EKFACFactors.fileHash(factorPath).utf8) : Data()),
                                 as: UTF8.self)
-        let queryBytes = FileManager.default.contents(atPath: queries) ?? Data()
+        let queryBytes = try readFile(queries)
         var key = ContentHash()
         key.update(queryBytes)
         key.update(Data("\(factorHash) \(fitted.modelHash) \(damping) \(strategy) \(perModule) \(perToken) \(parts[0])/\(parts[1]) \(maxLength) \(queryRank ?? 0) \(batchSize)".utf8))

@@ -64,7 +64,7 @@ final class SafeTensorsTests: XCTestCase {
     /// Inputs found by the fuzzer (scripts/fuzz.sh) that once crashed the reader: each is now
     /// refused with an error. header-length-2pow63: a header length ≥ 2^63 trapped converting to Int.
     func testFuzzRegressionsAreRefused() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz-regressions/FuzzSafeTensors")
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fuzz/regressions/FuzzSafeTensors")
         let inputs = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         XCTAssertFalse(inputs.isEmpty)
         for name in inputs {

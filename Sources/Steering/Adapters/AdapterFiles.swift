@@ -159,7 +159,7 @@ extension WeightAdapter {
     public static func loadPEFT(_ directory: String, model: TransformerModel) throws -> WeightAdapter {
         let configPath = (directory as NSString).appendingPathComponent("adapter_config.json")
         let tensorsPath = (directory as NSString).appendingPathComponent("adapter_model.safetensors")
-        guard let data = FileManager.default.contents(atPath: configPath) else { throw WorkbenchError("cannot read", file: configPath) }
+        let data = try readFile(configPath)
         guard let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw WorkbenchError("not a JSON object", file: configPath)
         }

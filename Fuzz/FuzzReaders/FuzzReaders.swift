@@ -1,0 +1,99 @@
+import Corpus
+import Formats
+import Foundation
+import Model
+import Steering
+import Tokenizers
+
+/// What each fuzz target does with one input: hand it to a reader (and use what the reader
+/// returns). A reader may refuse an input with an error; it must never crash, hang or
+/// allocate more than the input justifies. The libFuzzer executables (Fuzz/Fuzz*) and the
+/// regression tests (Tests/FuzzTests) both call these.
+public enum FuzzReaders {
+    /// Every target by name, for the regression tests.
+    public static let all: [String: (Data) -> Void] = [
+        "FuzzSafeTensors": safeTensors, "FuzzModelConfig": modelConfig, "FuzzTokenizerJSON": tokenizerJSON,
+        "FuzzJSONL": jsonl, "FuzzVectorFiles": vectorFile, "FuzzAdapterFiles": adapterFiles,
+    ]
+
+    /// One safetensors file: parsed and validated, then every tensor read as float32.
+    public static func safeTensors(_ data: Data) {
+        withFile(data) { path in
+            if let file = try? SafeTensorsFile(path: path) {
+                for name in file.tensors.keys.sorted() { _ = try? file.floatTensor(name) }
+            }
+        }
+    }
+
+    /// config.json: parsed into a ModelConfig (every field's type, range and consistency checked).
+    public static func modelConfig(_ data: Data) {
+        _ = try? ModelConfig(json: data, path: "config.json")
+    }
+
+    /// tokenizer.json: loaded, then a text with several scripts, digits, whitespace runs and
+    /// special-token look-alikes encoded and decoded back.
+    public static func tokenizerJSON(_ data: Data) {
+        withFile(data, suffix: ".json") { path in
+            guard let tokenizer = try? Tokenizer.load(path: path) else { return }
+            let ids = tokenizer.encode("Hello  world 12345\n\tünïcødé 日本語 🙂 <|endoftext|> <s>")
+            _ = tokenizer.decode(ids, skipSpecialTokens: false)
+            _ = tokenizer.decode(ids, skipSpecialTokens: true)
+        }
+    }
+
+    /// A .jsonl file read as a corpus (documents with ids; then bad lines skipped) and as
+    /// queries / problems.
+    public static func jsonl(_ data: Data) {
+        withFile(data, suffix: ".jsonl") { path in
+            for skipBad in [false, true] {
+                if let stream = try? DocumentStream(path: path, requireIDs: true, skipBad: skipBad) { _ = try? stream.catalogue() }
+            }
+            _ = try? Query.load(path, requiring: [])
+            _ = try? Query.load(path, requiring: [.completion])
+        }
+    }
+
+    /// Every vector format `lens inspect` and `--adapter` read: the first byte picks the format
+    /// (.bin, .npy, .safetensors, .gguf, an HDF5 dataset /vectors), the rest is the file, read
+    /// for the embedded model's width and depth.
+    public static func vectorFile(_ data: Data) {
+        guard let format = data.first else { return }
+        let suffix = [".bin", ".npy", ".safetensors", ".gguf", ".h5"][Int(format) % 5]
+        withFile(data.dropFirst(), suffix: suffix) { path in
+            _ = try? VectorFile.load(suffix == ".h5" ? path + ":/vectors" : path, config: embeddedModel.config)
+        }
+    }
+
+    /// The adapter files `--adapter`, `steer eval` and `steer export` read, for the embedded
+    /// model: the first byte picks a run's adapter.safetensors, a ReFT run's reft.safetensors,
+    /// or a PEFT directory whose adapter_config.json and adapter_model.safetensors are the rest
+    /// cut at its first NUL byte.
+    public static func adapterFiles(_ data: Data) {
+        guard let kind = data.first else { return }
+        let body = data.dropFirst()
+        switch kind % 3 {
+        case 0: withFile(body, suffix: "-adapter.safetensors") { _ = try? WeightAdapter.load($0, model: embeddedModel) }
+        case 1: withFile(body, suffix: "-reft.safetensors") { _ = try? ReFTInterventions.load($0, config: embeddedModel.config) }
+        default:
+            let directory = NSTemporaryDirectory() + "workbench-fuzz-peft-\(getpid())"
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let cut = body.firstIndex(of: 0) ?? body.endIndex
+            FileManager.default.createFile(atPath: directory + "/adapter_config.json", contents: Data(body[body.startIndex..<cut]))
+            FileManager.default.createFile(atPath: directory + "/adapter_model.safetensors",
+                                           contents: cut < body.endIndex ? Data(body[(cut + 1)...]) : Data())
+            _ = try? WeightAdapter.loadPEFT(directory, model: embeddedModel)
+        }
+    }
+
+    static let embeddedModel = try! TransformerModel.load(directory: DefaultModel.directory)
+
+    /// The readers take paths: the input goes to a file of its own (per process, so parallel
+    /// fuzzing jobs do not collide), removed afterwards.
+    static func withFile(_ data: Data, suffix: String = "", _ body: (String) -> Void) {
+        let path = NSTemporaryDirectory() + "workbench-fuzz-\(getpid())\(suffix)"
+        FileManager.default.createFile(atPath: path, contents: data)
+        defer { unlink(path) }
+        body(path)
+    }
+}
