@@ -16,4 +16,11 @@ if [ -n "$summary" ]; then
     failed=$(echo "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')
     echo "tests: $((total - failed)) passed, $failed failed"
 fi
+# Every command against every class of bad input (docs/testing.md, "Bad input").
+bash scripts/bad_inputs.sh > "$log" 2>&1 && echo "bad inputs: every cell refused cleanly" || { cat "$log"; status=1; }
+# A short run of every fuzz target under AddressSanitizer, starting from the seeds and every
+# input the fuzzers ever found (FUZZ_SECONDS each, 5 by default; 0 skips).
+if [ "${FUZZ_SECONDS:-5}" -gt 0 ]; then
+    bash scripts/fuzz.sh "${FUZZ_SECONDS:-5}" > "$log" 2>&1 && echo "fuzz smoke: no crash" || { cat "$log"; status=1; }
+fi
 exit $status

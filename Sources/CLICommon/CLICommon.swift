@@ -32,6 +32,14 @@ public func runCommand<C: ParsableCommand>(_ type: C.Type) {
         OutputLock.releaseAll()
         errors.write(Data("\(prefix)\(error)\n".utf8))
         group.abort(code: 1)
+    } catch let error as CocoaError {
+        // A file operation Foundation refused: one line with the path and the system's reason.
+        OutputLock.releaseAll()
+        let path = error.userInfo[NSFilePathErrorKey] as? String ?? error.filePath
+        let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError
+        let reason = underlying.map { String(cString: strerror(Int32($0.code))) } ?? error.localizedDescription
+        errors.write(Data("\(prefix)\(path.map { "\($0): " } ?? "")\(reason)\n".utf8))
+        group.abort(code: 1)
     } catch {
         OutputLock.releaseAll()
         if group.isDistributed {

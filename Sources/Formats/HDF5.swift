@@ -19,10 +19,7 @@ public final class HDF5Writer {
         wb_h5_silence_errors()
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
-            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-            catch { throw WorkbenchError("cannot create the output directory: \(error.localizedDescription)", file: dir) }
-        }
+        try makeDirectory(dir)
         temporaryPath = path + ".tmp-\(getpid())"
         file = H5Fcreate(temporaryPath, wb_h5f_acc_trunc(), wb_h5p_default(), wb_h5p_default())
         guard file >= 0 else { throw WorkbenchError("cannot create HDF5 file", file: path) }

@@ -20,7 +20,19 @@ public enum VectorFile {
         public var isPerLayer: Bool
     }
 
+    /// Reads `spec` for a model with `config`; NaN or infinite values are refused.
     public static func load(_ spec: String, tensor: String? = nil, config: ModelConfig) throws -> Vectors {
+        let vectors = try read(spec, tensor: tensor, config: config)
+        for (i, row) in vectors.rows.enumerated() {
+            if let bad = row.firstIndex(where: { !$0.isFinite }) {
+                let which = vectors.rows.count > 1 ? "vector \(i), value \(bad)" : "value \(bad)"
+                throw WorkbenchError("\(which) is \(row[bad]); vectors must be finite", file: spec)
+            }
+        }
+        return vectors
+    }
+
+    static func read(_ spec: String, tensor: String?, config: ModelConfig) throws -> Vectors {
         // file.h5:/dataset
         if let range = spec.range(of: ".h5:") ?? spec.range(of: ".hdf5:") {
             let path = String(spec[..<range.lowerBound]) + (spec[range].hasPrefix(".h5") ? ".h5" : ".hdf5")
@@ -85,6 +97,8 @@ public enum VectorFile {
             }
             count = product
         }
+        // (A shape of no dimensions is one value.)
+        guard count <= (bytes.count - payload) / width else { throw WorkbenchError(".npy data is shorter than its shape \(shape)", file: path) }
         let values: [Float] = data.withUnsafeBytes { raw in
             (0..<count).map { i in
                 isF4 ? Float(bitPattern: raw.loadUnaligned(fromByteOffset: payload + 4 * i, as: UInt32.self))

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Which files hold a model's weights, and in which dtype they are stored.
@@ -86,6 +87,10 @@ public struct CheckpointFiles {
         let t = try files[i].floatTensor(name)
         guard t.shape == expected else {
             throw WorkbenchError("tensor '\(name)' has shape \(t.shape) but config.json implies \(expected)", file: files[i].path)
+        }
+        // Σx² in float64 is finite exactly when every value is (a float32 squared cannot overflow it).
+        guard wb_sum_squares(t.data, t.count).isFinite else {
+            throw WorkbenchError("tensor '\(name)' holds NaN or infinite values", file: files[i].path)
         }
         return t
     }

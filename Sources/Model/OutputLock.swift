@@ -30,7 +30,7 @@ public enum OutputLock {
 
     /// `DIRECTORY/.lock` for a run directory (created if missing).
     public static func acquire(directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try makeDirectory(directory)
         try acquire((directory as NSString).appendingPathComponent(".lock"), for: directory)
     }
 

@@ -63,6 +63,7 @@ func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit
     let modules = try TrackedModule.select(fit.modules, model: model)
     let options = try fit.options()
     let stream = try influenceDocuments(docs, skipBad: fit.skipBad)
+    try checkWritable(out)
     // Estimate: one forward + backward per document and pass, plus the rotations for Λ.
     var documents = 0, tokens = 0
     try stream.forEach { doc in documents += 1; tokens += min(tokenizer.encode(doc.text).count, options.maxLength); return true }
@@ -72,6 +73,7 @@ func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit
         s + Double(tokens) * Double(m.outputDimension * m.outputDimension + m.inputDimension * m.inputDimension + m.parameterCount) * 2
     }
     let factorBytes = modules.reduce(0) { $0 + 4 * ($1.inputDimension * $1.inputDimension + $1.outputDimension * $1.outputDimension + $1.parameterCount) }
+    guard documents > 0 else { throw WorkbenchError("no documents to fit on", file: docs) }
     let group = ProcessGroup.world
     let seconds = (2 * perPass + rotations) / 40e9 / Double(group.size)
     if group.isDistributed { printError("fit: \(group.size) ranks, each fitting every \(group.size)th document") }

@@ -21,6 +21,7 @@ struct SelfInfluence: ParsableCommand {
     func run() throws {
         let (m, tokenizer) = try loadModel(model)
         let fitted = try EKFACFactors(path: factors, model: m)
+        try checkWritable(out)
         let value: Double? = damping == "heuristic" ? nil : Double(damping)
         guard damping == "heuristic" || value != nil else { throw WorkbenchError("--damping: '\(damping)' is not a number or heuristic") }
         let dampings = fitted.modules.map { value ?? $0.heuristicDamping }
@@ -82,6 +83,7 @@ struct Analyze: ParsableCommand {
     func run() throws {
         guard !queries.isEmpty else { throw WorkbenchError("give at least one --queries file") }
         let table = try ScoreTable(path: scores)
+        try checkWritable(out)
         let stream = try influenceDocuments(docs)
         let ids = try stream.catalogue().ids
         guard ids.count >= table.documentIDs.count, Array(ids.prefix(table.documentIDs.count)) == table.documentIDs else {

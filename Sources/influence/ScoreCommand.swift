@@ -51,6 +51,7 @@ struct Score: ParsableCommand {
             guard parts == [0, 1] else { throw WorkbenchError("--shard splits a run by hand; under mpirun every rank takes its own slice, so leave --shard out") }
             parts = [group.rank, group.size]
         }
+        try checkWritable(out)
         // One run per output at a time: a second would overwrite the first's partial checkpoints.
         if group.isRoot { try OutputLock.acquire(out + ".lock", for: out) }
         guard top >= 1 else { throw WorkbenchError("--top must be at least 1") }

@@ -34,6 +34,7 @@ struct Tune: ParsableCommand {
         }
         let dir = try DefaultModel.resolve(model)
         let m = try TransformerModel.load(directory: dir)
+        try checkWritable(out)
         let tokenizer = try Tokenizer.load(modelDirectory: dir)
         let texts = try DocumentStream(path: docs).all().map(\.text)
         let separator = m.config.eosTokenIds.first
