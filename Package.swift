@@ -75,7 +75,8 @@ let package = Package(
         .testTarget(name: "SteeringTests", dependencies: ["Steering", "Model", "Tokenizers", "Corpus", "Formats"], exclude: ["Fixtures"]),
         // What each fuzz target does with an input (Fuzz/), replayed on the committed
         // regression inputs by FuzzTests; the libFuzzer executables are declared below.
-        .target(name: "FuzzReaders", dependencies: ["Model", "Tokenizers", "Corpus", "Formats", "Steering"], path: "Fuzz/FuzzReaders"),
+        .target(name: "FuzzReaders", dependencies: ["Model", "Tokenizers", "Corpus", "Formats", "Steering", "Influence", "Lens"],
+                path: "Fuzz/FuzzReaders"),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzReaders", "Formats", "Model"]),
         // Runs the built `workbench` binary as a user would; depending on it builds it first.
         .testTarget(name: "WorkbenchCLITests", dependencies: ["workbench", "lens", "influence", "steer", "Model", "Tokenizers", "Corpus", "Formats"]),
@@ -88,7 +89,7 @@ let package = Package(
 // sets it and builds them into .build-fuzz.
 if ProcessInfo.processInfo.environment["WORKBENCH_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
-    for name in ["FuzzSafeTensors", "FuzzModelConfig", "FuzzTokenizerJSON", "FuzzJSONL", "FuzzVectorFiles", "FuzzAdapterFiles"] {
+    for name in ["FuzzSafeTensors", "FuzzModelConfig", "FuzzTokenizerJSON", "FuzzJSONL", "FuzzVectorFiles", "FuzzAdapterFiles", "FuzzResultFiles"] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", "FuzzReaders"], path: "Fuzz/\(name)"))
     }
 }

@@ -1,6 +1,8 @@
 import Corpus
 import Formats
 import Foundation
+import Influence
+import Lens
 import Model
 import Steering
 import Tokenizers
@@ -13,7 +15,7 @@ public enum FuzzReaders {
     /// Every target by name, for the regression tests.
     public static let all: [String: (Data) -> Void] = [
         "FuzzSafeTensors": safeTensors, "FuzzModelConfig": modelConfig, "FuzzTokenizerJSON": tokenizerJSON,
-        "FuzzJSONL": jsonl, "FuzzVectorFiles": vectorFile, "FuzzAdapterFiles": adapterFiles,
+        "FuzzJSONL": jsonl, "FuzzVectorFiles": vectorFile, "FuzzAdapterFiles": adapterFiles, "FuzzResultFiles": resultFiles,
     ]
 
     /// One safetensors file: parsed and validated, then every tensor read as float32.
@@ -83,6 +85,20 @@ public enum FuzzReaders {
             FileManager.default.createFile(atPath: directory + "/adapter_model.safetensors",
                                            contents: cut < body.endIndex ? Data(body[(cut + 1)...]) : Data())
             _ = try? WeightAdapter.loadPEFT(directory, model: embeddedModel)
+        }
+    }
+
+    /// The HDF5 files the commands read back, for the embedded model: the first byte picks a
+    /// score file (`influence merge`, `analyze`), EK-FAC factors (`influence score`, `self`) or a
+    /// tuned lens (`lens run --tuned`).
+    public static func resultFiles(_ data: Data) {
+        guard let kind = data.first else { return }
+        withFile(data.dropFirst(), suffix: ".h5") { path in
+            switch kind % 3 {
+            case 0: _ = try? ScoreTable(path: path)
+            case 1: _ = try? EKFACFactors(path: path, model: embeddedModel)
+            default: _ = try? TunedLens(path: path, model: embeddedModel)
+            }
         }
     }
 
