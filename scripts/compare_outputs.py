@@ -27,6 +27,8 @@ def hdf5(path):
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
                 value = obj[()]
+                if getattr(value, "dtype", None) is not None and value.dtype.kind == "O":
+                    value = repr(value.tolist())   # variable-length strings: compare the text
                 out[name] = (str(obj.dtype), obj.shape, value.tobytes() if hasattr(value, "tobytes") else repr(value))
         f.visititems(visit)
     return out

@@ -39,8 +39,7 @@ compare() {
 }
 
 status=0
-rng=$seed
-next_random() { rng=$(( (rng * 1103515245 + 12345) % 2147483648 )); echo $rng; }
+index=0
 echo "| command | uninterrupted | kills at (seconds after start) | same bits after the rerun | half-written output seen |"
 echo "| --- | --- | --- | --- | --- |"
 for spec in "${commands[@]}"; do
@@ -52,10 +51,11 @@ for spec in "${commands[@]}"; do
     target=${output/OUT/killed}
     moments=()
     leftovers=no
-    for _ in $(seq "$kills"); do
-        # A moment in the first 90 % of the uninterrupted run's duration.
-        at=$(python3 -c "print(round($(next_random) / 2147483648 * 0.9 * $duration, 2))")
+    for k in $(seq "$kills"); do
+        # A seeded moment in the first 90 % of the uninterrupted run's duration.
+        at=$(python3 -c "import random; print(round(random.Random(f'$seed-$index-$k').random() * 0.9 * $duration, 2))")
         moments+=("$at")
+        [ -z "$file" ] && rm -f "$target"   # so that a file under the final name can only come from this attempt
         ${args//OUT/killed} >/dev/null 2>&1 &
         pid=$!
         sleep "$at"
@@ -73,5 +73,6 @@ for spec in "${commands[@]}"; do
     [ "$leftovers" = yes ] && status=1
     printf '| %s | %.1f s | %d (%s) | %s | %s |\n' "$name" "$duration" "$kills" "${moments[*]}" "$same" "$leftovers"
     rm -rf "${output/OUT/reference}" "$target"* "${output/OUT/killed}".*
+    index=$((index + 1))
 done
 exit $status
