@@ -85,6 +85,8 @@ offset = 8 + header_length + norm["data_offsets"][0]
 model("nan", weights[:offset] + nan + weights[offset + len(nan):])
 narrow = dict(config, hidden_size=width // 2)
 model("other-width", weights, json.dumps(narrow).encode())
+# A valid model that is not the embedded one (its config differs, so does its fingerprint).
+model("another", weights, json.dumps(dict(config, note="another model")).encode())
 
 
 # Vectors: .npy files of [depth, width] float32.

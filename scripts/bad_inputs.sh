@@ -56,6 +56,9 @@ for class in "${classes[@]}"; do
     else row+=" | n/a"; fi
     if [ -e "$w/factors/$class.h5" ] || [ "$class" = missing ]; then
         row+=" | $(check "$w/factors/$class.h5" "$o/scores-$class.h5" "$bin/influence" score --queries "$w/q.jsonl" --docs "$w/docs.jsonl" --factors "$w/factors/$class.h5" --out "$o/scores-$class.h5" --max-length 32)"
+    elif [ "$class" = other-width ]; then
+        # Factors fitted on the embedded model, scored with another model.
+        row+=" | $(check "$w/factors/good.h5" "$o/scores-$class.h5" "$bin/influence" score --model "$m/another" --queries "$w/q.jsonl" --docs "$w/docs.jsonl" --factors "$w/factors/good.h5" --out "$o/scores-$class.h5" --max-length 32)"
     else row+=" | n/a"; fi
     if [ -e "$w/problems/$class.jsonl" ] || [ "$class" = missing ]; then
         row+=" | $(check "$w/problems/$class.jsonl" "$o/run-$class" "$bin/steer" train --problems "$w/problems/$class.jsonl" --out "$o/run-$class" --steps 1 --prompts-per-step 2 --group 2 --max-new 8)"
