@@ -89,7 +89,7 @@ let package = Package(
 // sets it and builds them into .build-fuzz.
 if ProcessInfo.processInfo.environment["WORKBENCH_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"))
-    for name in ["FuzzSafeTensors", "FuzzModelConfig", "FuzzTokenizerJSON", "FuzzJSONL", "FuzzVectorFiles", "FuzzAdapterFiles", "FuzzResultFiles"] {
+    for name in ["FuzzSafeTensors", "FuzzModelFiles", "FuzzTokenizerJSON", "FuzzJSONL", "FuzzVectorFiles", "FuzzAdapterFiles", "FuzzResultFiles"] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", "FuzzReaders"], path: "Fuzz/\(name)"))
     }
 }

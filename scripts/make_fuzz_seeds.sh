@@ -2,6 +2,7 @@
 # Writes the committed seed corpora of the fuzz targets that need made-up files
 # (Fuzz/seeds/TARGET/): valid inputs made by the workbench itself on the embedded model.
 # Run after a release build; scripts/fuzz.sh adds the fixtures that already exist in the tree.
+#   FuzzModelFiles     config.json, a shard index and tokenizer_config.json, each prefixed with its byte
 #   FuzzJSONL          a few lines of each kind of .jsonl the commands read
 #   FuzzVectorFiles    one vector file per format, prefixed with the byte that selects it
 #   FuzzAdapterFiles   a LoRA run adapter, a LoReFT run file, a PEFT directory (config NUL weights),
@@ -51,6 +52,15 @@ prefix 1 "$work/reft/reft.safetensors" "$seeds/FuzzAdapterFiles/loreft.safetenso
 "$bin/steer" export "$work/lora" --format peft --out "$work/peft" >/dev/null
 { printf '\002'; cat "$work/peft/adapter_config.json"; printf '\000'; cat "$work/peft/adapter_model.safetensors"; } \
     > "$seeds/FuzzAdapterFiles/peft-lora"
+
+# Model directory files: config.json files, the sharded fixture's index, a tokenizer_config.json.
+mkdir -p "$seeds/FuzzModelFiles"
+for config in notebooks-data/model/config.json Tests/ModelTests/Fixtures/*/config.json; do
+    prefix 0 "$config" "$seeds/FuzzModelFiles/config-$(basename "$(dirname "$config")").json"
+done
+prefix 1 Tests/ModelTests/Fixtures/llama_sharded/model.safetensors.index.json "$seeds/FuzzModelFiles/index.json"
+printf '{"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>", "chat_template": "{{ messages }}"}' > "$work/tokenizer_config.json"
+prefix 2 "$work/tokenizer_config.json" "$seeds/FuzzModelFiles/tokenizer_config.json"
 
 # Result files: a score file (one query, four documents), prefixed with the byte that selects its
 # reader. Factors and tuned lenses of the embedded model (a 256 × 256 matrix and up) are larger

@@ -14,7 +14,7 @@ import Tokenizers
 public enum FuzzReaders {
     /// Every target by name, for the regression tests.
     public static let all: [String: (Data) -> Void] = [
-        "FuzzSafeTensors": safeTensors, "FuzzModelConfig": modelConfig, "FuzzTokenizerJSON": tokenizerJSON,
+        "FuzzSafeTensors": safeTensors, "FuzzModelFiles": modelFiles, "FuzzTokenizerJSON": tokenizerJSON,
         "FuzzJSONL": jsonl, "FuzzVectorFiles": vectorFile, "FuzzAdapterFiles": adapterFiles, "FuzzResultFiles": resultFiles,
     ]
 
@@ -27,10 +27,40 @@ public enum FuzzReaders {
         }
     }
 
-    /// config.json: parsed into a ModelConfig (every field's type, range and consistency checked).
-    public static func modelConfig(_ data: Data) {
-        _ = try? ModelConfig(json: data, path: "config.json")
+    /// The JSON files of a model directory; the first byte picks: config.json (into a
+    /// ModelConfig: every field's type, range and consistency checked),
+    /// model.safetensors.index.json (beside the shards of a small sharded checkpoint: every
+    /// shard name and tensor location checked) or tokenizer_config.json (`--template auto`).
+    public static func modelFiles(_ data: Data) {
+        guard let kind = data.first else { return }
+        let body = Data(data.dropFirst())
+        switch kind % 3 {
+        case 0: _ = try? ModelConfig(json: body, path: "config.json")
+        case 1:
+            let index = shardedDirectory + "/model.safetensors.index.json"
+            FileManager.default.createFile(atPath: index, contents: body)
+            if let files = try? CheckpointFiles(directory: shardedDirectory) {
+                for name in files.tensorNames.sorted() { _ = files.info(name) }
+            }
+        default:
+            withDirectory { directory in
+                FileManager.default.createFile(atPath: directory + "/tokenizer_config.json", contents: body)
+                _ = try? PromptTemplate.parse("auto", modelDirectory: directory)
+            }
+        }
     }
+
+    /// A copy of the sharded test checkpoint's shards, made once per process.
+    static let shardedDirectory: String = {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Tests/ModelTests/Fixtures/llama_sharded").path
+        let directory = NSTemporaryDirectory() + "workbench-fuzz-shards-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: source)) ?? [] where name.hasPrefix("model-") {
+            try? FileManager.default.copyItem(atPath: source + "/" + name, toPath: directory + "/" + name)
+        }
+        return directory
+    }()
 
     /// tokenizer.json: loaded, then a text with several scripts, digits, whitespace runs and
     /// special-token look-alikes encoded and decoded back.
@@ -77,14 +107,13 @@ public enum FuzzReaders {
         case 0: withFile(body, suffix: "-adapter.safetensors") { _ = try? WeightAdapter.load($0, model: embeddedModel) }
         case 1: withFile(body, suffix: "-reft.safetensors") { _ = try? ReFTInterventions.load($0, config: embeddedModel.config) }
         default:
-            let directory = NSTemporaryDirectory() + "workbench-fuzz-peft-\(getpid())"
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let cut = body.firstIndex(of: 0) ?? body.endIndex
-            FileManager.default.createFile(atPath: directory + "/adapter_config.json", contents: Data(body[body.startIndex..<cut]))
-            FileManager.default.createFile(atPath: directory + "/adapter_model.safetensors",
-                                           contents: cut < body.endIndex ? Data(body[(cut + 1)...]) : Data())
-            _ = try? WeightAdapter.loadPEFT(directory, model: embeddedModel)
+            withDirectory { directory in
+                let cut = body.firstIndex(of: 0) ?? body.endIndex
+                FileManager.default.createFile(atPath: directory + "/adapter_config.json", contents: Data(body[body.startIndex..<cut]))
+                FileManager.default.createFile(atPath: directory + "/adapter_model.safetensors",
+                                               contents: cut < body.endIndex ? Data(body[(cut + 1)...]) : Data())
+                _ = try? WeightAdapter.loadPEFT(directory, model: embeddedModel)
+            }
         }
     }
 
@@ -103,6 +132,14 @@ public enum FuzzReaders {
     }
 
     static let embeddedModel = try! TransformerModel.load(directory: DefaultModel.directory)
+
+    /// A fresh directory (per process), removed afterwards.
+    static func withDirectory(_ body: (String) -> Void) {
+        let directory = NSTemporaryDirectory() + "workbench-fuzz-dir-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        body(directory)
+    }
 
     /// The readers take paths: the input goes to a file of its own (per process, so parallel
     /// fuzzing jobs do not collide), removed afterwards.
