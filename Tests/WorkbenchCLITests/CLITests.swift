@@ -250,15 +250,21 @@ final class CLITests: XCTestCase {
                            containing: "short.bin: holds 3 values (shape [3]); the model needs d = \(d)")
     }
 
+    /// Writes DIR/docs.jsonl and DIR/q.jsonl: the first documents of the sample corpus and
+    /// the first reasoning queries of the embedded model's data.
+    func writeInfluenceInputs(to dir: String, documents: Int, queries: Int) throws {
+        for (source, name, count) in [("corpus-sample.jsonl", "docs.jsonl", documents), ("queries/reasoning.jsonl", "q.jsonl", queries)] {
+            let text = try String(contentsOfFile: DefaultModel.dataDirectory + "/" + source, encoding: .utf8)
+            try (text.split(separator: "\n").prefix(count).joined(separator: "\n") + "\n").write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+        }
+    }
+
     /// fit → score → shards + merge, and a run killed with SIGKILL resumes to the same scores.
     func testInfluenceEndToEnd() throws {
         let dir = NSTemporaryDirectory() + "influence-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let sample = try String(contentsOfFile: DefaultModel.dataDirectory + "/corpus-sample.jsonl", encoding: .utf8)
-        try (sample.split(separator: "\n").prefix(24).joined(separator: "\n") + "\n").write(toFile: dir + "/docs.jsonl", atomically: true, encoding: .utf8)
-        let queries = try String(contentsOfFile: DefaultModel.dataDirectory + "/queries/reasoning.jsonl", encoding: .utf8)
-        try (queries.split(separator: "\n").prefix(3).joined(separator: "\n") + "\n").write(toFile: dir + "/q.jsonl", atomically: true, encoding: .utf8)
+        try writeInfluenceInputs(to: dir, documents: 24, queries: 3)
         let common = ["--queries", dir + "/q.jsonl", "--docs", dir + "/docs.jsonl", "--max-length", "64", "--normalize", "nll", "--batch-size", "4"]
 
         let fit = try run(["fit", "--docs", dir + "/docs.jsonl", "--out", dir + "/factors.h5", "--max-length", "64"], tool: "influence")

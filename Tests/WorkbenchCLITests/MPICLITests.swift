@@ -33,10 +33,7 @@ extension CLITests {
         let dir = NSTemporaryDirectory() + "mpi-influence-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let sample = try String(contentsOfFile: DefaultModel.dataDirectory + "/corpus-sample.jsonl", encoding: .utf8)
-        try (sample.split(separator: "\n").prefix(25).joined(separator: "\n") + "\n").write(toFile: dir + "/docs.jsonl", atomically: true, encoding: .utf8)
-        let queries = try String(contentsOfFile: DefaultModel.dataDirectory + "/queries/reasoning.jsonl", encoding: .utf8)
-        try (queries.split(separator: "\n").prefix(3).joined(separator: "\n") + "\n").write(toFile: dir + "/q.jsonl", atomically: true, encoding: .utf8)
+        try writeInfluenceInputs(to: dir, documents: 25, queries: 3)
         let fit = ["fit", "--docs", dir + "/docs.jsonl", "--max-length", "48", "--modules", "mlp"]
 
         let single = try run(fit + ["--out", dir + "/f1.h5"], environment: Self.oneThread, tool: "influence")

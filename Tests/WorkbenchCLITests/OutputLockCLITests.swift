@@ -36,10 +36,7 @@ extension CLITests {
 
         // influence score: OUT.lock beside the output, removed at the end.
         let docs = dir + "/docs.jsonl", queries = dir + "/q.jsonl"
-        let sample = try String(contentsOfFile: DefaultModel.dataDirectory + "/corpus-sample.jsonl", encoding: .utf8)
-        try (sample.split(separator: "\n").prefix(4).joined(separator: "\n") + "\n").write(toFile: docs, atomically: true, encoding: .utf8)
-        let q = try String(contentsOfFile: DefaultModel.dataDirectory + "/queries/reasoning.jsonl", encoding: .utf8)
-        try (q.split(separator: "\n").prefix(1).joined(separator: "\n") + "\n").write(toFile: queries, atomically: true, encoding: .utf8)
+        try writeInfluenceInputs(to: dir, documents: 4, queries: 1)
         FileManager.default.createFile(atPath: dir + "/s.h5.lock", contents: Data("12345\n".utf8))   // stale
         let scored = try run(["score", "--queries", queries, "--docs", docs, "--out", dir + "/s.h5", "--max-length", "32",
                               "--strategy", "identity", "--factors", "none"], tool: "influence")
