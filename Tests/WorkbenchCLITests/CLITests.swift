@@ -30,6 +30,11 @@ final class CLITests: XCTestCase {
              tool: String? = nil) throws -> Run {
         let executable = lens ? Self.lensBinary : tool.map { (Self.binary as NSString).deletingLastPathComponent + "/" + $0 } ?? Self.binary
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: executable), "no binary at \(executable)")
+        return try launch(executable, args, environment: environment, directory: directory)
+    }
+
+    /// Runs `executable args` to the end and collects its status and output.
+    func launch(_ executable: String, _ args: [String], environment: [String: String]? = nil, directory: String? = nil) throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args

@@ -13,18 +13,8 @@ extension CLITests {
     /// `tool args` under `mpirun -n ranks` (Open MPI, from scripts/setup.sh).
     func runMPI(ranks: Int, tool: String, _ args: [String]) throws -> Run {
         let executable = (Self.binary as NSString).deletingLastPathComponent + "/" + tool
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["mpirun", "-n", String(ranks), "--oversubscribe"] + (getuid() == 0 ? ["--allow-run-as-root"] : []) + [executable] + args
-        p.environment = Self.oneThread
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let r = Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        let launcher = ["mpirun", "-n", String(ranks), "--oversubscribe"] + (getuid() == 0 ? ["--allow-run-as-root"] : [])
+        let r = try launch("/usr/bin/env", launcher + [executable] + args, environment: Self.oneThread)
         XCTAssertNotEqual(r.status, 127, "mpirun not found: scripts/setup.sh installs openmpi-bin")
         return r
     }
