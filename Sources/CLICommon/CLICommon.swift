@@ -35,7 +35,7 @@ public func runCommand<C: ParsableCommand>(_ type: C.Type) {
     } catch let error as CocoaError {
         // A file operation Foundation refused: one line with the path and the system's reason.
         OutputLock.releaseAll()
-        let path = error.userInfo[NSFilePathErrorKey] as? String ?? error.filePath
+        let path = (error.userInfo[NSFilePathErrorKey] as? String ?? error.filePath).flatMap { $0.isEmpty ? nil : $0 }
         let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError
         let reason = underlying.map { String(cString: strerror(Int32($0.code))) } ?? error.localizedDescription
         errors.write(Data("\(prefix)\(path.map { "\($0): " } ?? "")\(reason)\n".utf8))

@@ -8,6 +8,12 @@ public struct TunedLensTrainingOptions: Sendable {
     public var learningRate: Float = 1e-3
     public var warmup = 20
     public var seed: UInt64 = 0
+    /// Where to keep a resumable checkpoint (nil: none): written every `checkpointEvery` steps;
+    /// when the file exists at the start, training continues from it, bit for bit.
+    public var checkpoint: String?
+    public var checkpointEvery = 50
+    /// Identifies the data and options; a checkpoint with another key is refused.
+    public var runKey = ""
     public init() {}
 }
 
@@ -27,8 +33,17 @@ public enum TunedLensTrainer {
                                     clipNorm: 0)
         var losses: [Float] = []
         var sequences: [ArraySlice<Int>] = [], epoch = 0, cursor = 0
+        if let path = options.checkpoint, FileManager.default.fileExists(atPath: path) {
+            let saved = try loop.restoreCheckpoint(from: path)
+            guard saved["run_key"] == options.runKey, let e = saved["epoch"].flatMap(Int.init), let c = saved["cursor"].flatMap(Int.init) else {
+                throw WorkbenchError("a checkpoint of a tuned lens with other data or options is in the way; remove it to start afresh", file: path)
+            }
+            (epoch, cursor) = (e, c)
+            if epoch > 0 { sequences = data.epoch(epoch - 1, seed: options.seed) }
+            losses = loop.history.map { Float($0.loss) }
+        }
         let translated = Tensor(zeros: [rows, d]), dTranslated = Tensor(zeros: [rows, d])
-        for _ in 0..<options.steps {
+        while loop.completedSteps < options.steps {
             var tokens: [Int] = []
             for _ in 0..<B {
                 if cursor == sequences.count { sequences = data.epoch(epoch, seed: options.seed); epoch += 1; cursor = 0 }
@@ -61,6 +76,10 @@ public enum TunedLensTrainer {
             let loss = Float(report.loss)
             losses.append(loss)
             progress(report.step, loss)
+            if let path = options.checkpoint, options.checkpointEvery > 0,
+               report.step % options.checkpointEvery == 0, report.step < options.steps {
+                try loop.saveCheckpoint(to: path, extra: ["run_key": options.runKey, "epoch": String(epoch), "cursor": String(cursor)])
+            }
         }
         return (lens, losses)
     }

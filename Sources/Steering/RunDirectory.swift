@@ -78,7 +78,7 @@ public struct RunDirectory {
     public func writeConfig(_ config: RunConfig) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try makeDirectory(path)
         try writeFileAtomically(try encoder.encode(config), to: configPath)
     }
 
@@ -97,7 +97,7 @@ public struct RunDirectory {
     public func saveAdapter(_ trainable: any Trainable, method: TrainingMethod, model: TransformerModel,
                             subdirectory: String = "") throws {
         let dir = subdirectory.isEmpty ? path : file(subdirectory)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try makeDirectory(dir)
         switch method {
         case .vectors:
             guard let vectors = trainable as? SteeringVectors else { preconditionFailure("method vectors trains SteeringVectors") }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLICommon
+import Formats
 import Foundation
 import Lens
 import Model
@@ -27,6 +28,8 @@ struct Tune: ParsableCommand {
     @Option(help: "Hold out one document in this many.") var holdOutEvery: Int = 10
     @Option(help: "Held-out windows used for the report.") var heldOutWindows: Int = 16
     @Option(help: "Seed for the window order.") var seed: UInt64 = 0
+    @Option(help: "Steps between checkpoints to OUT.partial.safetensors (0: none); a rerun of the same command resumes from it.")
+    var checkpointEvery: Int = 50
 
     func run() throws {
         guard steps >= 1, batchSize >= 1, length >= 2, holdOutEvery >= 2 else {
@@ -50,6 +53,15 @@ struct Tune: ParsableCommand {
         var options = TunedLensTrainingOptions()
         options.steps = steps; options.batchSize = batchSize; options.learningRate = lr; options.seed = seed
         options.warmup = min(options.warmup, steps / 5)
+        // Resumable: OUT.partial.safetensors every --checkpoint-every steps, keyed by the data and options.
+        try OutputLock.acquire(out + ".lock", for: out)
+        options.checkpoint = out + ".partial.safetensors"
+        options.checkpointEvery = checkpointEvery
+        var key = ContentHash()
+        for tokens in [train, heldOut] { tokens.withUnsafeBytes { key.update($0) } }
+        key.update(Data("\(m.fingerprint) \(steps) \(batchSize) \(length) \(lr) \(seed) \(holdOutEvery)".utf8))
+        options.runKey = key.hex
+        if FileManager.default.fileExists(atPath: options.checkpoint!) { printError("resuming from \(options.checkpoint!)") }
         let start = Date()
         let (lens, losses) = try TunedLensTrainer.train(model: m, data: data, options: options) { step, loss in
             if step % 10 == 0 || step == steps {
@@ -61,6 +73,7 @@ struct Tune: ParsableCommand {
         let report = TunedLens.Report(logitLensKL: logit, tunedLensKL: tuned, trainingLoss: losses,
                                       heldOutTokens: windows.count * length)
         try lens.write(to: out, model: m, report: report)
+        try? FileManager.default.removeItem(atPath: options.checkpoint!)
         print("held-out KL(final ‖ layer), nats per token, over \(windows.count * length) tokens:")
         print("site            logit lens  tuned lens")
         for r in 0..<logit.count {

@@ -77,7 +77,7 @@ public final class OptimizationLoop {
         var metadata = extra
         metadata["step"] = String(completedSteps)
         metadata["adam_step"] = String(optimizer.step)
-        try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try makeDirectory((file as NSString).deletingLastPathComponent)
         try SafeTensorsWriter.write(tensors, to: file, metadata: metadata)
     }
 
