@@ -226,24 +226,43 @@ public final class HDF5Reader {
     public func shape(_ name: String) throws -> [Int] {
         let ds = try open(name)
         defer { H5Dclose(ds) }
-        return shape(of: ds)
+        return try shape(of: ds, name: name)
     }
 
-    private func shape(of ds: hid_t) -> [Int] {
+    private func shape(of ds: hid_t, name: String) throws -> [Int] {
         let space = H5Dget_space(ds)
         defer { H5Sclose(space) }
         let rank = Int(H5Sget_simple_extent_ndims(space))
+        guard rank >= 0, rank <= 32 else { throw fail("'\(name)' has no readable shape") }
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
         H5Sget_simple_extent_dims(space, &dims, nil)
+        guard dims.allSatisfy({ $0 <= hsize_t(Int32.max) }) else { throw fail("'\(name)' claims a dimension of more than 2^31 values") }
         return rank == 0 ? [] : dims.prefix(rank).map { Int($0) }
+    }
+
+    /// The number of values of a dataset, refused when its shape claims more than the bytes
+    /// stored for it can hold (deflate, the one filter the workbench writes, expands at most
+    /// 1032:1), so that a lying header is caught before any allocation.
+    private func valueCount(of ds: hid_t, shape: [Int], name: String) throws -> Int {
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw fail("'\(name)' claims more values than can be counted") }
+            count = product
+        }
+        let stored = Int(clamping: H5Dget_storage_size(ds))
+        guard count <= stored.multipliedReportingOverflow(by: 1032).partialValue + 64 else {
+            throw fail("'\(name)' claims \(count) values, more than its \(stored) stored bytes can hold")
+        }
+        return count
     }
 
     /// Reads a whole numeric dataset converted by HDF5 to `memoryType`.
     private func read<T: Numeric>(_ name: String, as memoryType: hid_t, typeName: String) throws -> (shape: [Int], values: [T]) {
         let ds = try open(name)
         defer { H5Dclose(ds) }
-        let shape = shape(of: ds)
-        var values = [T](repeating: 0, count: shape.reduce(1, *))
+        let shape = try shape(of: ds, name: name)
+        var values = [T](repeating: 0, count: try valueCount(of: ds, shape: shape, name: name))
         let ok = values.withUnsafeMutableBufferPointer {
             H5Dread(ds, memoryType, wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
         }
@@ -263,7 +282,7 @@ public final class HDF5Reader {
     public func readStrings(_ name: String) throws -> [String] {
         let ds = try open(name)
         defer { H5Dclose(ds) }
-        let count = shape(of: ds).reduce(1, *)
+        let count = try valueCount(of: ds, shape: try shape(of: ds, name: name), name: name)
         let type = HDF5Writer.utf8StringType()
         defer { H5Tclose(type) }
         var ptrs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)

@@ -39,6 +39,19 @@ final class FuzzRegressionTests: XCTestCase {
         }
     }
 
+    /// An HDF5 dataset whose header claims 2^60 values made the reader allocate them; a shape
+    /// is now checked against the bytes stored for the dataset first.
+    func testLyingHDF5ShapesAreRefusedBeforeAllocating() throws {
+        let input = try readFile(Self.regressions + "/FuzzVectorFiles/hdf5-dataset-claims-2pow60-values")
+        let path = NSTemporaryDirectory() + "regression-\(UUID().uuidString).h5"
+        try input.dropFirst().write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let config = try TransformerModel.load(directory: DefaultModel.directory).config
+        XCTAssertThrowsError(try VectorFile.load(path + ":/vectors", config: config)) {
+            XCTAssertTrue("\($0)".contains("stored bytes can hold") || "\($0)".contains("more than 2^31"), "\($0)")
+        }
+    }
+
     /// Empty inputs leaked a buffer in Foundation's FileManager.contents; the readers now read
     /// with POSIX calls and refuse an empty file with a message.
     func testEmptyFilesAreRefused() throws {
