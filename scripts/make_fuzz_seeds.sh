@@ -4,7 +4,8 @@
 # Run after a release build; scripts/fuzz.sh adds the fixtures that already exist in the tree.
 #   FuzzModelFiles     config.json, a shard index and tokenizer_config.json, each prefixed with its byte
 #   FuzzJSONL          a few lines of each kind of .jsonl the commands read
-#   FuzzVectorFiles    one vector file per format, prefixed with the byte that selects it
+#   FuzzVectorFiles    one vector file per format, prefixed with the byte that selects it (the HDF5
+#                      one goes to FuzzResultFiles)
 #   FuzzAdapterFiles   a LoRA run adapter, a LoReFT run file, a PEFT directory (config NUL weights),
 #                      each prefixed with the byte that selects its reader
 set -euo pipefail
@@ -42,7 +43,8 @@ values = np.fromfile(sys.argv[1], dtype="<f4")
 with h5py.File(sys.argv[2], "w") as f:
     f["vectors"] = values.reshape(4, -1)
 EOF
-[ -f "$work/vectors.h5" ] && prefix 4 "$work/vectors.h5" "$seeds/FuzzVectorFiles/vectors.h5"
+mkdir -p "$seeds/FuzzResultFiles"
+[ -f "$work/vectors.h5" ] && prefix 3 "$work/vectors.h5" "$seeds/FuzzResultFiles/vectors.h5"
 
 # Adapters: LoRA rank 1 on q_proj, LoReFT rank 1 on one layer, and the LoRA as a PEFT directory.
 "$bin/steer" train "${common[@]}" --method lora --rank 1 --targets q_proj --out "$work/lora" >/dev/null 2>&1
@@ -65,7 +67,6 @@ prefix 2 "$work/tokenizer_config.json" "$seeds/FuzzModelFiles/tokenizer_config.j
 # Result files: a score file (one query, four documents), prefixed with the byte that selects its
 # reader. Factors and tuned lenses of the embedded model (a 256 × 256 matrix and up) are larger
 # than the fuzzer's inputs (64 KB), so they have no seed.
-mkdir -p "$seeds/FuzzResultFiles"
 head -n 4 "$data/corpus-sample.jsonl" > "$work/docs.jsonl"
 head -n 1 "$data/queries/reasoning.jsonl" > "$work/q.jsonl"
 "$bin/influence" score --queries "$work/q.jsonl" --docs "$work/docs.jsonl" --strategy identity \

@@ -85,14 +85,14 @@ public enum FuzzReaders {
         }
     }
 
-    /// Every vector format `lens inspect` and `--adapter` read: the first byte picks the format
-    /// (.bin, .npy, .safetensors, .gguf, an HDF5 dataset /vectors), the rest is the file, read
-    /// for the embedded model's width and depth.
+    /// The vector formats `lens inspect` and `--adapter` read besides HDF5 datasets (those are
+    /// in `resultFiles`): the first byte picks .bin, .npy, .safetensors or .gguf, the rest is the
+    /// file, read for the embedded model's width and depth.
     public static func vectorFile(_ data: Data) {
         guard let format = data.first else { return }
-        let suffix = [".bin", ".npy", ".safetensors", ".gguf", ".h5"][Int(format) % 5]
+        let suffix = [".bin", ".npy", ".safetensors", ".gguf"][Int(format) % 4]
         withFile(data.dropFirst(), suffix: suffix) { path in
-            _ = try? VectorFile.load(suffix == ".h5" ? path + ":/vectors" : path, config: embeddedModel.config)
+            _ = try? VectorFile.load(path, config: embeddedModel.config)
         }
     }
 
@@ -117,16 +117,17 @@ public enum FuzzReaders {
         }
     }
 
-    /// The HDF5 files the commands read back, for the embedded model: the first byte picks a
-    /// score file (`influence merge`, `analyze`), EK-FAC factors (`influence score`, `self`) or a
-    /// tuned lens (`lens run --tuned`).
+    /// The HDF5 files the commands read, for the embedded model: the first byte picks a score
+    /// file (`influence merge`, `analyze`), EK-FAC factors (`influence score`, `self`), a tuned
+    /// lens (`lens run --tuned`) or a vector dataset (`lens inspect file.h5:/vectors`).
     public static func resultFiles(_ data: Data) {
         guard let kind = data.first else { return }
         withFile(data.dropFirst(), suffix: ".h5") { path in
-            switch kind % 3 {
+            switch kind % 4 {
             case 0: _ = try? ScoreTable(path: path)
             case 1: _ = try? EKFACFactors(path: path, model: embeddedModel)
-            default: _ = try? TunedLens(path: path, model: embeddedModel)
+            case 2: _ = try? TunedLens(path: path, model: embeddedModel)
+            default: _ = try? VectorFile.load(path + ":/vectors", config: embeddedModel.config)
             }
         }
     }

@@ -42,7 +42,7 @@ final class FuzzRegressionTests: XCTestCase {
     /// An HDF5 dataset whose header claims 2^60 values made the reader allocate them; a shape
     /// is now checked against the bytes stored for the dataset first.
     func testLyingHDF5ShapesAreRefusedBeforeAllocating() throws {
-        let input = try readFile(Self.regressions + "/FuzzVectorFiles/hdf5-dataset-claims-2pow60-values")
+        let input = try readFile(Self.regressions + "/FuzzResultFiles/vector-hdf5-dataset-claims-2pow60-values")
         let path = NSTemporaryDirectory() + "regression-\(UUID().uuidString).h5"
         try input.dropFirst().write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
