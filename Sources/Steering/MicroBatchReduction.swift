@@ -25,7 +25,7 @@ enum MicroBatchReduction {
             var sumSoFar: [Float] = []
             for k in 0..<count {
                 if k > 0 {
-                    sumSoFar = flatten(parameters, into: sumSoFar)
+                    flatten(parameters, into: &sumSoFar)
                     parameters.zeroGradients()
                 }
                 parts.append(try body(k))
@@ -41,7 +41,9 @@ enum MicroBatchReduction {
             parameters.zeroGradients()
             let part = try body(k)
             part.write(to: &message)
-            message.append(flatten(parameters, into: []))
+            var gradient: [Float] = []
+            flatten(parameters, into: &gradient)
+            message.append(gradient)
         }
         // Rank 0 adds them in micro-batch order (rank r holds the r-th contiguous share) and
         // sends the sum and every part to all.
@@ -59,20 +61,28 @@ enum MicroBatchReduction {
                 }
             }
         }
-        if group.isRoot { allParts.append(total ?? flatten(parameters, into: [])) }
+        if group.isRoot {
+            if total == nil { total = []; flatten(parameters, into: &total!) }
+            allParts.append(total!)
+        }
         var reader = MessageReader(try group.broadcast(allParts.data))
         let parts = try (0..<Int(try reader.read(Int64.self))).map { _ in try Part(from: &reader) }
         assign(try reader.readArray(), to: parameters)
         return parts
     }
 
-    /// Every parameter's gradient, one after another (reusing `buffer`'s storage).
-    static func flatten(_ parameters: [Parameter], into buffer: [Float]) -> [Float] {
-        var out = buffer
-        out.removeAll(keepingCapacity: true)
-        out.reserveCapacity(parameters.reduce(0) { $0 + $1.gradient.count })
-        for p in parameters { out.append(contentsOf: UnsafeBufferPointer(start: p.gradient.data, count: p.gradient.count)) }
-        return out
+    /// Every parameter's gradient, one after another, written over `buffer` in place (its
+    /// storage is reused from the second micro-batch on: no second copy of the gradient).
+    static func flatten(_ parameters: [Parameter], into buffer: inout [Float]) {
+        let total = parameters.reduce(0) { $0 + $1.gradient.count }
+        if buffer.count != total { buffer = [Float](repeating: 0, count: total) }
+        buffer.withUnsafeMutableBufferPointer { out in
+            var offset = 0
+            for p in parameters {
+                (out.baseAddress! + offset).update(from: p.gradient.data, count: p.gradient.count)
+                offset += p.gradient.count
+            }
+        }
     }
 
     /// gradient = values, parameter by parameter in `flatten`'s order.
