@@ -8,6 +8,14 @@ swift build -c release --build-tests
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
+# Where OpenBLAS picks slow kernels for this CPU, the commands switch at start-up
+# (BLASRuntime.ensureFastKernels); the test process cannot, so it gets the same kernels here,
+# and results computed in the tests and by the commands they launch come from the same code.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+    core=$("$(swift build -c release --show-bin-path)/workbench" info --runtime-only --no-measure |
+           sed -n -E 's/^BLAS kernel +([A-Za-z0-9]+) \(OpenBLAS chose .*switched at start-up\)$/\1/p')
+    [ -n "$core" ] && export OPENBLAS_CORETYPE=$core && echo "OPENBLAS_CORETYPE=$core (as the commands choose on this CPU)"
+fi
 swift test -c release --skip-build --disable-swift-testing 2>&1 | tee "$log" || status=$?
 # One closing line with the totals of XCTest's final summary.
 summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1 || true)

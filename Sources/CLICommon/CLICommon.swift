@@ -7,11 +7,13 @@ import Tokenizers
 // Helpers shared by the command-line tools: reading inputs, printing tables, and the
 // common entry point that reports errors as one line.
 
-/// Every executable starts here: MPI when an MPI launcher started the process, fast BLAS
-/// kernels, then the command; a WorkbenchError becomes one line on stderr and exit status 1.
+/// Every executable starts here: fast BLAS kernels (which may re-execute the program, so
+/// before anything else, MPI above all: a rank must not join its job twice), MPI when an MPI
+/// launcher started the process, then the command; a WorkbenchError becomes one line on stderr and exit status 1.
 /// Under mpirun only rank 0 prints; an error on any rank is printed with its rank and stops
 /// the whole job.
 public func runCommand<C: ParsableCommand>(_ type: C.Type) {
+    BLASRuntime.ensureFastKernels()
     var errors = FileHandle.standardError
     do {
         try ProcessGroup.start()
@@ -22,7 +24,6 @@ public func runCommand<C: ParsableCommand>(_ type: C.Type) {
     let group = ProcessGroup.world
     if !group.isRoot { errors = silenceOutput() }
     let prefix = group.isDistributed ? "error: rank \(group.rank): " : "error: "
-    BLASRuntime.ensureFastKernels()
     do {
         var command = try type.parseAsRoot()
         try command.run()

@@ -2,7 +2,7 @@ import CHDF5
 import Foundation
 import Model
 
-/// A small layer over libhdf5: float32 / int32 / UTF-8 string datasets, groups,
+/// A small layer over libhdf5: float32 / float64 / int32 / UTF-8 string datasets, groups,
 /// attributes, chunked gzip storage for large datasets, and reading back.
 /// Writers go to a temporary name next to the target and are renamed into
 /// place by `commit()`, so an interrupted run never leaves a half-written file.
@@ -50,14 +50,14 @@ public final class HDF5Writer {
         return lcpl
     }
 
-    private func createDataset(_ name: String, type: hid_t, shape: [Int]) throws -> hid_t {
+    private func createDataset(_ name: String, type: hid_t, shape: [Int], compress: Bool = true) throws -> hid_t {
         let dims = shape.map { hsize_t($0) }
         let space = shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(shape.count), dims, nil)
         defer { H5Sclose(space) }
         let dcpl = H5Pcreate(wb_h5p_dataset_create())
         defer { H5Pclose(dcpl) }
         let count = shape.reduce(1, *)
-        if count > Self.compressionThreshold, !shape.isEmpty {
+        if compress, count > Self.compressionThreshold, !shape.isEmpty {
             H5Pset_chunk(dcpl, Int32(shape.count), Self.chunkShape(shape).map { hsize_t($0) })
             H5Pset_deflate(dcpl, 4)
         }
@@ -91,6 +91,20 @@ public final class HDF5Writer {
     public func writeFloats(_ name: String, shape: [Int], _ values: [Float]) throws {
         precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
         try values.withUnsafeBufferPointer { try writeFloats(name, shape: shape, $0.baseAddress!) }
+    }
+
+    /// A float64 dataset, stored uncompressed (checkpoint sums: written often, read once).
+    public func writeDoubles(_ name: String, shape: [Int], _ values: UnsafePointer<Double>) throws {
+        let ds = try createDataset(name, type: wb_h5t_native_double(), shape: shape, compress: false)
+        defer { H5Dclose(ds) }
+        guard H5Dwrite(ds, wb_h5t_native_double(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), values) >= 0 else {
+            throw fail("cannot write dataset '\(name)'")
+        }
+    }
+
+    public func writeDoubles(_ name: String, shape: [Int], _ values: [Double]) throws {
+        precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
+        try values.withUnsafeBufferPointer { try writeDoubles(name, shape: shape, $0.baseAddress!) }
     }
 
     public func write(_ name: String, tensor: Tensor) throws {
@@ -272,6 +286,22 @@ public final class HDF5Reader {
 
     public func readFloats(_ name: String) throws -> (shape: [Int], values: [Float]) {
         try read(name, as: wb_h5t_native_float(), typeName: "float32")
+    }
+
+    public func readDoubles(_ name: String) throws -> (shape: [Int], values: [Double]) {
+        try read(name, as: wb_h5t_native_double(), typeName: "float64")
+    }
+
+    /// Reads a numeric dataset of exactly `shape` as float64 into `buffer` (no second copy).
+    public func readDoubles(_ name: String, shape expected: [Int], into buffer: UnsafeMutablePointer<Double>) throws {
+        let ds = try open(name)
+        defer { H5Dclose(ds) }
+        let shape = try shape(of: ds, name: name)
+        guard shape == expected else { throw fail("'\(name)' has shape \(shape), expected \(expected)") }
+        _ = try valueCount(of: ds, shape: shape, name: name)
+        guard H5Dread(ds, wb_h5t_native_double(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), buffer) >= 0 else {
+            throw fail("cannot read '\(name)' as float64")
+        }
     }
 
     public func readInts(_ name: String) throws -> (shape: [Int], values: [Int]) {

@@ -40,17 +40,18 @@ public struct EKFACFactors {
     }
 
     /// Two passes over the documents: covariances (then eigendecompositions in float64), then Λ.
-    /// `progress(pass, documentsDone)` is called after every document this rank fits.
+    /// `progress(pass, documentsDone)` is called after every document this rank fits. With
+    /// `checkpoints` the state is saved as it goes and a rerun resumes from it (FitCheckpoint).
     public static func fit(model: TransformerModel, tokenizer: Tokenizer, documents: DocumentStream, modules: [TrackedModule],
-                           options: Options, group: ProcessGroup = .single,
+                           options: Options, group: ProcessGroup = .single, checkpoints: FitCheckpoints? = nil,
                            progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> EKFACFactors {
-        try fit(model: model, sequences: { body in
+        try fit(model: model, sequencesFrom: { first, body in
             try documents.forEach { doc in
-                // Only this rank's documents are tokenized.
-                guard doc.index % group.size == group.rank else { return true }
+                // Only this rank's documents, and only those not done before a resume, are tokenized.
+                guard doc.index >= first, doc.index % group.size == group.rank else { return true }
                 return try body(doc.index, Array(tokenizer.encode(doc.text).prefix(options.maxLength)))
             }
-        }, modules: modules, options: options, group: group, progress: progress)
+        }, modules: modules, options: options, group: group, checkpoints: checkpoints, progress: progress)
     }
 
     /// The same over token sequences: `sequences` calls its argument with (index, tokens)
@@ -63,85 +64,47 @@ public struct EKFACFactors {
     /// differ in their last bits (docs/scaling.md gives the measured differences).
     public static func fit(model: TransformerModel, sequences: (((Int, [Int]) throws -> Bool) throws -> Void),
                            modules: [TrackedModule], options: Options, group: ProcessGroup = .single,
+                           checkpoints: FitCheckpoints? = nil,
                            progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> EKFACFactors {
-        let capture = GradientCapture(model: model, modules: modules)
-        func labels(_ pass: UInt64, _ index: Int) -> LabelSource {
-            options.fisher == .empirical ? .data : .sampled(seed: options.seed &* 0x9E37_79B9 &+ pass << 40 &+ UInt64(index))
-        }
-        // Pass 1: Σ a aᵀ and Σ g gᵀ over every real token (A counts the last token too, whose g is 0).
-        // Modules are independent: their updates run in parallel, each into its own buffer.
-        let sumsA = DoubleBuffers(modules.map { $0.inputDimension * $0.inputDimension })
-        let sumsS = DoubleBuffers(modules.map { $0.outputDimension * $0.outputDimension })
-        // One float Gram buffer per module, reused for every sequence (ssyrk overwrites it).
-        let grams = modules.map { Tensor(zeros: [max($0.inputDimension, $0.outputDimension) * max($0.inputDimension, $0.outputDimension)]) }
-        var tokens = 0, sequenceCount = 0
-        func owned(_ index: Int) -> Bool { index % group.size == group.rank }
-        try sequences { index, ids in
-            guard !ids.isEmpty, owned(index) else { return true }
-            let (_, activity) = try capture.run(tokens: ids, labels: labels(1, index))
-            Parallel.forEachChunk(modules.count, costPerItem: 1 << 20) { range in
-                for i in range {
-                    let m = modules[i], act = activity[m.id]!
-                    addGram(act.a, rows: act.rows, width: m.inputDimension, scratch: grams[i].mutableData, into: sumsA[i])
-                    addGram(act.g, rows: act.rows, width: m.outputDimension, scratch: grams[i].mutableData, into: sumsS[i])
-                }
-            }
-            tokens += ids.count; sequenceCount += 1
-            progress(1, sequenceCount)
-            return true
-        }
-        tokens = try group.sum(tokens)
-        sequenceCount = try group.sum(sequenceCount)
-        guard sequenceCount > 0 else { throw WorkbenchError("no documents with tokens") }
-        // Module i's sums meet on rank i mod size, which eigendecomposes it.
-        func owner(_ i: Int) -> Int { i % group.size }
-        for i in modules.indices {
-            try group.sumInRankOrder(sumsA[i], count: modules[i].inputDimension * modules[i].inputDimension, root: owner(i))
-            try group.sumInRankOrder(sumsS[i], count: modules[i].outputDimension * modules[i].outputDimension, root: owner(i))
-        }
-        var decompositions = [Result<ModuleFactors, Error>?](repeating: nil, count: modules.count)
-        let mine = modules.indices.filter { owner($0) == group.rank }
-        decompositions.withUnsafeMutableBufferPointer { out in
-            Parallel.forEachChunk(mine.count, costPerItem: 1 << 20) { range in
-                for i in range.map({ mine[$0] }) {
-                    let m = modules[i]
-                    out[i] = Result {
-                        let (qa, ea) = try eigen(sumsA[i], n: m.inputDimension, count: tokens, name: "\(m.name) activation covariance A")
-                        let (qs, es) = try eigen(sumsS[i], n: m.outputDimension, count: tokens, name: "\(m.name) gradient covariance S")
-                        return ModuleFactors(module: m, qa: qa, qs: qs, eigenvaluesA: ea, eigenvaluesS: es,
-                                             lambda: [Float](repeating: 0, count: m.parameterCount))
-                    }
-                }
-            }
-        }
-        var factors: [ModuleFactors] = []
-        for (i, m) in modules.enumerated() {
-            var factor = try decompositions[i]?.get()
-                ?? ModuleFactors(module: m, qa: [Float](repeating: 0, count: m.inputDimension * m.inputDimension),
-                                 qs: [Float](repeating: 0, count: m.outputDimension * m.outputDimension),
-                                 eigenvaluesA: [], eigenvaluesS: [], lambda: [Float](repeating: 0, count: m.parameterCount))
-            if group.isDistributed { try factor.broadcastDecomposition(from: owner(i), in: group) }
-            factors.append(factor)
-        }
-        // Pass 2: Λ = mean over sequences of (Q_Sᵀ G Q_A)², with G = gᵀ a, i.e. ((g Q_S)ᵀ (a Q_A))².
+        try fit(model: model, sequencesFrom: { first, body in
+            try withoutActuallyEscaping(body) { body in try sequences { i, ids in i < first ? true : try body(i, ids) } }
+        },
+                modules: modules, options: options, group: group, checkpoints: checkpoints, progress: progress)
+    }
+
+    /// `sequencesFrom(first, body)` calls `body` for the sequences with index ≥ first.
+    private static func fit(model: TransformerModel, sequencesFrom: ((Int, (Int, [Int]) throws -> Bool) throws -> Void),
+                            modules: [TrackedModule], options: Options, group: ProcessGroup, checkpoints: FitCheckpoints?,
+                            progress: @escaping (Int, Int) -> Void) throws -> EKFACFactors {
+        let pass = FitPass(capture: GradientCapture(model: model, modules: modules), modules: modules, options: options, group: group,
+                           checkpoint: checkpoints.map { FitCheckpoint($0, modules: modules) }, progress: progress)
+        let saved = try pass.checkpoint?.load()
+        // Where to resume: once any rank has saved pass 2, the pass-1 sums have been added and
+        // decomposed, so every rank continues in pass 2 with that rank's factors (a rank killed
+        // before its own pass-2 save restarts pass 2 from its first sequence).
+        let passes = try group.allGather(Data([UInt8(saved?.position.pass ?? 0)])).map { Int($0.first ?? 0) }
+        var factors: [ModuleFactors], tokens: Int, sequenceCount: Int
         let lambdaSums = DoubleBuffers(modules.map(\.parameterCount))
-        var done = 0
-        let fitted = factors
-        try sequences { index, ids in
-            guard !ids.isEmpty, owned(index) else { return true }
-            let (_, activity) = try capture.run(tokens: ids, labels: labels(2, index))
-            Parallel.forEachChunk(fitted.count, costPerItem: 1 << 20) { range in
-                for i in range {
-                    let rotated = fitted[i].rotate(activity[fitted[i].module.id]!)
-                    let total = lambdaSums[i]
-                    for j in 0..<rotated.count { total[j] += Double(rotated[j]) * Double(rotated[j]) }
-                }
+        var resumeAt = FitCheckpoint.Position(pass: 2, nextIndex: 0, tokens: 0, sequences: 0, done: 0)
+        if let source = passes.firstIndex(of: 2) {
+            factors = try saved?.position.pass == 2 ? saved!.readFactors() : modules.map(ModuleFactors.empty)
+            var totals = [saved?.position.tokens ?? 0, saved?.position.sequences ?? 0].map(Double.init)
+            if group.isDistributed {
+                for i in factors.indices { try factors[i].broadcastDecomposition(from: source, in: group) }
+                try totals.withUnsafeMutableBytes { try group.broadcast($0.baseAddress!, bytes: 16, from: source) }
             }
-            done += 1
-            progress(2, done)
-            return true
+            (tokens, sequenceCount) = (Int(totals[0]), Int(totals[1]))
+            if let saved, saved.position.pass == 2 {
+                try saved.readLambdaSums(into: lambdaSums)
+                resumeAt = saved.position
+            }
+            resumeAt.tokens = tokens; resumeAt.sequences = sequenceCount
+        } else {
+            (factors, tokens, sequenceCount) = try pass.covariances(sequencesFrom, resuming: saved)
+            resumeAt.tokens = tokens; resumeAt.sequences = sequenceCount
+            try pass.checkpoint?.savePass2(resumeAt, factors: factors, lambdaSums: lambdaSums)
         }
-        for i in factors.indices { try group.sumInRankOrder(lambdaSums[i], count: factors[i].module.parameterCount) }
+        try pass.lambda(sequencesFrom, factors: factors, into: lambdaSums, from: resumeAt)
         for i in factors.indices {
             factors[i].lambda = (0..<factors[i].module.parameterCount).map { Float(lambdaSums[i][$0] / Double(sequenceCount)) }
             if let bad = factors[i].lambda.firstIndex(where: { !$0.isFinite }) {
@@ -151,32 +114,16 @@ public struct EKFACFactors {
         return EKFACFactors(modules: factors, tokenCount: tokens, sequenceCount: sequenceCount, fisher: options.fisher,
                             maxLength: options.maxLength, modelHash: model.fingerprint)
     }
-
-    /// Adds XᵀX (float32 GEMM of one sequence, into `gram` of at least n² floats) into a float64 sum.
-    static func addGram(_ x: [Float], rows: Int, width n: Int, scratch gram: UnsafeMutablePointer<Float>,
-                        into total: UnsafeMutablePointer<Double>) {
-        x.withUnsafeBufferPointer { xp in ssyrkUpper(n: n, k: rows, a: xp.baseAddress!, c: gram) }
-        for i in 0..<n { for j in i..<n { total[i * n + j] += Double(gram[i * n + j]) } }
-    }
-
-    /// Eigendecomposition of sum / count (upper triangle filled, symmetrised) in float64.
-    static func eigen(_ sum: UnsafeMutablePointer<Double>, n: Int, count: Int, name: String) throws -> (vectors: [Float], values: [Double]) {
-        var c = [Double](repeating: 0, count: n * n)
-        for i in 0..<n {
-            for j in i..<n {
-                let v = sum[i * n + j] / Double(count)
-                guard v.isFinite else { throw WorkbenchError("\(name) has a non-finite entry at (\(i), \(j)); the model produced NaN or Inf") }
-                c[i * n + j] = v; c[j * n + i] = v
-            }
-        }
-        do {
-            let (values, vectors) = try LinearAlgebra.symmetricEigen(c, n: n)
-            return (vectors.map { Float($0) }, values)
-        } catch let e as WorkbenchError { throw WorkbenchError("\(name): \(e.message)") }
-    }
 }
 
 extension ModuleFactors {
+    /// Zero factors of the right shapes, to be filled by a broadcast.
+    static func empty(_ m: TrackedModule) -> ModuleFactors {
+        ModuleFactors(module: m, qa: [Float](repeating: 0, count: m.inputDimension * m.inputDimension),
+                      qs: [Float](repeating: 0, count: m.outputDimension * m.outputDimension),
+                      eigenvaluesA: [], eigenvaluesS: [], lambda: [Float](repeating: 0, count: m.parameterCount))
+    }
+
     /// Copies the eigendecomposition (Q_A, Q_S and the eigenvalues) from rank `root` to every rank.
     mutating func broadcastDecomposition(from root: Int, in group: ProcessGroup) throws {
         try group.broadcast(&qa, from: root)

@@ -59,14 +59,30 @@ func influenceDocuments(_ path: String, skipBad: Bool = false) throws -> Documen
 
 /// Fits EK-FAC factors with an estimate first and progress bars, and writes them. Under
 /// mpirun every rank fits its share of the documents and returns the same factors; rank 0 writes.
-func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit: FitOptions, out: String) throws -> EKFACFactors {
+///
+/// State is saved to OUT.partial.h5 (under mpirun OUT.partial.RofN.h5, one per rank) every
+/// `checkpointEvery` seconds; rerunning the same command resumes from it and writes the same bits.
+func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit: FitOptions, out: String,
+                checkpointEvery: Double) throws -> EKFACFactors {
     let modules = try TrackedModule.select(fit.modules, model: model)
     let options = try fit.options()
     let stream = try influenceDocuments(docs, skipBad: fit.skipBad)
     try checkWritable(out)
-    // Estimate: one forward + backward per document and pass, plus the rotations for Λ.
+    guard checkpointEvery >= 0 else { throw WorkbenchError("--checkpoint-every must be at least 0 seconds") }
+    let group = ProcessGroup.world
+    // One fit per output at a time: a second would overwrite the first's checkpoints.
+    if group.isRoot { try OutputLock.acquire(out + ".lock", for: out) }
+    // Estimate: one forward + backward per document and pass, plus the rotations for Λ. The
+    // same reading hashes the corpus into the key that a checkpoint must match to be resumed.
     var documents = 0, tokens = 0
-    try stream.forEach { doc in documents += 1; tokens += min(tokenizer.encode(doc.text).count, options.maxLength); return true }
+    var key = ContentHash()
+    try stream.forEach { doc in
+        documents += 1
+        tokens += min(tokenizer.encode(doc.text).count, options.maxLength)
+        key.update(Data("\(doc.index)\u{0}\(doc.id)\u{0}\(doc.text)\u{0}".utf8))
+        return true
+    }
+    key.update(Data("\(model.fingerprint) \(modules.map(\.name)) \(options.fisher) \(options.maxLength) \(options.seed) \(group.size)".utf8))
     let parameters = Double(model.parameterCount)
     let perPass = 6 * parameters * Double(tokens)
     let rotations = modules.reduce(0.0) { s, m in
@@ -74,7 +90,6 @@ func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit
     }
     let factorBytes = modules.reduce(0) { $0 + 4 * ($1.inputDimension * $1.inputDimension + $1.outputDimension * $1.outputDimension + $1.parameterCount) }
     guard documents > 0 else { throw WorkbenchError("no documents to fit on", file: docs) }
-    let group = ProcessGroup.world
     let seconds = (2 * perPass + rotations) / 40e9 / Double(group.size)
     if group.isDistributed { printError("fit: \(group.size) ranks, each fitting every \(group.size)th document") }
     printError(String(format: "fit: %d documents, %d tokens, %d modules (%@ parameters), %@ Fisher; factors %.1f MB, working memory ~%.0f MB; estimated %.0f s",
@@ -83,12 +98,16 @@ func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit
     if stream.skipped > 0 { printError("skipping \(stream.skipped) bad lines") }
     let share = (documents - group.rank + group.size - 1) / group.size
     let bars = [ProgressLine("covariances", total: share), ProgressLine("eigenvalues", total: share)]
+    let partial = group.isDistributed ? out + ".partial.\(group.rank)of\(group.size).h5" : out + ".partial.h5"
+    if FileManager.default.fileExists(atPath: partial) { printError("resuming from \(partial)") }
+    let checkpoints = FitCheckpoints(path: partial, runKey: key.hex, interval: checkpointEvery)
     let factors = try EKFACFactors.fit(model: model, tokenizer: tokenizer, documents: stream, modules: modules, options: options,
-                                       group: group) { pass, done in
+                                       group: group, checkpoints: checkpoints) { pass, done in
         bars[pass - 1].update(done)
     }
     if group.isRoot { try factors.write(to: out, model: model) }
     try group.barrier()
+    try? FileManager.default.removeItem(atPath: partial)
     return factors
 }
 
@@ -99,12 +118,15 @@ struct Fit: ParsableCommand {
     @Option(help: "Corpus: a directory of .jsonl shards or one .jsonl file ({\"id\", \"text\", \"source\"} per line).") var docs: String
     @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
     @Option(help: "Output HDF5 file.") var out: String
+    @Option(help: ArgumentHelp("Seconds between checkpoints to OUT.partial.h5 (0: after every document).",
+                               discussion: "A save also waits ten times as long as the last one took. Rerunning the same command resumes."))
+    var checkpointEvery: Double = 60
     @OptionGroup var fit: FitOptions
 
     func run() throws {
         let (m, tokenizer) = try loadModel(model)
         let start = Date()
-        let factors = try fitFactors(model: m, tokenizer: tokenizer, docs: docs, fit: fit, out: out)
+        let factors = try fitFactors(model: m, tokenizer: tokenizer, docs: docs, fit: fit, out: out, checkpointEvery: checkpointEvery)
         print(String(format: "fitted %d modules on %d sequences (%d tokens) in %.1f s; wrote %@",
                      factors.modules.count, factors.sequenceCount, factors.tokenCount, Date().timeIntervalSince(start), out))
     }

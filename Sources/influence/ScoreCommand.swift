@@ -32,7 +32,7 @@ struct Score: ParsableCommand {
     @Flag(help: "Also write per-token scores (which document tokens carry the influence).") var perToken = false
     @Option(help: "Documents listed per query in /top.") var top: Int = 10
     @Option(help: "Score only slice i of n of the corpus, e.g. 0/4.") var shard: String = "0/1"
-    @Option(help: "Seconds between checkpoints to OUT.partial.h5.") var checkpointEvery: Double = 30
+    @Option(help: "Seconds between checkpoints to OUT.partial.h5 (and, when fitting first, OUT.factors.h5.partial.h5).") var checkpointEvery: Double = 30
     @Option(help: "Documents whose gradients go through one GEMM per module (fixed batches of the corpus).") var batchSize: Int = 32
     @OptionGroup var fit: FitOptions
 
@@ -65,7 +65,7 @@ struct Score: ParsableCommand {
             fitted = try EKFACFactors(path: factors, model: m)
         } else {
             printError("no --factors: fitting first (\(factorPath))")
-            fitted = try fitFactors(model: m, tokenizer: tokenizer, docs: docs, fit: fit, out: factorPath)
+            fitted = try fitFactors(model: m, tokenizer: tokenizer, docs: docs, fit: fit, out: factorPath, checkpointEvery: checkpointEvery)
         }
         let maxLength = fitted.maxLength
         let start = Date()
