@@ -30,6 +30,8 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // The few MPI calls, wrapped in C (Open MPI's handles are macros Swift cannot import).
         .target(name: "CMPIShim", dependencies: ["CMPI"]),
+        // Reads an HDF5 file's strings in a child process first: libhdf5 1.10 crashes on corrupt ones.
+        .target(name: "CHDF5Probe", dependencies: ["CHDF5"]),
         // Hand-written kernel for few-row matrix products (decoding), which BLAS does poorly.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The runtime: weights, forward/backward, hooks and interventions, sampling,
@@ -40,7 +42,7 @@ let package = Package(
         // The synthetic corpus, the corpus reader, query/problem types, the answer checker.
         .target(name: "Corpus", dependencies: ["Model", "Tokenizers"]),
         // HDF5, provenance, vector files (.bin, .npy, .safetensors, HDF5 datasets, GGUF).
-        .target(name: "Formats", dependencies: ["Model", "Tokenizers", "CHDF5"]),
+        .target(name: "Formats", dependencies: ["Model", "Tokenizers", "CHDF5", "CHDF5Probe"]),
         // The ranks of an MPI job (one process without mpirun) and the collectives the long commands use.
         .target(name: "Cluster", dependencies: ["Model", "CMPIShim"]),
         // The analyses: each depends on the modules above, never on another analysis.

@@ -3,9 +3,8 @@
 # until it finishes: the final output must be bit-identical to an uninterrupted run, and no
 # killed run may leave a file under the final output name. docs/testing.md keeps the results.
 #   bash scripts/kill_resume.sh [KILLS_PER_COMMAND] [SEED]      (after a release build)
-# Commands: workbench pretrain, influence score, steer train, lens tune (these resume from checkpoints);
-# influence fit (no checkpoints: a killed run must leave nothing, and the rerun
-# starts over to the same bits).
+# Commands: workbench pretrain, influence fit, influence score, steer train, lens tune, each
+# resuming from its checkpoints.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -26,7 +25,7 @@ commands=(
   "pretrain|$w/OUT|model/model.safetensors|$bin/workbench pretrain --corpus $w/corpus --out $w/OUT --hidden 64 --layers 2 --heads 2 --kv-heads 1 --intermediate 128 --steps 120 --batch 4 --sequence-length 64 --checkpoint-every 10 --vocab-size 300"
   "influence score|$w/OUT.h5||$bin/influence score --queries $w/q.jsonl --docs $w/docs.jsonl --factors $w/factors.h5 --out $w/OUT.h5 --max-length 48 --batch-size 2 --checkpoint-every 0"
   "steer train|$w/OUT|checkpoint.safetensors|$bin/steer train --problems $data/rl/train.jsonl --out $w/OUT --steps 12 --prompts-per-step 4 --group 4 --max-new 40 --layers 1,2,3 --lr 0.01 --checkpoint-every 1"
-  "influence fit|$w/OUT.h5||$bin/influence fit --docs $w/docs.jsonl --out $w/OUT.h5 --max-length 48"
+  "influence fit|$w/OUT.h5||$bin/influence fit --docs $w/docs.jsonl --out $w/OUT.h5 --max-length 48 --checkpoint-every 0"
   "lens tune|$w/OUT.h5||$bin/lens tune --docs $w/docs.jsonl --out $w/OUT.h5 --steps 60 --checkpoint-every 10"
 )
 

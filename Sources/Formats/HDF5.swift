@@ -1,4 +1,5 @@
 import CHDF5
+import CHDF5Probe
 import Foundation
 import Model
 
@@ -211,6 +212,11 @@ public final class HDF5Reader {
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else { throw WorkbenchError("no such file", file: path) }
         guard H5Fis_hdf5(path) > 0 else { throw WorkbenchError("not an HDF5 file", file: path) }
+        // libhdf5 1.10 follows a string's reference into the file's global heap unchecked, so a
+        // corrupt one crashes it inside any read; a child process reads every string first.
+        guard wb_h5_probe_strings(path, 60) != 1 else {
+            throw WorkbenchError("corrupt HDF5 file: reading its strings crashes libhdf5", file: path)
+        }
         file = H5Fopen(path, wb_h5f_acc_rdonly(), wb_h5p_default())
         guard file >= 0 else { throw WorkbenchError("cannot open HDF5 file", file: path) }
     }

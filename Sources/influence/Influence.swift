@@ -118,8 +118,8 @@ struct Fit: ParsableCommand {
     @Option(help: "Corpus: a directory of .jsonl shards or one .jsonl file ({\"id\", \"text\", \"source\"} per line).") var docs: String
     @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
     @Option(help: "Output HDF5 file.") var out: String
-    @Option(help: ArgumentHelp("Seconds between checkpoints to OUT.partial.h5 (0: after every document).",
-                               discussion: "A save also waits ten times as long as the last one took. Rerunning the same command resumes."))
+    @Option(help: ArgumentHelp("Seconds between checkpoints to OUT.partial.h5; rerunning the same command resumes from it.",
+                               discussion: "A save also waits ten times as long as the last one took, so saving costs at most ~10%."))
     var checkpointEvery: Double = 60
     @OptionGroup var fit: FitOptions
 
