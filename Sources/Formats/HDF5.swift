@@ -213,9 +213,12 @@ public final class HDF5Reader {
         guard FileManager.default.fileExists(atPath: path) else { throw WorkbenchError("no such file", file: path) }
         guard H5Fis_hdf5(path) > 0 else { throw WorkbenchError("not an HDF5 file", file: path) }
         // libhdf5 1.10 follows a string's reference into the file's global heap unchecked, so a
-        // corrupt one crashes it inside any read; a child process reads every string first.
-        guard wb_h5_probe_strings(path, 60) != 1 else {
-            throw WorkbenchError("corrupt HDF5 file: reading its strings crashes libhdf5", file: path)
+        // corrupt one crashes it (or makes it loop) inside any read; a child process reads every
+        // string first, allowed 2 s plus 1 s per 4 MB of file.
+        var info = stat()
+        let megabytes = stat(path, &info) == 0 ? Int(info.st_size) >> 20 : 0
+        guard wb_h5_probe_strings(path, UInt32(clamping: 2 + megabytes / 4)) != 1 else {
+            throw WorkbenchError("corrupt HDF5 file: libhdf5 crashes or hangs reading its strings", file: path)
         }
         file = H5Fopen(path, wb_h5f_acc_rdonly(), wb_h5p_default())
         guard file >= 0 else { throw WorkbenchError("cannot open HDF5 file", file: path) }
