@@ -32,21 +32,14 @@ struct FitPass {
             position = saved.position
             progress(1, position.sequences)
         }
-        try sequencesFrom(position.nextIndex) { index, ids in
-            position.nextIndex = index + 1
-            guard !ids.isEmpty, index % group.size == group.rank else { return true }
-            let (_, activity) = try capture.run(tokens: ids, labels: labels(1, index))
-            Parallel.forEachChunk(modules.count, costPerItem: 1 << 20) { range in
-                for i in range {
-                    let m = modules[i], act = activity[m.id]!
-                    Self.addGram(act.a, rows: act.rows, width: m.inputDimension, scratch: grams[i].mutableData, into: sumsA[i])
-                    Self.addGram(act.g, rows: act.rows, width: m.outputDimension, scratch: grams[i].mutableData, into: sumsS[i])
-                }
-            }
-            position.tokens += ids.count; position.sequences += 1
+        try forEachSequence(sequencesFrom, pass: 1, position: &position) { i, act in
+            let m = modules[i]
+            Self.addGram(act.a, rows: act.rows, width: m.inputDimension, scratch: grams[i].mutableData, into: sumsA[i])
+            Self.addGram(act.g, rows: act.rows, width: m.outputDimension, scratch: grams[i].mutableData, into: sumsS[i])
+        } finished: { position, tokenCount in
+            position.tokens += tokenCount; position.sequences += 1
             if let checkpoint, checkpoint.due { try checkpoint.savePass1(position, sumsA: sumsA, sumsS: sumsS) }
             progress(1, position.sequences)
-            return true
         }
         let tokens = try group.sum(position.tokens)
         let sequenceCount = try group.sum(position.sequences)
@@ -87,23 +80,40 @@ struct FitPass {
                 from start: FitCheckpoint.Position) throws {
         var position = start
         if position.done > 0 { progress(2, position.done) }
-        try sequencesFrom(position.nextIndex) { index, ids in
-            position.nextIndex = index + 1
-            guard !ids.isEmpty, index % group.size == group.rank else { return true }
-            let (_, activity) = try capture.run(tokens: ids, labels: labels(2, index))
-            Parallel.forEachChunk(factors.count, costPerItem: 1 << 20) { range in
-                for i in range {
-                    let rotated = factors[i].rotate(activity[factors[i].module.id]!)
-                    let total = sums[i]
-                    for j in 0..<rotated.count { total[j] += Double(rotated[j]) * Double(rotated[j]) }
-                }
-            }
+        try forEachSequence(sequencesFrom, pass: 2, position: &position) { i, act in
+            let rotated = factors[i].rotate(act)
+            let total = sums[i]
+            for j in 0..<rotated.count { total[j] += Double(rotated[j]) * Double(rotated[j]) }
+        } finished: { position, _ in
             position.done += 1
             if let checkpoint, checkpoint.due { try checkpoint.savePass2(position, factors: factors, lambdaSums: sums) }
             progress(2, position.done)
-            return true
         }
         for i in factors.indices { try group.sumInRankOrder(sums[i], count: factors[i].module.parameterCount) }
+    }
+
+    /// Runs the model on this rank's sequences from `position.nextIndex` on (the labels of the
+    /// true Fisher drawn per pass and sequence), hands every module's activity to `add(module
+    /// index, activity)`, the modules in parallel, then calls `finished(&position, tokens)`.
+    private func forEachSequence(_ sequencesFrom: Sequences, pass: UInt64, position: inout FitCheckpoint.Position,
+                                 add: (Int, ModuleActivity) -> Void,
+                                 finished: (inout FitCheckpoint.Position, Int) throws -> Void) throws {
+        var current = position
+        try withoutActuallyEscaping(add) { add in
+            try withoutActuallyEscaping(finished) { finished in
+                try sequencesFrom(current.nextIndex) { index, ids in
+                    current.nextIndex = index + 1
+                    guard !ids.isEmpty, index % group.size == group.rank else { return true }
+                    let (_, activity) = try capture.run(tokens: ids, labels: labels(pass, index))
+                    Parallel.forEachChunk(modules.count, costPerItem: 1 << 20) { range in
+                        for i in range { add(i, activity[modules[i].id]!) }
+                    }
+                    try finished(&current, ids.count)
+                    return true
+                }
+            }
+        }
+        position = current
     }
 
     /// Adds XᵀX (float32 GEMM of one sequence, into `gram` of at least n² floats) into a float64 sum.
