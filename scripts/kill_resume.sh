@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kill -9 at seeded random moments during the long commands, then the same command again
 # until it finishes: the final output must be bit-identical to an uninterrupted run, and no
-# killed run may leave a file under the final output name. docs/testing.md keeps the results.
+# killed run may leave a file under the final output name, nor the finished rerun a
+# temporary (….tmp-PID) of a killed one. docs/testing.md keeps the results.
 #   bash scripts/kill_resume.sh [KILLS_PER_COMMAND] [SEED]      (after a release build)
 # Commands: workbench pretrain, influence fit, influence score, steer train, lens tune, each
 # resuming from its checkpoints.
@@ -39,8 +40,8 @@ compare() {
 
 status=0
 index=0
-echo "| command | uninterrupted | kills at (seconds after start) | same bits after the rerun | half-written output seen |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| command | uninterrupted | kills at (seconds after start) | same bits after the rerun | half-written output seen | temporaries left |"
+echo "| --- | --- | --- | --- | --- | --- |"
 for spec in "${commands[@]}"; do
     IFS='|' read -r name output file args <<< "$spec"
     ref=${output/OUT/reference}
@@ -70,7 +71,10 @@ for spec in "${commands[@]}"; do
     ${args//OUT/killed} >/dev/null 2>&1 || { echo "error: $name failed to resume" >&2; status=1; continue; }
     if compare "$ref" "$target" "$file" >/dev/null; then same=yes; else same=NO; status=1; fi
     [ "$leftovers" = yes ] && status=1
-    printf '| %s | %.1f s | %d (%s) | %s | %s |\n' "$name" "$duration" "$kills" "${moments[*]}" "$same" "$leftovers"
+    # The finished run removed the temporaries (….tmp-PID) that the killed ones left.
+    stale=$(find "$w" -name "killed*.tmp-*" -o -path "$w/killed/*" -name "*.tmp-*" | wc -l)
+    [ "$stale" -gt 0 ] && status=1
+    printf '| %s | %.1f s | %d (%s) | %s | %s | %s |\n' "$name" "$duration" "$kills" "${moments[*]}" "$same" "$leftovers" "$stale"
     rm -rf "${output/OUT/reference}" "$target"* "${output/OUT/killed}".*
     index=$((index + 1))
 done

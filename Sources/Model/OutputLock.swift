@@ -4,7 +4,7 @@ import Foundation
 /// score file's partial checkpoint), held until the command ends: a second command started
 /// on the same output refuses at once instead of interleaving its checkpoints with the
 /// first's. The kernel drops the lock when the holder exits, killed or not, so a stale lock
-/// file never blocks a resume.
+/// file never blocks a resume; the temporaries a killed holder left are removed by the next.
 public enum OutputLock {
     nonisolated(unsafe) private static var held: [String: Int32] = [:]
     private static let guardLock = NSLock()
@@ -26,6 +26,8 @@ public enum OutputLock {
         _ = ftruncate(descriptor, 0)
         _ = pid.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         held[path] = descriptor
+        // Holding the output, this run is the only writer: what a killed run left half-written goes.
+        removeStaleTemporaries(of: output)
     }
 
     /// `DIRECTORY/.lock` for a run directory (created if missing).

@@ -27,3 +27,32 @@ public func checkWritable(_ path: String) throws {
     close(descriptor)
     unlink(probe)
 }
+
+/// Whether `name` ends the way a writer's temporary does (`….tmp-PID`: files have that name
+/// until they are renamed into place).
+public func isTemporaryName(_ name: String) -> Bool {
+    guard let range = name.range(of: ".tmp-", options: .backwards) else { return false }
+    let pid = name[range.upperBound...]
+    return !pid.isEmpty && pid.allSatisfy { $0.isASCII && $0.isNumber }
+}
+
+/// Removes the temporaries that a killed run left: for a file output, those of the file and
+/// of the files named after it (`OUT.tmp-PID`, `OUT.partial.h5.tmp-PID`); for a directory,
+/// every temporary inside it. `OutputLock` calls it once it holds the output, when no live
+/// run can be writing them.
+public func removeStaleTemporaries(of path: String) {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        guard let names = FileManager.default.enumerator(atPath: path) else { return }
+        for case let name as String in names where isTemporaryName((name as NSString).lastPathComponent) {
+            unlink((path as NSString).appendingPathComponent(name))
+        }
+        return
+    }
+    let directory = (path as NSString).deletingLastPathComponent
+    let output = (path as NSString).lastPathComponent
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
+    where name.hasPrefix(output + ".") && isTemporaryName(name) {
+        unlink(directory.isEmpty ? name : directory + "/" + name)
+    }
+}

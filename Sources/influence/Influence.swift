@@ -99,6 +99,10 @@ func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit
     let share = (documents - group.rank + group.size - 1) / group.size
     let bars = [ProgressLine("covariances", total: share), ProgressLine("eigenvalues", total: share)]
     let partial = group.isDistributed ? out + ".partial.\(group.rank)of\(group.size).h5" : out + ".partial.h5"
+    // Rank 0's lock removed what a killed run left beside the output; the other ranks,
+    // maybe on other machines, remove their own partials' temporaries once it holds it.
+    try group.barrier()
+    if !group.isRoot { removeStaleTemporaries(of: partial) }
     if FileManager.default.fileExists(atPath: partial) { printError("resuming from \(partial)") }
     let checkpoints = FitCheckpoints(path: partial, runKey: key.hex, interval: checkpointEvery)
     let factors = try EKFACFactors.fit(model: model, tokenizer: tokenizer, documents: stream, modules: modules, options: options,
