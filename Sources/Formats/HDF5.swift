@@ -81,12 +81,17 @@ public final class HDF5Writer {
         return chunk
     }
 
-    public func writeFloats(_ name: String, shape: [Int], _ values: UnsafePointer<Float>) throws {
-        let ds = try createDataset(name, type: wb_h5t_native_float(), shape: shape)
+    /// A dataset of `shape` whose values, of HDF5 memory type `type`, start at `values`.
+    private func writeNumbers(_ name: String, shape: [Int], type: hid_t, compress: Bool, _ values: UnsafeRawPointer) throws {
+        let ds = try createDataset(name, type: type, shape: shape, compress: compress)
         defer { H5Dclose(ds) }
-        guard H5Dwrite(ds, wb_h5t_native_float(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), values) >= 0 else {
+        guard H5Dwrite(ds, type, wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), values) >= 0 else {
             throw fail("cannot write dataset '\(name)'")
         }
+    }
+
+    public func writeFloats(_ name: String, shape: [Int], _ values: UnsafePointer<Float>) throws {
+        try writeNumbers(name, shape: shape, type: wb_h5t_native_float(), compress: true, values)
     }
 
     public func writeFloats(_ name: String, shape: [Int], _ values: [Float]) throws {
@@ -96,11 +101,7 @@ public final class HDF5Writer {
 
     /// A float64 dataset, stored uncompressed (checkpoint sums: written often, read once).
     public func writeDoubles(_ name: String, shape: [Int], _ values: UnsafePointer<Double>) throws {
-        let ds = try createDataset(name, type: wb_h5t_native_double(), shape: shape, compress: false)
-        defer { H5Dclose(ds) }
-        guard H5Dwrite(ds, wb_h5t_native_double(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), values) >= 0 else {
-            throw fail("cannot write dataset '\(name)'")
-        }
+        try writeNumbers(name, shape: shape, type: wb_h5t_native_double(), compress: false, values)
     }
 
     public func writeDoubles(_ name: String, shape: [Int], _ values: [Double]) throws {
