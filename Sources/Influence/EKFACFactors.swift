@@ -84,7 +84,8 @@ public struct EKFACFactors {
         // before its own pass-2 save restarts pass 2 from its first sequence).
         let passes = try group.allGather(Data([UInt8(saved?.position.pass ?? 0)])).map { Int($0.first ?? 0) }
         var factors: [ModuleFactors], tokens: Int, sequenceCount: Int
-        let lambdaSums = DoubleBuffers(modules.map(\.parameterCount))
+        // Allocated once pass 1's sums are gone: the two sets of float64 sums never coexist.
+        let lambdaSums: DoubleBuffers
         var resumeAt = FitCheckpoint.Position(pass: 2, nextIndex: 0, tokens: 0, sequences: 0, done: 0)
         if let source = passes.firstIndex(of: 2) {
             factors = try saved?.position.pass == 2 ? saved!.readFactors() : modules.map(ModuleFactors.empty)
@@ -94,6 +95,7 @@ public struct EKFACFactors {
                 try totals.withUnsafeMutableBytes { try group.broadcast($0.baseAddress!, bytes: 16, from: source) }
             }
             (tokens, sequenceCount) = (Int(totals[0]), Int(totals[1]))
+            lambdaSums = DoubleBuffers(modules.map(\.parameterCount))
             if let saved, saved.position.pass == 2 {
                 try saved.readLambdaSums(into: lambdaSums)
                 resumeAt = saved.position
@@ -101,6 +103,7 @@ public struct EKFACFactors {
             resumeAt.tokens = tokens; resumeAt.sequences = sequenceCount
         } else {
             (factors, tokens, sequenceCount) = try pass.covariances(sequencesFrom, resuming: saved)
+            lambdaSums = DoubleBuffers(modules.map(\.parameterCount))
             resumeAt.tokens = tokens; resumeAt.sequences = sequenceCount
             try pass.checkpoint?.savePass2(resumeAt, factors: factors, lambdaSums: lambdaSums)
         }
