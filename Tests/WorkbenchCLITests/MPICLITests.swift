@@ -72,6 +72,55 @@ extension CLITests {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.h5"))
     }
 
+    /// A 2-rank fit killed once rank 0 has saved pass 2, with rank 1's partial file then
+    /// deleted (as if rank 1 had died before its own pass-2 save), resumes to the same bits as
+    /// an uninterrupted 2-rank fit: the ranks agree to continue pass 2 with rank 0's factors.
+    func testKilledFitUnderMPIResumesToTheSameBits() throws {
+        let dir = NSTemporaryDirectory() + "mpi-fit-resume-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeInfluenceInputs(to: dir, documents: 40, queries: 1)
+        let fit = ["fit", "--docs", dir + "/docs.jsonl", "--max-length", "48", "--modules", "mlp", "--checkpoint-every", "0"]
+        let reference = try runMPI(ranks: 2, tool: "influence", fit + ["--out", dir + "/reference.h5"])
+        XCTAssertEqual(reference.status, 0, reference.stderr)
+
+        let out = dir + "/killed.h5", rank0 = out + ".partial.0of2.h5", rank1 = out + ".partial.1of2.h5"
+        let launcher = Process()
+        launcher.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        launcher.arguments = ["mpirun", "-n", "2", "--oversubscribe"] + (getuid() == 0 ? ["--allow-run-as-root"] : [])
+            + [(Self.binary as NSString).deletingLastPathComponent + "/influence"] + fit + ["--out", out]
+        launcher.environment = Self.oneThread
+        launcher.standardOutput = FileHandle.nullDevice
+        launcher.standardError = FileHandle.nullDevice
+        try launcher.run()
+        func savedPass() -> Double? { (try? HDF5Reader(path: rank0)).flatMap { try? $0.numberAttribute("pass") } ?? nil }
+        while launcher.isRunning && savedPass() != 2 { usleep(5000) }
+        // mpirun's children are the ranks: kill them first, then mpirun.
+        let killer = Process()
+        killer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        killer.arguments = ["pkill", "-KILL", "-P", String(launcher.processIdentifier)]
+        try killer.run(); killer.waitUntilExit()
+        kill(launcher.processIdentifier, SIGKILL)
+        launcher.waitUntilExit()
+        guard !FileManager.default.fileExists(atPath: out) else {
+            throw XCTSkip("the fit finished before it could be killed")
+        }
+        XCTAssertEqual(savedPass(), 2)
+        try? FileManager.default.removeItem(atPath: rank1)
+
+        let resumed = try runMPI(ranks: 2, tool: "influence", fit + ["--out", out])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let (a, b) = (try HDF5Reader(path: dir + "/reference.h5"), try HDF5Reader(path: out))
+        for module in try a.readStrings("modules") {
+            for name in ["qa", "qs", "lambda", "eigenvalues_a", "eigenvalues_s"] {
+                XCTAssertEqual(try a.readFloats(module + "/" + name).values.map(\.bitPattern),
+                               try b.readFloats(module + "/" + name).values.map(\.bitPattern), "\(module)/\(name)")
+            }
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains("partial") || $0.contains(".tmp-") }
+        XCTAssertEqual(leftovers, [], "partial or temporary files left behind")
+    }
+
     /// RL steps under mpirun -n 2 (prompts and micro-batches split between the ranks) leave the
     /// same parameters and optimiser state as one process, bit for bit, for vectors and LoRA.
     func testSteerTrainUnderMPIMatchesOneProcess() throws {
