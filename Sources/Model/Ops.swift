@@ -57,26 +57,22 @@ package enum Ops {
                                  positions: [Int], invFreq: [Float], inverse: Bool = false) {
         let half = headDim / 2
         let width = heads * headDim
+        let table = RoPETable.covering(positions, invFreq: invFreq)
+        let sign: Float = inverse ? -1 : 1
         Parallel.forEachChunk(rows, costPerItem: width * 4) { range in
-            var cosT = [Float](repeating: 0, count: half)
-            var sinT = [Float](repeating: 0, count: half)
             for r in range {
-                let pos = Float(positions[r])
-                for i in 0..<half {
-                    let angle = pos * invFreq[i]
-                    cosT[i] = cos(angle)
-                    sinT[i] = inverse ? -sin(angle) : sin(angle)
-                }
+                let cosT = table.cos + positions[r] * half, sinT = table.sin + positions[r] * half
                 for h in 0..<heads {
                     let v = x + r * width + h * headDim
                     for i in 0..<half {
-                        let a = v[i], b = v[i + half]
-                        v[i] = a * cosT[i] - b * sinT[i]
-                        v[i + half] = b * cosT[i] + a * sinT[i]
+                        let a = v[i], b = v[i + half], s = sign * sinT[i]
+                        v[i] = a * cosT[i] - b * s
+                        v[i + half] = b * cosT[i] + a * s
                     }
                 }
             }
         }
+        withExtendedLifetime(table) {}
     }
 
     /// SwiGLU: gate ← silu(gate) ⊙ up, with silu(z) = z / (1 + e^{−z}).
