@@ -5,11 +5,7 @@
 # Prints the class × command table that docs/testing.md keeps; exits 1 if a cell fails.
 #   bash scripts/bad_inputs.sh            (after a release build)
 set -uo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$PATH:/opt/swift/usr/bin"
-bin=$(swift build -c release --show-bin-path)
-w=$(mktemp -d)
-trap 'rm -rf "$w"' EXIT
+source "$(dirname "$0")/release_env.sh"
 data=notebooks-data
 python3 scripts/bad_input_files.py "$data" "$w" || exit 1
 # Factors: a good file fitted here, then broken copies of it.

@@ -7,13 +7,9 @@
 # Commands: workbench pretrain, influence fit, influence score, steer train, lens tune, each
 # resuming from its checkpoints.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$PATH:/opt/swift/usr/bin"
-bin=$(swift build -c release --show-bin-path)
+source "$(dirname "$0")/release_env.sh"
 kills=${1:-3}
 seed=${2:-1}
-w=$(mktemp -d)
-trap 'rm -rf "$w"' EXIT
 export WORKBENCH_THREADS=1   # bit-for-bit comparisons fix the thread count (docs/testing.md)
 data=notebooks-data
 head -n 40 "$data/corpus-sample.jsonl" > "$w/docs.jsonl"

@@ -9,11 +9,7 @@
 #   FuzzAdapterFiles   a LoRA run adapter, a LoReFT run file, a PEFT directory (config NUL weights),
 #                      each prefixed with the byte that selects its reader
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$PATH:/opt/swift/usr/bin"
-bin=$(swift build -c release --show-bin-path)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/release_env.sh"
 seeds=Fuzz/seeds
 rm -rf "$seeds"
 mkdir -p "$seeds/FuzzJSONL" "$seeds/FuzzVectorFiles" "$seeds/FuzzAdapterFiles"
@@ -28,31 +24,31 @@ prefix() { { printf "\\$(printf '%03o' "$1")"; cat "$2"; } > "$3"; }
 
 # Steering vectors for layers 1-2, exported to every format (the .bin is the run's own).
 common=(--problems "$data/rl/train.jsonl" --steps 3 --prompts-per-step 4 --group 4 --max-new 40 --lr 0.01)
-"$bin/steer" train "${common[@]}" --layers 1,2 --out "$work/vectors" >/dev/null 2>&1
-prefix 0 "$work/vectors/vectors.bin" "$seeds/FuzzVectorFiles/vectors.bin"
+"$bin/steer" train "${common[@]}" --layers 1,2 --out "$w/vectors" >/dev/null 2>&1
+prefix 0 "$w/vectors/vectors.bin" "$seeds/FuzzVectorFiles/vectors.bin"
 for format in npy safetensors gguf; do
-    "$bin/steer" export "$work/vectors" --format "$format" --out "$work/vectors.$format" >/dev/null
+    "$bin/steer" export "$w/vectors" --format "$format" --out "$w/vectors.$format" >/dev/null
 done
-prefix 1 "$work/vectors.npy" "$seeds/FuzzVectorFiles/vectors.npy"
-prefix 2 "$work/vectors.safetensors" "$seeds/FuzzVectorFiles/vectors.safetensors"
-prefix 3 "$work/vectors.gguf" "$seeds/FuzzVectorFiles/vectors.gguf"
+prefix 1 "$w/vectors.npy" "$seeds/FuzzVectorFiles/vectors.npy"
+prefix 2 "$w/vectors.safetensors" "$seeds/FuzzVectorFiles/vectors.safetensors"
+prefix 3 "$w/vectors.gguf" "$seeds/FuzzVectorFiles/vectors.gguf"
 # An HDF5 file with the vectors as /vectors [L, d] (the model's depth and width).
-python3 - "$work/vectors/vectors.bin" "$work/vectors.h5" <<'EOF' || echo "note: no h5py for the HDF5 seed" >&2
+python3 - "$w/vectors/vectors.bin" "$w/vectors.h5" <<'EOF' || echo "note: no h5py for the HDF5 seed" >&2
 import sys, numpy as np, h5py
 values = np.fromfile(sys.argv[1], dtype="<f4")
 with h5py.File(sys.argv[2], "w") as f:
     f["vectors"] = values.reshape(4, -1)
 EOF
 mkdir -p "$seeds/FuzzResultFiles"
-[ -f "$work/vectors.h5" ] && prefix 3 "$work/vectors.h5" "$seeds/FuzzResultFiles/vectors.h5"
+[ -f "$w/vectors.h5" ] && prefix 3 "$w/vectors.h5" "$seeds/FuzzResultFiles/vectors.h5"
 
 # Adapters: LoRA rank 1 on q_proj, LoReFT rank 1 on one layer, and the LoRA as a PEFT directory.
-"$bin/steer" train "${common[@]}" --method lora --rank 1 --targets q_proj --out "$work/lora" >/dev/null 2>&1
-prefix 0 "$work/lora/adapter.safetensors" "$seeds/FuzzAdapterFiles/lora.safetensors"
-"$bin/steer" train "${common[@]}" --method loreft --rank 1 --layers 1 --positions l1 --out "$work/reft" >/dev/null 2>&1
-prefix 1 "$work/reft/reft.safetensors" "$seeds/FuzzAdapterFiles/loreft.safetensors"
-"$bin/steer" export "$work/lora" --format peft --out "$work/peft" >/dev/null
-{ printf '\002'; cat "$work/peft/adapter_config.json"; printf '\000'; cat "$work/peft/adapter_model.safetensors"; } \
+"$bin/steer" train "${common[@]}" --method lora --rank 1 --targets q_proj --out "$w/lora" >/dev/null 2>&1
+prefix 0 "$w/lora/adapter.safetensors" "$seeds/FuzzAdapterFiles/lora.safetensors"
+"$bin/steer" train "${common[@]}" --method loreft --rank 1 --layers 1 --positions l1 --out "$w/reft" >/dev/null 2>&1
+prefix 1 "$w/reft/reft.safetensors" "$seeds/FuzzAdapterFiles/loreft.safetensors"
+"$bin/steer" export "$w/lora" --format peft --out "$w/peft" >/dev/null
+{ printf '\002'; cat "$w/peft/adapter_config.json"; printf '\000'; cat "$w/peft/adapter_model.safetensors"; } \
     > "$seeds/FuzzAdapterFiles/peft-lora"
 
 # Model directory files: config.json files, the sharded fixture's index, a tokenizer_config.json.
@@ -61,15 +57,15 @@ for config in notebooks-data/model/config.json Tests/ModelTests/Fixtures/*/confi
     prefix 0 "$config" "$seeds/FuzzModelFiles/config-$(basename "$(dirname "$config")").json"
 done
 prefix 1 Tests/ModelTests/Fixtures/llama_sharded/model.safetensors.index.json "$seeds/FuzzModelFiles/index.json"
-printf '{"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>", "chat_template": "{{ messages }}"}' > "$work/tokenizer_config.json"
-prefix 2 "$work/tokenizer_config.json" "$seeds/FuzzModelFiles/tokenizer_config.json"
+printf '{"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>", "chat_template": "{{ messages }}"}' > "$w/tokenizer_config.json"
+prefix 2 "$w/tokenizer_config.json" "$seeds/FuzzModelFiles/tokenizer_config.json"
 
 # Result files: a score file (one query, four documents), prefixed with the byte that selects its
 # reader. Factors and tuned lenses of the embedded model (a 256 × 256 matrix and up) are larger
 # than the fuzzer's inputs (64 KB), so they have no seed.
-head -n 4 "$data/corpus-sample.jsonl" > "$work/docs.jsonl"
-head -n 1 "$data/queries/reasoning.jsonl" > "$work/q.jsonl"
-"$bin/influence" score --queries "$work/q.jsonl" --docs "$work/docs.jsonl" --strategy identity \
-    --out "$work/scores.h5" --max-length 16 >/dev/null 2>&1
-prefix 0 "$work/scores.h5" "$seeds/FuzzResultFiles/scores.h5"
+head -n 4 "$data/corpus-sample.jsonl" > "$w/docs.jsonl"
+head -n 1 "$data/queries/reasoning.jsonl" > "$w/q.jsonl"
+"$bin/influence" score --queries "$w/q.jsonl" --docs "$w/docs.jsonl" --strategy identity \
+    --out "$w/scores.h5" --max-length 16 >/dev/null 2>&1
+prefix 0 "$w/scores.h5" "$seeds/FuzzResultFiles/scores.h5"
 du -ab "$seeds" | sort -k2

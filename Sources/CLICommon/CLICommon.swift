@@ -37,9 +37,7 @@ public func runCommand<C: ParsableCommand>(_ type: C.Type) {
         // A file operation Foundation refused: one line with the path and the system's reason.
         OutputLock.releaseAll()
         let path = (error.userInfo[NSFilePathErrorKey] as? String ?? error.filePath).flatMap { $0.isEmpty ? nil : $0 }
-        let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError
-        let reason = underlying.map { String(cString: strerror(Int32($0.code))) } ?? error.localizedDescription
-        errors.write(Data("\(prefix)\(path.map { "\($0): " } ?? "")\(reason)\n".utf8))
+        errors.write(Data("\(prefix)\(path.map { "\($0): " } ?? "")\(systemReason(error))\n".utf8))
         group.abort(code: 1)
     } catch {
         OutputLock.releaseAll()

@@ -7,10 +7,15 @@ public func makeDirectory(_ directory: String) throws {
     do {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
-        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
-        let reason = underlying.map { String(cString: strerror(Int32($0.code))) } ?? error.localizedDescription
-        throw WorkbenchError("cannot create the output directory (\(reason))", file: directory)
+        throw WorkbenchError("cannot create the output directory (\(systemReason(error)))", file: directory)
     }
+}
+
+/// The system's words for why a Foundation file operation failed ("Permission denied"), from
+/// the POSIX error underneath; Foundation's own description where there is none.
+public func systemReason(_ error: Error) -> String {
+    let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+    return underlying.map { String(cString: strerror(Int32($0.code))) } ?? error.localizedDescription
 }
 
 /// Checks, before any long work starts, that a file can be written at `path`: its directory

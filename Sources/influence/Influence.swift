@@ -57,6 +57,17 @@ func influenceDocuments(_ path: String, skipBad: Bool = false) throws -> Documen
     return stream
 }
 
+/// This process's checkpoint file of a fit or score run writing `out` (OUT.partial.h5, under
+/// mpirun OUT.partial.RofN.h5), once rank 0 holds the output's lock: that lock removed what a
+/// killed run left beside the output, and the other ranks, maybe on other machines, remove
+/// their own partial's temporaries here.
+func partialFile(for out: String, in group: ProcessGroup) throws -> String {
+    let partial = group.isDistributed ? out + ".partial.\(group.rank)of\(group.size).h5" : out + ".partial.h5"
+    try group.barrier()
+    if !group.isRoot { removeStaleTemporaries(of: partial) }
+    return partial
+}
+
 /// Fits EK-FAC factors with an estimate first and progress bars, and writes them. Under
 /// mpirun every rank fits its share of the documents and returns the same factors; rank 0 writes.
 ///
@@ -98,11 +109,7 @@ func fitFactors(model: TransformerModel, tokenizer: Tokenizer, docs: String, fit
     if stream.skipped > 0 { printError("skipping \(stream.skipped) bad lines") }
     let share = (documents - group.rank + group.size - 1) / group.size
     let bars = [ProgressLine("covariances", total: share), ProgressLine("eigenvalues", total: share)]
-    let partial = group.isDistributed ? out + ".partial.\(group.rank)of\(group.size).h5" : out + ".partial.h5"
-    // Rank 0's lock removed what a killed run left beside the output; the other ranks,
-    // maybe on other machines, remove their own partials' temporaries once it holds it.
-    try group.barrier()
-    if !group.isRoot { removeStaleTemporaries(of: partial) }
+    let partial = try partialFile(for: out, in: group)
     if FileManager.default.fileExists(atPath: partial) { printError("resuming from \(partial)") }
     let checkpoints = FitCheckpoints(path: partial, runKey: key.hex, interval: checkpointEvery)
     let factors = try EKFACFactors.fit(model: model, tokenizer: tokenizer, documents: stream, modules: modules, options: options,

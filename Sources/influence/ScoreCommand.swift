@@ -94,11 +94,7 @@ struct Score: ParsableCommand {
         run.perModule = perModule; run.perToken = perToken
         run.checkpointInterval = checkpointEvery
         run.batchSize = batchSize
-        let partial = group.isDistributed ? out + ".partial.\(group.rank)of\(group.size).h5" : out + ".partial.h5"
-        // Rank 0's lock removed what a killed run left beside the output; the other ranks,
-        // maybe on other machines, remove their own partials' temporaries once it holds it.
-        try group.barrier()
-        if !group.isRoot { removeStaleTemporaries(of: partial) }
+        let partial = try partialFile(for: out, in: group)
         var bar: ProgressLine?
         let result = try run.run(scorer: scorer, documents: stream, partialPath: partial, runKey: key.hex) { done, total in
             if bar == nil { bar = ProgressLine("scoring", total: total) }
