@@ -8,8 +8,9 @@ Setting
 -------
 * Steering vectors ``s_l`` [L, d] (random, N(0, 0.05²)) added to the output of every decoder
   layer at every position (forward hooks), the model frozen.
-* 2 groups x 3 samples: 6 sequences, each a prompt of 4-6 random token ids followed by a
-  completion of 2-7 random token ids; sequence i belongs to group i // 3.
+* 2 groups x 3 samples: 6 sequences; sequence i belongs to group i // 3, and the samples of a
+  group share its prompt of 4-6 random token ids (as RL groups do, which the trainer packs into
+  one row), each followed by its own completion of 2-7 random token ids.
 * Rewards r (fixed, with spread in both groups); π_old = the current log-probability of each
   completion token plus uniform noise in [-0.3, 0.3] (so ratios differ from 1 and clipping is
   active); π_ref = the same model without the vectors.
@@ -82,7 +83,8 @@ def main() -> None:
     cfg = model.config
     L, d, V = cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size
     gen = torch.Generator().manual_seed(1)
-    prompts = [torch.randint(1, V, (int(torch.randint(4, 7, (1,), generator=gen)),), generator=gen).tolist() for _ in range(6)]
+    group_prompts = [torch.randint(1, V, (int(torch.randint(4, 7, (1,), generator=gen)),), generator=gen).tolist() for _ in range(2)]
+    prompts = [group_prompts[i // 3] for i in range(6)]
     completions = [torch.randint(1, V, (int(torch.randint(2, 8, (1,), generator=gen)),), generator=gen).tolist() for _ in range(6)]
     rewards = torch.tensor([1.0, -1.0, 1.0, -1.0, -1.0, 1.0])
     base_vectors = torch.randn(L, d, generator=gen) * 0.05

@@ -24,6 +24,11 @@ enum Attention {
                 }
             }
         }
+        if layout.segments != nil {
+            precondition(start == 0, "a shared-prefix layout runs without a cache offset")
+            return forwardSharedPrefix(config: c, layer: layer, q: q, layout: layout, cache: cache, into: out,
+                                       probabilities: probabilities)
+        }
         let S = start + T
         let group = H / KH
         let scale = 1 / Float(hd).squareRoot()
@@ -73,6 +78,10 @@ enum Attention {
     static func backward(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, probabilities P: UnsafePointer<Float>,
                          cache: KVCache, layout: RowLayout, outputGradient dO: UnsafePointer<Float>,
                          dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>) {
+        if layout.segments != nil {
+            return backwardSharedPrefix(config: c, layer: layer, q: q, probabilities: P, cache: cache, layout: layout,
+                                        outputGradient: dO, dq: dq, dk: dk, dv: dv)
+        }
         let (B, T) = (layout.batchSize, layout.length)
         let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
         let cap = cache.capacity

@@ -6,9 +6,9 @@ public enum LogitSelection: Sendable {
     case all
     /// [batchSize, V] for the last column (the next-token distribution under left padding).
     case last
-    /// [indices.count, V] for these rows of the [batchSize × length] batch, in this order
-    /// (training: the rows whose next token carries a loss; the rest of the unembedding, the
-    /// largest matrix of a large-vocabulary model, is skipped).
+    /// [indices.count, V] for these rows of the [batchSize × length] batch, in this order,
+    /// a row possibly more than once (training: the rows whose next token carries a loss; the
+    /// rest of the unembedding, the largest matrix of a large-vocabulary model, is skipped).
     case rows([Int])
     case none
 }
@@ -42,14 +42,16 @@ extension TransformerModel {
             throw WorkbenchError("KV cache was made for batch size \(cache.batchSize), got \(B)")
         }
         if record != nil && cache != nil { throw WorkbenchError("a forward pass recorded for backward cannot use a KV cache") }
+        if batch.segments != nil && cache != nil { throw WorkbenchError("a shared-prefix batch cannot use a KV cache") }
         let kv = cache ?? KVCache(config: c, batchSize: B, capacity: T)
         let start = kv.length
-        let positions = try kv.append(isReal: batch.isReal, count: T)
+        var positions = try kv.append(isReal: batch.isReal, count: T)
+        if batch.segments != nil { positions = batch.sharedPrefixPositions() }
         if kv.promptLengths == nil || start == 0 {
             kv.promptLengths = batch.promptLengths ?? kv.realTokens
         }
         let layout = RowLayout(batchSize: B, length: T, isReal: batch.isReal, positions: positions,
-                               promptLengths: batch.promptLengths ?? kv.promptLengths!)
+                               promptLengths: batch.promptLengths ?? kv.promptLengths!, segments: batch.segments)
 
         // h_0: embedding rows (padding rows embed their pad id; they are never attended to).
         let h = Tensor(zeros: [rows, d])

@@ -11,6 +11,11 @@ public struct GenerationOptions: Sendable {
     public var sequenceSeeds: [UInt64]?
     /// Also return log π(token) of every generated token under the untempered logits.
     public var returnLogProbabilities: Bool
+    /// Run each distinct prompt through the prefill once and copy its keys and values to
+    /// every sequence that starts with it (RL groups: one prompt, several samples). Only for
+    /// hooks that treat a row by its token and position, never by its place in the batch;
+    /// the prefill's hook calls then see the distinct prompts only.
+    public var sharePromptPrefill = false
 
     public init(maxNewTokens: Int, sampling: SamplingOptions = .greedy, seed: UInt64 = 0, stopTokens: Set<Int> = [],
                 sequenceSeeds: [UInt64]? = nil, returnLogProbabilities: Bool = false) {
@@ -49,7 +54,7 @@ extension TransformerModel {
         }
         let B = prompts.count
         let batch = TokenBatch.leftPadded(prompts)
-        let cache = KVCache(config: config, batchSize: B, capacity: batch.length + options.maxNewTokens)
+        let capacity = batch.length + options.maxNewTokens
         if let seeds = options.sequenceSeeds, seeds.count != B {
             throw WorkbenchError("\(seeds.count) sequence seeds for \(B) prompts")
         }
@@ -60,7 +65,8 @@ extension TransformerModel {
         var stopped = [Bool](repeating: false, count: B)
         if options.maxNewTokens == 0 { return GenerationResult(tokens: out, stopped: stopped, logProbabilities: logProbabilities) }
 
-        var logits = try forward(batch, hooks: hooks, cache: cache, logits: .last).logits!
+        var (logits, cache) = try prefill(prompts, batch: batch, capacity: capacity, hooks: hooks,
+                                          share: options.sharePromptPrefill)
         for step in 0..<options.maxNewTokens {
             let V = config.vocabSize
             var next = [Int](repeating: 0, count: B)
@@ -90,5 +96,30 @@ extension TransformerModel {
             logits = try forward(stepBatch, hooks: hooks, cache: cache, logits: .last).logits!
         }
         return GenerationResult(tokens: out, stopped: stopped, logProbabilities: logProbabilities)
+    }
+
+    /// The prompts' pass: the last position's logits [B, V] and the cache holding every prompt.
+    /// With `share`, each distinct prompt runs once and its keys and values are copied to its
+    /// sequences (`GenerationOptions.sharePromptPrefill`).
+    private func prefill(_ prompts: [[Int]], batch: TokenBatch, capacity: Int, hooks: ForwardHooks,
+                         share: Bool) throws -> (Tensor, KVCache) {
+        var distinct: [[Int]] = [], source: [Int] = [], index: [[Int]: Int] = [:]
+        for p in prompts where share {
+            if index[p] == nil { index[p] = distinct.count; distinct.append(p) }
+            source.append(index[p]!)
+        }
+        guard share && distinct.count < prompts.count else {
+            let cache = KVCache(config: config, batchSize: prompts.count, capacity: capacity)
+            return (try forward(batch, hooks: hooks, cache: cache, logits: .last).logits!, cache)
+        }
+        // The distinct prompts pad to the batch's length: the longest prompt is among them.
+        let shared = KVCache(config: config, batchSize: distinct.count, capacity: capacity)
+        let distinctLogits = try forward(TokenBatch.leftPadded(distinct), hooks: hooks, cache: shared, logits: .last).logits!
+        let V = config.vocabSize
+        let logits = Tensor(zeros: [prompts.count, V])
+        for (b, s) in source.enumerated() {
+            (logits.mutableData + b * V).update(from: distinctLogits.data + s * V, count: V)
+        }
+        return (logits, shared.replicated(source))
     }
 }

@@ -22,11 +22,15 @@ public struct RowLayout: Sendable {
     /// positions (`RowSelection`). Set by the batch, else by the first call on a KV cache,
     /// else every real token of the call is prompt.
     public let promptLengths: [Int]
+    /// Per row, when sequences share a prefix (`TokenBatch.sharedPrefix`): 0 for the shared
+    /// prefix, k ≥ 1 for the k-th branch, which attends to the prefix and to itself only.
+    /// nil: every sequence is one causal stream.
+    public let segments: [Int]?
     public var rows: Int { batchSize * length }
 
-    public init(batchSize: Int, length: Int, isReal: [Bool], positions: [Int], promptLengths: [Int]) {
+    public init(batchSize: Int, length: Int, isReal: [Bool], positions: [Int], promptLengths: [Int], segments: [Int]? = nil) {
         self.batchSize = batchSize; self.length = length; self.isReal = isReal
-        self.positions = positions; self.promptLengths = promptLengths
+        self.positions = positions; self.promptLengths = promptLengths; self.segments = segments
     }
 }
 

@@ -20,16 +20,39 @@ public final class KVCache {
     /// Prompt length per sequence, fixed by the first call (the prefill).
     public internal(set) var promptLengths: [Int]?
 
-    public init(config: ModelConfig, batchSize: Int, capacity: Int) {
+    public convenience init(config: ModelConfig, batchSize: Int, capacity: Int) {
+        self.init(batchSize: batchSize, capacity: capacity, kvHeads: config.kvHeadCount, headDim: config.headDim,
+                  layers: config.layerCount)
+    }
+
+    private init(batchSize: Int, capacity: Int, kvHeads: Int, headDim: Int, layers: Int) {
         self.batchSize = batchSize
         self.capacity = capacity
-        kvHeads = config.kvHeadCount
-        headDim = config.headDim
-        let n = batchSize * config.kvHeadCount * capacity * config.headDim
-        keys = (0..<config.layerCount).map { _ in Tensor(shape: [n], storage: FloatStorage(zeros: n)) }
-        values = (0..<config.layerCount).map { _ in Tensor(shape: [n], storage: FloatStorage(zeros: n)) }
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        let n = batchSize * kvHeads * capacity * headDim
+        keys = (0..<layers).map { _ in Tensor(shape: [n], storage: FloatStorage(zeros: n)) }
+        values = (0..<layers).map { _ in Tensor(shape: [n], storage: FloatStorage(zeros: n)) }
         slotIsReal = [Bool](repeating: false, count: batchSize * capacity)
         realTokens = [Int](repeating: 0, count: batchSize)
+    }
+
+    /// A cache of `sources.count` sequences whose sequence b is a copy of this cache's
+    /// sequence sources[b]: a prompt prefilled once, then continued by several samples.
+    func replicated(_ sources: [Int]) -> KVCache {
+        let copy = KVCache(batchSize: sources.count, capacity: capacity, kvHeads: kvHeads, headDim: headDim, layers: keys.count)
+        let block = kvHeads * capacity * headDim
+        for (b, source) in sources.enumerated() {
+            for layer in 0..<keys.count {
+                (copy.keys[layer].mutableData + b * block).update(from: keys[layer].data + source * block, count: block)
+                (copy.values[layer].mutableData + b * block).update(from: values[layer].data + source * block, count: block)
+            }
+            for s in 0..<capacity { copy.slotIsReal[b * capacity + s] = slotIsReal[source * capacity + s] }
+            copy.realTokens[b] = realTokens[source]
+        }
+        copy.length = length
+        copy.promptLengths = promptLengths.map { lengths in sources.map { lengths[$0] } }
+        return copy
     }
 
     /// Reserves `count` new slots for the rows described by `isReal` ([batch, count]),

@@ -43,24 +43,6 @@ public struct PolicyGradientReport: Sendable {
 /// c (softmax − onehot), and the backward pass takes it into whatever `trainable` is. The
 /// parameters' gradients are accumulated into, not zeroed.
 public enum PolicyGradient {
-    /// Labels of a left-padded batch of prompt + completion sequences, `length` columns each:
-    /// row (b, column) predicts the token in the next column, so completion token j of
-    /// sequence b (in column length − n_b + j) is the label of the row before it. Also says
-    /// which (sequence, token) each labelled row is.
-    public static func completionLabels(_ completions: [[Int]], length T: Int) -> (labels: [Int?], tokenOf: [(member: Int, index: Int)?]) {
-        var labels = [Int?](repeating: nil, count: completions.count * T)
-        var tokenOf = [(member: Int, index: Int)?](repeating: nil, count: completions.count * T)
-        for (b, completion) in completions.enumerated() {
-            let n = completion.count
-            for j in 0..<n {
-                let row = b * T + (T - n + j) - 1
-                labels[row] = completion[j]
-                tokenOf[row] = (b, j)
-            }
-        }
-        return (labels, tokenOf)
-    }
-
     /// Under MPI (`group` of several ranks) each rank takes a contiguous share of the micro-batches;
     /// the gradients and the report are the same bits as one process's (`MicroBatchReduction`).
     public static func accumulate(model: TransformerModel, trainable: any Trainable, referenceModel: TransformerModel?,
@@ -80,14 +62,11 @@ public enum PolicyGradient {
         let parts = try MicroBatchReduction.run(count: microBatches, parameters: trainable.parameters, group: group) { k in
             let members = Array((k * micro)..<min(batch.count, (k + 1) * micro))
             var part = PolicyMicroBatch(logProbabilities: [[Double]](repeating: [], count: members.count))
-            let sequences = members.map { batch.prompts[$0] + batch.completions[$0] }
-            var tokenBatch = TokenBatch.leftPadded(sequences)
-            tokenBatch.promptLengths = members.map { batch.prompts[$0].count }
-            // Logits only for the rows that predict a completion token (compact row i is batch
-            // row logitRows[i]); the prompt rows' logits would carry no gradient.
-            let (allLabels, allTokenOf) = completionLabels(members.map { batch.completions[$0] }, length: tokenBatch.length)
-            let logitRows = allLabels.indices.filter { allLabels[$0] != nil }
-            let labels = logitRows.map { allLabels[$0] }, tokenOf = logitRows.map { allTokenOf[$0] }
+            // Logits only for the rows that predict a completion token; the prompt rows' logits
+            // would carry no gradient.
+            let layout = CompletionBatch(prompts: members.map { batch.prompts[$0] }, completions: members.map { batch.completions[$0] })
+            let tokenBatch = layout.tokens, logitRows = layout.logitRows, tokenOf = layout.tokenOf
+            let labels: [Int?] = layout.labels
             var reference: [Double?] = []
             if objective.klCoefficient != 0, let referenceModel {
                 let refLogits = try referenceModel.forward(tokenBatch, logits: .rows(logitRows)).logits!
@@ -100,16 +79,17 @@ public enum PolicyGradient {
             let weights = members.map { objective.tokenWeight(sequence: $0, lengths: lengths, microBatch: members,
                                                               microBatches: microBatches, maxCompletionLength: maxCompletionLength) }
             func term(_ row: Int, _ lp: Double) -> (value: Double, derivative: Double, clipped: Bool) {
-                let (b, j) = tokenOf[row]!
+                let (b, j) = tokenOf[row]
                 let i = members[b]
                 return objective.tokenTerm(logProbability: lp, oldLogProbability: batch.oldLogProbabilities?[i][j] ?? lp,
                                            advantage: batch.advantages[i],
                                            referenceLogProbability: reference.isEmpty ? nil : reference[row])
             }
             let (logProbabilities, gradient) = TokenDistribution.chosenLogProbabilities(
-                logits: logits, labels: labels, coefficient: { row, lp in -weights[tokenOf[row]!.member] * term(row, lp).derivative })
+                logits: logits, labels: labels, coefficient: { row, lp in -weights[tokenOf[row].member] * term(row, lp).derivative })
             for row in 0..<labels.count {
-                guard let lp = logProbabilities[row], let (b, _) = tokenOf[row] else { continue }
+                guard let lp = logProbabilities[row] else { continue }
+                let b = tokenOf[row].member
                 let t = term(row, lp)
                 part.loss += weights[b] * t.value
                 part.logProbabilities[b].append(lp)

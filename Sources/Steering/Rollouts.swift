@@ -72,10 +72,11 @@ public struct RolloutSampler {
         let stop = Set(model.config.eosTokenIds)
         for start in stride(from: 0, to: jobs.count, by: max(1, settings.batchSize)) {
             let chunk = Array(jobs[start..<min(jobs.count, start + max(1, settings.batchSize))])
-            let options = GenerationOptions(maxNewTokens: settings.maxNewTokens, sampling: sampling ?? settings.sampling,
+            var options = GenerationOptions(maxNewTokens: settings.maxNewTokens, sampling: sampling ?? settings.sampling,
                                             stopTokens: stop,
                                             sequenceSeeds: chunk.map { Self.seed(seed, key: $0.key, problem: $0.problem, sample: $0.sample) },
                                             returnLogProbabilities: true)
+            options.sharePromptPrefill = true   // a group's samples share their prompt's prefill
             let result = try model.generate(prompts: chunk.map(\.prompt), options: options, hooks: hooks)
             for (k, job) in chunk.enumerated() {
                 let text = tokenizer.decode(result.tokens[k], skipSpecialTokens: true)

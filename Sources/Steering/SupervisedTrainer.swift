@@ -110,11 +110,9 @@ public final class SupervisedTrainer: StepTrainer {
         let parts = try MicroBatchReduction.run(count: count, parameters: trainable.parameters, group: group) { k in
             var pass = SupervisedPass()
             let members = Array(examples[(k * micro)..<min(examples.count, (k + 1) * micro)])
-            var batch = TokenBatch.leftPadded(members.map { $0.prompt + $0.completion })
-            batch.promptLengths = members.map(\.prompt.count)
-            let (allLabels, _) = PolicyGradient.completionLabels(members.map(\.completion), length: batch.length)
-            let logitRows = allLabels.indices.filter { allLabels[$0] != nil }   // logits only where a loss is
-            let labels = logitRows.map { allLabels[$0] }
+            let layout = CompletionBatch(prompts: members.map(\.prompt), completions: members.map(\.completion))
+            let batch = layout.tokens, logitRows = layout.logitRows   // logits only where a loss is
+            let labels: [Int?] = layout.labels
             let record = ForwardRecord()
             let logits = try model.forward(batch, hooks: hooks, logits: .rows(logitRows), record: record).logits!
             // d(mean −log π)/dlogits = (softmax − onehot) / tokens.

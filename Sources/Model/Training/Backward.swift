@@ -41,7 +41,12 @@ extension TransformerModel {
             for (i, r) in logitRows.enumerated() { (x.mutableData + i * d).update(from: record.finalResidual!.data + r * d, count: d) }
             unembedBackward(x.data, rows: logitRows.count, logitGradient: logitGradient.data, inputGradient: dx.mutableData,
                             weightGradients: grads)
-            for (i, r) in logitRows.enumerated() { (dh.mutableData + r * d).update(from: dx.data + i * d, count: d) }
+            // A row may be listed more than once (a shared prefix's last row predicts the first
+            // token of every branch): its gradients add.
+            for (i, r) in logitRows.enumerated() {
+                let row = dh.mutableData + r * d, g = dx.data + i * d
+                for j in 0..<d { row[j] += g[j] }
+            }
         } else {
             unembedBackward(record.finalResidual!.data, rows: rows, logitGradient: logitGradient.data,
                             inputGradient: dh.mutableData, weightGradients: grads)
