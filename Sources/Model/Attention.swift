@@ -33,6 +33,9 @@ enum Attention {
         let group = H / KH
         let scale = 1 / Float(hd).squareRoot()
         let qStride = H * hd
+        if T == 1 && probabilities == nil {
+            return decodeStep(config: c, layer: layer, q: q, batchSize: B, cache: cache, slots: S, into: out)
+        }
         // Causal structure: query rows [t0, t1) only see slots < start + t1, so the
         // rows go in blocks and each block multiplies only against the keys it can
         // see (about half the work of one full T × S product for a long prompt).
@@ -64,6 +67,34 @@ enum Attention {
                         sgemm(m: rowsHere, n: hd, k: visible, a: scores, lda: ld, b: values + kvBase, ldb: hd,
                               c: out + (b * T + t0) * qStride + h * hd, ldc: qStride)
                     }
+                }
+            }
+        }
+    }
+
+    /// One new token per sequence (sampling): the `group` query heads that read one KV head
+    /// are adjacent in the query row, so each (sequence, KV head) is one [group, slots]
+    /// product instead of `group` single-row ones.
+    private static func decodeStep(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, batchSize B: Int,
+                                   cache: KVCache, slots S: Int, into out: UnsafeMutablePointer<Float>) {
+        let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
+        let group = H / KH, cap = cache.capacity
+        let scale = 1 / Float(hd).squareRoot()
+        let keys = cache.keys[layer].data, values = cache.values[layer].data
+        cache.slotIsReal.withUnsafeBufferPointer { real in
+            Parallel.forEachChunk(B * KH, costPerItem: group * S * hd) { range in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * S)
+                defer { scores.deallocate() }
+                for item in range {
+                    let (b, kh) = (item / KH, item % KH)
+                    let kvBase = ((b * KH + kh) * cap) * hd
+                    let heads = b * H * hd + kh * group * hd   // query and output rows of this KV head's group
+                    sgemm(transB: true, m: group, n: S, k: hd, alpha: scale, a: q + heads, lda: hd,
+                          b: keys + kvBase, ldb: hd, c: scores, ldc: S)
+                    for i in 0..<group {
+                        Ops.causalSoftmax(scores + i * S, count: S, limit: S - 1, isReal: real.baseAddress! + b * cap)
+                    }
+                    sgemm(m: group, n: hd, k: S, a: scores, lda: S, b: values + kvBase, ldb: hd, c: out + heads, ldc: hd)
                 }
             }
         }

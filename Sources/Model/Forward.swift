@@ -151,17 +151,18 @@ extension TransformerModel {
 /// Work buffers for one block. A plain forward pass reuses one set for every
 /// layer; a recorded one keeps a set per layer (with the extra activations the
 /// backward pass needs: the residual entering the block and after attention, the
-/// second norm's output, the MLP activation and the attention probabilities).
+/// second norm's output, the MLP activation and the attention probabilities). Every
+/// buffer is filled by the block before it is read, so none is zeroed first.
 class BlockScratch {
     let normed: Tensor, q: Tensor, k: Tensor, v: Tensor, attn: Tensor, gate: Tensor, up: Tensor
     init(config c: ModelConfig, rows: Int) {
-        normed = Tensor(zeros: [rows, c.hiddenSize])
-        q = Tensor(zeros: [rows, c.queryWidth])
-        k = Tensor(zeros: [rows, c.kvWidth])
-        v = Tensor(zeros: [rows, c.kvWidth])
-        attn = Tensor(zeros: [rows, c.queryWidth])
-        gate = Tensor(zeros: [rows, c.intermediateSize])
-        up = Tensor(zeros: [rows, c.intermediateSize])
+        normed = Tensor(uninitialized: [rows, c.hiddenSize])
+        q = Tensor(uninitialized: [rows, c.queryWidth])
+        k = Tensor(uninitialized: [rows, c.kvWidth])
+        v = Tensor(uninitialized: [rows, c.kvWidth])
+        attn = Tensor(uninitialized: [rows, c.queryWidth])
+        gate = Tensor(uninitialized: [rows, c.intermediateSize])
+        up = Tensor(uninitialized: [rows, c.intermediateSize])
     }
     /// Set in recorded layers only.
     var recorded: LayerRecord? { nil }

@@ -18,6 +18,15 @@ public final class FloatStorage: @unchecked Sendable {
         keepAlive = nil
     }
 
+    /// `count` floats left as they are: only for buffers whose every value is written
+    /// before it is read (work buffers a pass fills completely).
+    public init(uninitialized count: Int) {
+        pointer = BufferPool.shared.take(count)
+        self.count = count
+        owned = true
+        keepAlive = nil
+    }
+
     /// A copy of `count` floats at `source` (no zero-fill first).
     public init(copying source: UnsafePointer<Float>, count: Int) {
         pointer = BufferPool.shared.take(count)
@@ -61,6 +70,11 @@ public struct Tensor: @unchecked Sendable {
 
     public init(zeros shape: [Int]) {
         self.init(shape: shape, storage: FloatStorage(zeros: shape.reduce(1, *)))
+    }
+
+    /// See `FloatStorage(uninitialized:)`: every value must be written before it is read.
+    public init(uninitialized shape: [Int]) {
+        self.init(shape: shape, storage: FloatStorage(uninitialized: shape.reduce(1, *)))
     }
 
     public init(shape: [Int], values: [Float]) {

@@ -132,13 +132,13 @@ extension TransformerModel {
         func id(_ s: LinearSite) -> LinearID { LinearID(layer: l, site: s) }
 
         // MLP half: h_out = h_mid + down(silu(gate) ⊙ up).
-        let dAct = Tensor(zeros: [rows, I])
+        let dAct = Tensor(uninitialized: [rows, I])
         linearBackward(id(.down), input: rec.activation.data, outputGradient: dh, inputGradient: dAct.mutableData,
                        accumulate: false, layout: layout, hooks: hooks, options: options)
-        let dGate = Tensor(zeros: [rows, I]), dUp = Tensor(zeros: [rows, I])
+        let dGate = Tensor(uninitialized: [rows, I]), dUp = Tensor(uninitialized: [rows, I])
         Ops.swigluBackward(gate: rec.gate.data, up: rec.up.data, outputGradient: dAct.data,
                            gateGradient: dGate.mutableData, upGradient: dUp.mutableData, count: rows * I)
-        let dNormed2 = Tensor(zeros: [rows, d])
+        let dNormed2 = Tensor(uninitialized: [rows, d])
         linearBackward(id(.gate), input: rec.normed2.data, outputGradient: dGate.data, inputGradient: dNormed2.mutableData,
                        accumulate: false, layout: layout, hooks: hooks, options: options)
         linearBackward(id(.up), input: rec.normed2.data, outputGradient: dUp.data, inputGradient: dNormed2.mutableData,
@@ -149,10 +149,10 @@ extension TransformerModel {
                             weightGradient: grads?.postAttentionNorm.mutableData)
 
         // Attention half: h_mid = h_in + o(attn).
-        let dAttn = Tensor(zeros: [rows, c.queryWidth])
+        let dAttn = Tensor(uninitialized: [rows, c.queryWidth])
         linearBackward(id(.o), input: rec.attn.data, outputGradient: dh, inputGradient: dAttn.mutableData,
                        accumulate: false, layout: layout, hooks: hooks, options: options)
-        let dQ = Tensor(zeros: [rows, c.queryWidth]), dK = Tensor(zeros: [rows, c.kvWidth]), dV = Tensor(zeros: [rows, c.kvWidth])
+        let dQ = Tensor(uninitialized: [rows, c.queryWidth]), dK = Tensor(uninitialized: [rows, c.kvWidth]), dV = Tensor(uninitialized: [rows, c.kvWidth])
         Attention.backward(config: c, layer: l, q: rec.q.data, probabilities: rec.probabilities.data, cache: cache,
                            layout: layout, outputGradient: dAttn.data, dq: dQ.mutableData, dk: dK.mutableData, dv: dV.mutableData)
         // Gradients were taken after RoPE: rotate back.
@@ -160,7 +160,7 @@ extension TransformerModel {
                       invFreq: inverseFrequencies, inverse: true)
         Ops.applyRoPE(dK.mutableData, rows: rows, heads: c.kvHeadCount, headDim: c.headDim, positions: layout.positions,
                       invFreq: inverseFrequencies, inverse: true)
-        let dNormed1 = Tensor(zeros: [rows, d])
+        let dNormed1 = Tensor(uninitialized: [rows, d])
         linearBackward(id(.q), input: rec.normed.data, outputGradient: dQ.data, inputGradient: dNormed1.mutableData,
                        accumulate: false, layout: layout, hooks: hooks, options: options)
         linearBackward(id(.k), input: rec.normed.data, outputGradient: dK.data, inputGradient: dNormed1.mutableData,

@@ -10,14 +10,15 @@ final class LayerRecord: BlockScratch {
     let normed2: Tensor
     /// silu(gate) ⊙ up, [rows, I] (`gate` keeps the pre-activation).
     let activation: Tensor
-    /// Attention probabilities [B, H, T, T].
+    /// Attention probabilities [B, H, T, T], zero where a query cannot see (attention's
+    /// backward relies on it; the other buffers are filled before they are read).
     let probabilities: Tensor
 
     init(config c: ModelConfig, rows: Int, batchSize: Int, length: Int, residualIn h: Tensor) {
         residualIn = h
-        residualMid = Tensor(zeros: [rows, c.hiddenSize])
-        normed2 = Tensor(zeros: [rows, c.hiddenSize])
-        activation = Tensor(zeros: [rows, c.intermediateSize])
+        residualMid = Tensor(uninitialized: [rows, c.hiddenSize])
+        normed2 = Tensor(uninitialized: [rows, c.hiddenSize])
+        activation = Tensor(uninitialized: [rows, c.intermediateSize])
         probabilities = Tensor(zeros: [batchSize, c.headCount, length, length])
         super.init(config: c, rows: rows)
     }
