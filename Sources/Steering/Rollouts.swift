@@ -9,8 +9,9 @@ public struct SamplingSettings: Sendable, Codable, Equatable {
     public var temperature: Float = 1
     public var topP: Float = 1
     public var topK = 0
-    /// Sequences generated together (one KV cache).
-    public var batchSize = 64
+    /// Sequences generated together (one KV cache): larger batches read the weights once for
+    /// more tokens per decode step.
+    public var batchSize = 128
     public init() {}
 
     public var sampling: SamplingOptions { SamplingOptions(temperature: temperature, topK: topK, topP: topP) }

@@ -92,6 +92,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Skip groups whose rewards are all equal and draw more prompts (DAPO dynamic sampling).") var skipZeroSpread = false
     @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt}.") var template: String = "auto"
     @Option(help: "Sequences per training forward/backward pass.") var microBatch: Int = 16
+    @Option(help: "Sequences sampled together in one KV cache (memory grows with it; the samples do not depend on it).") var rolloutBatch: Int = 128
     @Option(help: "Evaluate every this many steps (0 = start and end only).") var evalEvery: Int = 0
     @Option(name: .customShort("k"), help: "Samples per problem for mean@k and pass@k.") var samples: Int = 8
     @Option(help: "Checkpoint every this many steps.") var checkpointEvery: Int = 10
@@ -118,8 +119,8 @@ struct Train: ParsableCommand {
         }
         guard lr > 0, lr.isFinite, clip >= 0 else { throw WorkbenchError("--lr must be a positive number and --clip ≥ 0") }
         guard epsilonLow >= 0, epsilonHigh >= 0, kl >= 0 else { throw WorkbenchError("--epsilon-low, --epsilon-high and --kl must be ≥ 0") }
-        guard maxNew >= 1, microBatch >= 1, samples >= 0, checkpointEvery >= 0, evalEvery >= 0 else {
-            throw WorkbenchError("--max-new and --micro-batch must be ≥ 1; -k, --checkpoint-every and --eval-every ≥ 0")
+        guard maxNew >= 1, microBatch >= 1, rolloutBatch >= 1, samples >= 0, checkpointEvery >= 0, evalEvery >= 0 else {
+            throw WorkbenchError("--max-new, --micro-batch and --rollout-batch must be ≥ 1; -k, --checkpoint-every and --eval-every ≥ 0")
         }
         objectiveValue.clipLow = epsilonLow
         objectiveValue.clipHigh = epsilonHigh
@@ -128,7 +129,7 @@ struct Train: ParsableCommand {
         settings.steps = steps; settings.promptsPerStep = promptsPerStep; settings.groupSize = group
         settings.learningRate = lr; settings.clipNorm = clip; settings.iterations = iterations
         settings.sampling.maxNewTokens = maxNew; settings.sampling.temperature = temperature
-        settings.sampling.topP = topP; settings.sampling.topK = topK
+        settings.sampling.topP = topP; settings.sampling.topK = topK; settings.sampling.batchSize = rolloutBatch
         try settings.sampling.sampling.validate()
         settings.microBatchSize = microBatch; settings.skipZeroSpread = skipZeroSpread; settings.seed = seed
 
