@@ -17,6 +17,7 @@ struct CompletionBatch {
 
     init(prompts: [[Int]], completions: [[Int]]) {
         precondition(prompts.count == completions.count, "one prompt per completion")
+        precondition(prompts.allSatisfy { !$0.isEmpty }, "a completion needs a prompt token to be predicted from")
         var groups: [(prefix: [Int], branches: [[Int]], members: [Int])] = []
         for (i, prompt) in prompts.enumerated() {
             let branch = Array(completions[i].dropLast())
