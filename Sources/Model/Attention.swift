@@ -104,8 +104,6 @@ enum Attention {
     /// with P the probabilities and O = P V:
     ///   dP = dO Vᵀ,  dV += Pᵀ dO,  dS = P ⊙ (dP − rowsum(dP ⊙ P)),
     ///   dQ = scale · dS K,  dK += scale · dSᵀ Q.
-    /// Work is split by (sequence, KV head) so that the query heads sharing a KV
-    /// head accumulate into it on one thread.
     static func backward(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, probabilities P: UnsafePointer<Float>,
                          cache: KVCache, layout: RowLayout, outputGradient dO: UnsafePointer<Float>,
                          dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>) {
@@ -118,37 +116,52 @@ enum Attention {
         let cap = cache.capacity
         let group = H / KH
         let scale = 1 / Float(hd).squareRoot()
-        let qStride = H * hd, kvStride = KH * hd
+        let qStride = H * hd
         let keys = cache.keys[layer].data, values = cache.values[layer].data
-        Parallel.forEachChunk(B * KH, costPerItem: group * T * T * hd * 4) { range in
+        backwardByKVHead(config: c, batchSize: B, length: T, costPerItem: group * T * T * hd * 4, dk: dk, dv: dv) { b, kh, dScores, dKBlock, dVBlock in
+            let kvBase = ((b * KH + kh) * cap) * hd
+            for h in (kh * group)..<((kh + 1) * group) {
+                let p = P + (b * H + h) * T * T
+                let dOBase = dO + b * T * qStride + h * hd
+                let qBase = q + b * T * qStride + h * hd
+                sgemm(transB: true, m: T, n: T, k: hd, a: dOBase, lda: qStride, b: values + kvBase, ldb: hd,
+                      c: dScores, ldc: T)
+                sgemm(transA: true, m: T, n: hd, k: T, a: p, lda: T, b: dOBase, ldb: qStride,
+                      beta: 1, c: dVBlock, ldc: hd)
+                for t in 0..<T {
+                    let pr = p + t * T, dr = dScores + t * T
+                    var dot: Float = 0
+                    for s in 0...t { dot += pr[s] * dr[s] }
+                    for s in 0..<T { dr[s] = pr[s] * (dr[s] - dot) }
+                }
+                sgemm(m: T, n: hd, k: T, alpha: scale, a: dScores, lda: T, b: keys + kvBase, ldb: hd,
+                      c: dq + b * T * qStride + h * hd, ldc: qStride)
+                sgemm(transA: true, m: T, n: hd, k: T, alpha: scale, a: dScores, lda: T, b: qBase, ldb: qStride,
+                      beta: 1, c: dKBlock, ldc: hd)
+            }
+        }
+    }
+
+    /// The frame of attention's backward pass: work is split by (sequence b, KV head kh) so
+    /// that the query heads sharing a KV head accumulate into it on one thread. `body` gets a
+    /// [T, T] scratch and the zeroed [T, hd] blocks of dK and dV for (b, kh), which are then
+    /// written to the rows of `dk` and `dv`.
+    static func backwardByKVHead(config c: ModelConfig, batchSize B: Int, length T: Int, costPerItem: Int,
+                                 dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+                                 _ body: (_ b: Int, _ kh: Int, _ dScores: UnsafeMutablePointer<Float>,
+                                          _ dKBlock: UnsafeMutablePointer<Float>, _ dVBlock: UnsafeMutablePointer<Float>) -> Void) {
+        let (KH, hd) = (c.kvHeadCount, c.headDim)
+        let kvStride = KH * hd
+        Parallel.forEachChunk(B * KH, costPerItem: costPerItem) { range in
             let dScores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
             let dKBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
             let dVBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
             defer { dScores.deallocate(); dKBlock.deallocate(); dVBlock.deallocate() }
             for item in range {
                 let (b, kh) = (item / KH, item % KH)
-                let kvBase = ((b * KH + kh) * cap) * hd
                 dKBlock.update(repeating: 0, count: T * hd)
                 dVBlock.update(repeating: 0, count: T * hd)
-                for h in (kh * group)..<((kh + 1) * group) {
-                    let p = P + (b * H + h) * T * T
-                    let dOBase = dO + b * T * qStride + h * hd
-                    let qBase = q + b * T * qStride + h * hd
-                    sgemm(transB: true, m: T, n: T, k: hd, a: dOBase, lda: qStride, b: values + kvBase, ldb: hd,
-                          c: dScores, ldc: T)
-                    sgemm(transA: true, m: T, n: hd, k: T, a: p, lda: T, b: dOBase, ldb: qStride,
-                          beta: 1, c: dVBlock, ldc: hd)
-                    for t in 0..<T {
-                        let pr = p + t * T, dr = dScores + t * T
-                        var dot: Float = 0
-                        for s in 0...t { dot += pr[s] * dr[s] }
-                        for s in 0..<T { dr[s] = pr[s] * (dr[s] - dot) }
-                    }
-                    sgemm(m: T, n: hd, k: T, alpha: scale, a: dScores, lda: T, b: keys + kvBase, ldb: hd,
-                          c: dq + b * T * qStride + h * hd, ldc: qStride)
-                    sgemm(transA: true, m: T, n: hd, k: T, alpha: scale, a: dScores, lda: T, b: qBase, ldb: qStride,
-                          beta: 1, c: dKBlock, ldc: hd)
-                }
+                body(b, kh, dScores, dKBlock, dVBlock)
                 for t in 0..<T {
                     (dk + (b * T + t) * kvStride + kh * hd).update(from: dKBlock + t * hd, count: hd)
                     (dv + (b * T + t) * kvStride + kh * hd).update(from: dVBlock + t * hd, count: hd)

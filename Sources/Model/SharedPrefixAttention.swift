@@ -91,53 +91,40 @@ extension Attention {
         let cap = cache.capacity
         let group = H / KH
         let scale = 1 / Float(hd).squareRoot()
-        let qStride = H * hd, kvStride = KH * hd
+        let qStride = H * hd
         let keys = cache.keys[layer].data, values = cache.values[layer].data
         let runs = branchRuns(layout)
-        Parallel.forEachChunk(B * KH, costPerItem: group * T * T * hd * 2) { range in
-            let dScores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
-            let dKBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
-            let dVBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
-            defer { dScores.deallocate(); dKBlock.deallocate(); dVBlock.deallocate() }
-            for item in range {
-                let (b, kh) = (item / KH, item % KH)
-                let kvBase = ((b * KH + kh) * cap) * hd
-                dKBlock.update(repeating: 0, count: T * hd)
-                dVBlock.update(repeating: 0, count: T * hd)
-                for h in (kh * group)..<((kh + 1) * group) {
-                    let p = P + (b * H + h) * T * T
-                    for run in runs[b] {
-                        let (t0, n) = (run.rows.lowerBound, run.rows.count)
-                        let dORun = dO + (b * T + t0) * qStride + h * hd
-                        let qRun = q + (b * T + t0) * qStride + h * hd
-                        let pRun = p + t0 * T, dSRun = dScores + t0 * T
-                        // dP = dO Vᵀ and dV += Pᵀ dO over each visible key range.
-                        for keyRange in run.keys {
-                            let s0 = keyRange.lowerBound
-                            sgemm(transB: true, m: n, n: keyRange.count, k: hd, a: dORun, lda: qStride,
-                                  b: values + kvBase + s0 * hd, ldb: hd, c: dSRun + s0, ldc: T)
-                            sgemm(transA: true, m: keyRange.count, n: hd, k: n, a: pRun + s0, lda: T, b: dORun, ldb: qStride,
-                                  beta: 1, c: dVBlock + s0 * hd, ldc: hd)
-                        }
-                        // dS = P ⊙ (dP − rowsum(dP ⊙ P)); P is zero past the diagonal.
-                        for i in 0..<n {
-                            let pr = pRun + i * T, dr = dSRun + i * T
-                            var dot: Float = 0
-                            for keyRange in run.keys { for s in keyRange { dot += pr[s] * dr[s] } }
-                            for keyRange in run.keys { for s in keyRange { dr[s] = pr[s] * (dr[s] - dot) } }
-                        }
-                        for (k, keyRange) in run.keys.enumerated() {
-                            let s0 = keyRange.lowerBound
-                            sgemm(m: n, n: hd, k: keyRange.count, alpha: scale, a: dSRun + s0, lda: T, b: keys + kvBase + s0 * hd,
-                                  ldb: hd, beta: k == 0 ? 0 : 1, c: dq + (b * T + t0) * qStride + h * hd, ldc: qStride)
-                            sgemm(transA: true, m: keyRange.count, n: hd, k: n, alpha: scale, a: dSRun + s0, lda: T, b: qRun,
-                                  ldb: qStride, beta: 1, c: dKBlock + s0 * hd, ldc: hd)
-                        }
+        backwardByKVHead(config: c, batchSize: B, length: T, costPerItem: group * T * T * hd * 2, dk: dk, dv: dv) { b, kh, dScores, dKBlock, dVBlock in
+            let kvBase = ((b * KH + kh) * cap) * hd
+            for h in (kh * group)..<((kh + 1) * group) {
+                let p = P + (b * H + h) * T * T
+                for run in runs[b] {
+                    let (t0, n) = (run.rows.lowerBound, run.rows.count)
+                    let dORun = dO + (b * T + t0) * qStride + h * hd
+                    let qRun = q + (b * T + t0) * qStride + h * hd
+                    let pRun = p + t0 * T, dSRun = dScores + t0 * T
+                    // dP = dO Vᵀ and dV += Pᵀ dO over each visible key range.
+                    for keyRange in run.keys {
+                        let s0 = keyRange.lowerBound
+                        sgemm(transB: true, m: n, n: keyRange.count, k: hd, a: dORun, lda: qStride,
+                              b: values + kvBase + s0 * hd, ldb: hd, c: dSRun + s0, ldc: T)
+                        sgemm(transA: true, m: keyRange.count, n: hd, k: n, a: pRun + s0, lda: T, b: dORun, ldb: qStride,
+                              beta: 1, c: dVBlock + s0 * hd, ldc: hd)
                     }
-                }
-                for t in 0..<T {
-                    (dk + (b * T + t) * kvStride + kh * hd).update(from: dKBlock + t * hd, count: hd)
-                    (dv + (b * T + t) * kvStride + kh * hd).update(from: dVBlock + t * hd, count: hd)
+                    // dS = P ⊙ (dP − rowsum(dP ⊙ P)); P is zero past the diagonal.
+                    for i in 0..<n {
+                        let pr = pRun + i * T, dr = dSRun + i * T
+                        var dot: Float = 0
+                        for keyRange in run.keys { for s in keyRange { dot += pr[s] * dr[s] } }
+                        for keyRange in run.keys { for s in keyRange { dr[s] = pr[s] * (dr[s] - dot) } }
+                    }
+                    for (k, keyRange) in run.keys.enumerated() {
+                        let s0 = keyRange.lowerBound
+                        sgemm(m: n, n: hd, k: keyRange.count, alpha: scale, a: dSRun + s0, lda: T, b: keys + kvBase + s0 * hd,
+                              ldb: hd, beta: k == 0 ? 0 : 1, c: dq + (b * T + t0) * qStride + h * hd, ldc: qStride)
+                        sgemm(transA: true, m: keyRange.count, n: hd, k: n, alpha: scale, a: dSRun + s0, lda: T, b: qRun,
+                              ldb: qStride, beta: 1, c: dKBlock + s0 * hd, ldc: hd)
+                    }
                 }
             }
         }
