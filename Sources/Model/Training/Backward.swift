@@ -69,7 +69,7 @@ extension TransformerModel {
         }
         try residualGradient(c.layerCount)
 
-        for l in stride(from: c.layerCount - 1, through: 0, by: -1) {
+        for l in stride(from: c.layerCount - 1, through: lowestBlockNeeded(hooks: hooks, options: options), by: -1) {
             let layer = record.layers[l] ?? recomputeBlock(l, record: record, hooks: hooks)
             blockBackward(layer: l, record: layer, cache: record.cache, layout: layout, dh: dh.mutableData,
                           hooks: hooks, options: options)
@@ -83,6 +83,18 @@ extension TransformerModel {
                 for i in 0..<d { row[i] += dh.data[r * d + i] }
             }
         }
+    }
+
+    /// The lowest block the backward pass must go through. Block l turns dL/dh_{l+1} into
+    /// dL/dh_l and its adapters' gradients; below the lowest residual intervention and the
+    /// lowest adapted layer nothing asks for either (steering vectors after every block need
+    /// no backward through block 0), unless weight gradients, a residual reader or a linear
+    /// tap want every block. Returns layerCount when nothing needs any block.
+    func lowestBlockNeeded(hooks: ForwardHooks, options: BackwardOptions) -> Int {
+        if options.weightGradients != nil || options.residualGradientReader != nil || options.linearGradientTap != nil { return 0 }
+        let intervened = hooks.residualInterventions.filter { !$0.value.isEmpty }.keys
+        let adapted = hooks.weightDeltas.filter { !$0.value.isEmpty }.keys.map(\.layer)
+        return (Array(intervened) + adapted).min() ?? config.layerCount
     }
 
     /// Runs block `l` again from its saved input, keeping everything backward needs.
