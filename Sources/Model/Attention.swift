@@ -118,7 +118,8 @@ enum Attention {
         let scale = 1 / Float(hd).squareRoot()
         let qStride = H * hd
         let keys = cache.keys[layer].data, values = cache.values[layer].data
-        backwardByKVHead(config: c, batchSize: B, length: T, costPerItem: group * T * T * hd * 4, dk: dk, dv: dv) { b, kh, dScores, dKBlock, dVBlock in
+        backwardByKVHead(config: c, batchSize: B, length: T, scoreCount: T * T, costPerItem: group * T * T * hd * 4,
+                         dk: dk, dv: dv) { b, kh, dScores, dKBlock, dVBlock in
             let kvBase = ((b * KH + kh) * cap) * hd
             for h in (kh * group)..<((kh + 1) * group) {
                 let p = P + (b * H + h) * T * T
@@ -144,16 +145,16 @@ enum Attention {
 
     /// The frame of attention's backward pass: work is split by (sequence b, KV head kh) so
     /// that the query heads sharing a KV head accumulate into it on one thread. `body` gets a
-    /// [T, T] scratch and the zeroed [T, hd] blocks of dK and dV for (b, kh), which are then
-    /// written to the rows of `dk` and `dv`.
-    static func backwardByKVHead(config c: ModelConfig, batchSize B: Int, length T: Int, costPerItem: Int,
+    /// scratch of `scoreCount` floats for dScores and the zeroed [T, hd] blocks of dK and dV
+    /// for (b, kh), which are then written to the rows of `dk` and `dv`.
+    static func backwardByKVHead(config c: ModelConfig, batchSize B: Int, length T: Int, scoreCount: Int, costPerItem: Int,
                                  dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
                                  _ body: (_ b: Int, _ kh: Int, _ dScores: UnsafeMutablePointer<Float>,
                                           _ dKBlock: UnsafeMutablePointer<Float>, _ dVBlock: UnsafeMutablePointer<Float>) -> Void) {
         let (KH, hd) = (c.kvHeadCount, c.headDim)
         let kvStride = KH * hd
         Parallel.forEachChunk(B * KH, costPerItem: costPerItem) { range in
-            let dScores = UnsafeMutablePointer<Float>.allocate(capacity: T * T)
+            let dScores = UnsafeMutablePointer<Float>.allocate(capacity: max(scoreCount, 1))
             let dKBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
             let dVBlock = UnsafeMutablePointer<Float>.allocate(capacity: T * hd)
             defer { dScores.deallocate(); dKBlock.deallocate(); dVBlock.deallocate() }

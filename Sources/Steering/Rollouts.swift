@@ -62,6 +62,8 @@ public struct RolloutSampler {
 
     /// `samples` completions of each listed problem (`problems[i]` for i in `indices`, with
     /// seed key `keys[n]`, or −1 for all), in problem-then-sample order, sampled with `hooks`.
+    /// Each distinct prompt is prefilled once (`GenerationOptions.sharePromptPrefill`): the
+    /// hooks must treat a row by its token and position, as trainables do.
     public func sample(_ problems: [Query], indices: [Int], keys: [Int]? = nil, samples: Int, hooks: ForwardHooks,
                        seed: UInt64, sampling: SamplingOptions? = nil) throws -> [Rollout] {
         var jobs: [(problem: Int, sample: Int, key: Int, prompt: [Int])] = []

@@ -62,6 +62,33 @@ final class InterventionTests: XCTestCase {
         return CrossEntropy.lossAndGradient(logits: logits, labels: CrossEntropy.nextTokenLabels(batch)).loss
     }
 
+    /// A backward pass with vectors after blocks 0 and 1 only skips block 0 (nothing below
+    /// residual 1 needs a gradient); the vectors' gradients equal those of a pass forced through
+    /// every block by a residual reader, and the reader's pass reaches the embedding output.
+    func testBackwardStopsAtTheLowestHookWithTheSameGradients() throws {
+        let m = try Fixtures.model("llama_gqa_llama3rope")
+        let d = m.config.hiddenSize
+        let batch = TokenBatch(batchSize: 1, length: tokens.count, tokens: tokens, promptLengths: [5])
+        func gradients(forceEveryBlock: Bool) throws -> (vectors: [[Float]], deepest: Int) {
+            let vectors = (0..<2).map { Parameter(name: "s\($0)", value: Tensor(zeros: [d]), decays: false) }
+            var hooks = ForwardHooks()
+            hooks.add(VectorAddition(vectors[0]), at: 1)
+            hooks.add(VectorAddition(vectors[1]), at: 2)
+            let record = ForwardRecord()
+            let logits = try m.forward(batch, hooks: hooks, logits: .all, record: record).logits!
+            let (_, dLogits) = CrossEntropy.lossAndGradient(logits: logits, labels: CrossEntropy.nextTokenLabels(batch))
+            var options = BackwardOptions()
+            var deepest = Int.max
+            if forceEveryBlock { options.residualGradientReader = { index, _ in deepest = min(deepest, index) } }
+            try m.backward(record, logitGradient: dLogits, hooks: hooks, options: options)
+            return (vectors.map(\.gradient.values), deepest)
+        }
+        let early = try gradients(forceEveryBlock: false), full = try gradients(forceEveryBlock: true)
+        XCTAssertEqual(full.deepest, 0)
+        XCTAssertEqual(early.vectors, full.vectors)
+        XCTAssertGreaterThan(early.vectors[0].map(abs).max()!, 1e-5, "the lower vector gets a gradient")
+    }
+
     /// Backward through two trainable interventions at once, one non-linear in h: every
     /// parameter's gradient matches central finite differences of the loss (h = 1e-2, within 2%
     /// of the gradient or 1e-3), which needs the edit above the steering vector to pass its

@@ -102,7 +102,7 @@ extension TransformerModel {
     func recomputeBlock(_ l: Int, record: ForwardRecord, hooks: ForwardHooks) -> LayerRecord {
         let layout = record.layout!
         let input = record.blockInputs[l]
-        let full = LayerRecord(config: config, rows: layout.rows, batchSize: layout.batchSize, length: layout.length, residualIn: input)
+        let full = LayerRecord(config: config, layout: layout, residualIn: input)
         let h = input.copy()
         blockForward(layer: l, h: h.mutableData, scratch: full, layout: layout, cache: record.cache, cacheStart: 0,
                      hooks: hooks.adaptersOnly)

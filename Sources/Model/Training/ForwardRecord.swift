@@ -10,16 +10,20 @@ final class LayerRecord: BlockScratch {
     let normed2: Tensor
     /// silu(gate) ⊙ up, [rows, I] (`gate` keeps the pre-activation).
     let activation: Tensor
-    /// Attention probabilities [B, H, T, T], zero where a query cannot see (attention's
-    /// backward relies on it; the other buffers are filled before they are read).
+    /// Attention probabilities, zero where a query cannot see (attention's backward relies on
+    /// it; the other buffers are filled before they are read): [B, H, T, T], or for a
+    /// shared-prefix layout each run's rows over the slots it sees (`Attention.BranchRuns`).
     let probabilities: Tensor
 
-    init(config c: ModelConfig, rows: Int, batchSize: Int, length: Int, residualIn h: Tensor) {
+    init(config c: ModelConfig, layout: RowLayout, residualIn h: Tensor) {
+        let rows = layout.rows
         residualIn = h
         residualMid = Tensor(uninitialized: [rows, c.hiddenSize])
         normed2 = Tensor(uninitialized: [rows, c.hiddenSize])
         activation = Tensor(uninitialized: [rows, c.intermediateSize])
-        probabilities = Tensor(zeros: [batchSize, c.headCount, length, length])
+        probabilities = layout.segments == nil
+            ? Tensor(zeros: [layout.batchSize, c.headCount, layout.length, layout.length])
+            : Tensor(zeros: [Attention.BranchRuns(layout, heads: c.headCount).probabilityCount])
         super.init(config: c, rows: rows)
     }
 
@@ -28,7 +32,8 @@ final class LayerRecord: BlockScratch {
 
 /// Everything a forward pass keeps so that `backward` can run: pass one to
 /// `forward(_:record:)`, then hand it to `backward`. Memory is about
-/// rows × (6d + 3I + q/k/v widths) + B·H·T² floats per layer; with
+/// rows × (6d + 3I + q/k/v widths) + B·H·T² floats per layer (for a shared-prefix batch,
+/// H × Σ over runs of rows × visible slots instead of B·H·T²); with
 /// `recomputeBlocks` only each block's input (rows × d) is kept and the block is
 /// run again during the backward pass (activation checkpointing, for long sequences).
 public final class ForwardRecord {
@@ -65,7 +70,7 @@ public final class ForwardRecord {
             layers.append(nil)
             return scratch
         }
-        let r = LayerRecord(config: config, rows: rows, batchSize: layout.batchSize, length: layout.length, residualIn: input)
+        let r = LayerRecord(config: config, layout: layout, residualIn: input)
         layers.append(r)
         return r
     }
