@@ -111,13 +111,7 @@ enum Attention {
             return backwardSharedPrefix(config: c, layer: layer, q: q, probabilities: P, cache: cache, layout: layout,
                                         outputGradient: dO, dq: dq, dk: dk, dv: dv)
         }
-        let (B, T) = (layout.batchSize, layout.length)
-        let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
-        let cap = cache.capacity
-        let group = H / KH
-        let scale = 1 / Float(hd).squareRoot()
-        let qStride = H * hd
-        let keys = cache.keys[layer].data, values = cache.values[layer].data
+        let (B, T, H, KH, hd, group, cap, scale, qStride, keys, values) = dimensions(c, layout, cache, layer: layer)
         backwardByKVHead(config: c, batchSize: B, length: T, scoreCount: T * T, costPerItem: group * T * T * hd * 4,
                          dk: dk, dv: dv) { b, kh, dScores, dKBlock, dVBlock in
             let kvBase = ((b * KH + kh) * cap) * hd
@@ -141,6 +135,17 @@ enum Attention {
                       beta: 1, c: dKBlock, ldc: hd)
             }
         }
+    }
+
+    /// The sizes and cached keys and values an attention pass over `layout` works with: batch,
+    /// length, query and KV heads, head width, query heads per KV head, cache capacity,
+    /// 1/√headDim and the width of a query row.
+    static func dimensions(_ c: ModelConfig, _ layout: RowLayout, _ cache: KVCache, layer: Int)
+        -> (B: Int, T: Int, H: Int, KH: Int, hd: Int, group: Int, cap: Int, scale: Float, qStride: Int,
+            keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
+        (layout.batchSize, layout.length, c.headCount, c.kvHeadCount, c.headDim, c.headCount / c.kvHeadCount,
+         cache.capacity, 1 / Float(c.headDim).squareRoot(), c.headCount * c.headDim,
+         cache.keys[layer].data, cache.values[layer].data)
     }
 
     /// The frame of attention's backward pass: work is split by (sequence b, KV head kh) so

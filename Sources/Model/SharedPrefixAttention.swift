@@ -72,13 +72,7 @@ extension Attention {
     static func forwardSharedPrefix(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, layout: RowLayout,
                                     cache: KVCache, into out: UnsafeMutablePointer<Float>,
                                     probabilities: UnsafeMutablePointer<Float>?) {
-        let (B, T) = (layout.batchSize, layout.length)
-        let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
-        let cap = cache.capacity
-        let keys = cache.keys[layer].data, values = cache.values[layer].data
-        let group = H / KH
-        let scale = 1 / Float(hd).squareRoot()
-        let qStride = H * hd
+        let (B, T, H, KH, hd, group, cap, scale, qStride, keys, values) = dimensions(c, layout, cache, layer: layer)
         let rowBlock = 128
         let layoutRuns = BranchRuns(layout, heads: H)
         let widest = layoutRuns.runs.joined().map(\.width).max() ?? 0
@@ -122,13 +116,7 @@ extension Attention {
     static func backwardSharedPrefix(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, probabilities P: UnsafePointer<Float>,
                                      cache: KVCache, layout: RowLayout, outputGradient dO: UnsafePointer<Float>,
                                      dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>) {
-        let (B, T) = (layout.batchSize, layout.length)
-        let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
-        let cap = cache.capacity
-        let group = H / KH
-        let scale = 1 / Float(hd).squareRoot()
-        let qStride = H * hd
-        let keys = cache.keys[layer].data, values = cache.values[layer].data
+        let (B, T, H, KH, hd, group, cap, scale, qStride, keys, values) = dimensions(c, layout, cache, layer: layer)
         let layoutRuns = BranchRuns(layout, heads: H)
         let largestRun = layoutRuns.runs.joined().map { $0.rows.count * $0.width }.max() ?? 0
         backwardByKVHead(config: c, batchSize: B, length: T, scoreCount: largestRun, costPerItem: group * T * T * hd * 2,
