@@ -34,7 +34,7 @@ enum Attention {
         let scale = 1 / Float(hd).squareRoot()
         let qStride = H * hd
         if T == 1 && probabilities == nil {
-            return decodeStep(config: c, layer: layer, q: q, batchSize: B, cache: cache, slots: S, into: out)
+            return decodeStep(config: c, layer: layer, q: q, layout: layout, cache: cache, slots: S, into: out)
         }
         // Causal structure: query rows [t0, t1) only see slots < start + t1, so the
         // rows go in blocks and each block multiplies only against the keys it can
@@ -75,12 +75,9 @@ enum Attention {
     /// One new token per sequence (sampling): the `group` query heads that read one KV head
     /// are adjacent in the query row, so each (sequence, KV head) is one [group, slots]
     /// product instead of `group` single-row ones.
-    private static func decodeStep(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, batchSize B: Int,
+    private static func decodeStep(config c: ModelConfig, layer: Int, q: UnsafePointer<Float>, layout: RowLayout,
                                    cache: KVCache, slots S: Int, into out: UnsafeMutablePointer<Float>) {
-        let (H, KH, hd) = (c.headCount, c.kvHeadCount, c.headDim)
-        let group = H / KH, cap = cache.capacity
-        let scale = 1 / Float(hd).squareRoot()
-        let keys = cache.keys[layer].data, values = cache.values[layer].data
+        let (B, _, H, KH, hd, group, cap, scale, _, keys, values) = dimensions(c, layout, cache, layer: layer)
         cache.slotIsReal.withUnsafeBufferPointer { real in
             Parallel.forEachChunk(B * KH, costPerItem: group * S * hd) { range in
                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * S)

@@ -26,11 +26,14 @@ public struct RowLayout: Sendable {
     /// prefix, k ≥ 1 for the k-th branch, which attends to the prefix and to itself only.
     /// nil: every sequence is one causal stream.
     public let segments: [Int]?
+    /// The runs of `segments` that shared-prefix attention works through, derived once here.
+    let branchRuns: Attention.BranchRuns?
     public var rows: Int { batchSize * length }
 
     public init(batchSize: Int, length: Int, isReal: [Bool], positions: [Int], promptLengths: [Int], segments: [Int]? = nil) {
         self.batchSize = batchSize; self.length = length; self.isReal = isReal
         self.positions = positions; self.promptLengths = promptLengths; self.segments = segments
+        branchRuns = segments.map { Attention.BranchRuns(segments: $0, isReal: isReal, batchSize: batchSize, length: length) }
     }
 }
 

@@ -10,7 +10,7 @@ extension Attention {
     /// One run of rows of equal segment in a packed sequence, with the slot ranges its
     /// queries attend to (the prefix's, then its own) laid side by side as the columns of
     /// its probability rows.
-    struct BranchRun {
+    struct BranchRun: Sendable {
         let rows: Range<Int>
         let keys: [Range<Int>]
         /// Column of each key range's first slot in a probability row, and the row's width.
@@ -25,23 +25,24 @@ extension Attention {
     }
 
     /// The runs of every sequence of a shared-prefix layout, and the probabilities each
-    /// (sequence, head) keeps: Σ over runs of rows × width.
-    struct BranchRuns {
+    /// (sequence, head) keeps: Σ over runs of rows × width. Derived once per layout
+    /// (`RowLayout.branchRuns`) and shared by every layer's forward, record and backward.
+    struct BranchRuns: Sendable {
         let runs: [[BranchRun]]
         let blockSize: [Int]
-        /// Start of sequence b's blocks (one per head) in the probabilities buffer.
-        let blockStart: [Int]
-        let heads: Int
-        var probabilityCount: Int { (blockStart.last ?? 0) + heads * (blockSize.last ?? 0) }
+        /// Σ of the earlier sequences' block sizes (one block per head each).
+        private let blocksBefore: [Int]
+        private let total: Int
 
-        func block(_ b: Int, head h: Int) -> Int { blockStart[b] + h * blockSize[b] }
+        func probabilityCount(heads: Int) -> Int { heads * total }
 
-        init(_ layout: RowLayout, heads: Int) {
-            guard let segments = layout.segments else { preconditionFailure("not a shared-prefix layout") }
-            let T = layout.length
-            var runs: [[BranchRun]] = [], blockSize: [Int] = [], blockStart: [Int] = []
-            var start = 0
-            for b in 0..<layout.batchSize {
+        /// Start of the (sequence b, head h) block in the probabilities buffer.
+        func block(_ b: Int, head h: Int, heads: Int) -> Int { heads * blocksBefore[b] + h * blockSize[b] }
+
+        init(segments: [Int], isReal: [Bool], batchSize: Int, length T: Int) {
+            var runs: [[BranchRun]] = [], blockSize: [Int] = [], blocksBefore: [Int] = []
+            var total = 0
+            for b in 0..<batchSize {
                 let segment = { (t: Int) in segments[b * T + t] }
                 var starts: [Int] = []
                 for t in 0..<T where t == 0 || segment(t) != segment(t - 1) { starts.append(t) }
@@ -52,7 +53,7 @@ extension Attention {
                     let keys = spans.filter { $0.lowerBound < span.lowerBound && segment($0.lowerBound) == 0 } + [span]
                     let columns = keys.indices.map { k in keys[..<k].reduce(0) { $0 + $1.count } }
                     let width = keys.reduce(0) { $0 + $1.count }
-                    let visible = keys.flatMap { range in range.map { layout.isReal[b * T + $0] } }
+                    let visible = keys.flatMap { range in range.map { isReal[b * T + $0] } }
                     let run = BranchRun(rows: span, keys: keys, columns: columns, width: width, own: columns.last!,
                                         visible: visible, offset: offset)
                     offset += span.count * width
@@ -60,10 +61,10 @@ extension Attention {
                 }
                 runs.append(sequenceRuns)
                 blockSize.append(offset)
-                blockStart.append(start)
-                start += heads * offset
+                blocksBefore.append(total)
+                total += offset
             }
-            self.runs = runs; self.blockSize = blockSize; self.blockStart = blockStart; self.heads = heads
+            self.runs = runs; self.blockSize = blockSize; self.blocksBefore = blocksBefore; self.total = total
         }
     }
 
@@ -74,7 +75,7 @@ extension Attention {
                                     probabilities: UnsafeMutablePointer<Float>?) {
         let (B, T, H, KH, hd, group, cap, scale, qStride, keys, values) = dimensions(c, layout, cache, layer: layer)
         let rowBlock = 128
-        let layoutRuns = BranchRuns(layout, heads: H)
+        let layoutRuns = layout.branchRuns!
         let widest = layoutRuns.runs.joined().map(\.width).max() ?? 0
         Parallel.forEachChunk(B * H, costPerItem: T * T * hd / 2) { range in
             let scratch = probabilities == nil ? UnsafeMutablePointer<Float>.allocate(capacity: rowBlock * widest) : nil
@@ -87,7 +88,7 @@ extension Attention {
                     for t0 in stride(from: run.rows.lowerBound, to: run.rows.upperBound, by: rowBlock) {
                         let rowsHere = min(rowBlock, run.rows.upperBound - t0)
                         let first = t0 - run.rows.lowerBound   // the block's first row within the run
-                        let scores = probabilities.map { $0 + layoutRuns.block(b, head: h) + run.offset + first * ld } ?? scratch!
+                        let scores = probabilities.map { $0 + layoutRuns.block(b, head: h, heads: H) + run.offset + first * ld } ?? scratch!
                         let qBase = q + (b * T + t0) * qStride + h * hd
                         // The own range only up to the block's last row (later slots are masked).
                         let seen = run.keys.map { $0.lowerBound..<min($0.upperBound, t0 + rowsHere) }
@@ -117,7 +118,7 @@ extension Attention {
                                      cache: KVCache, layout: RowLayout, outputGradient dO: UnsafePointer<Float>,
                                      dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>) {
         let (B, T, H, KH, hd, group, cap, scale, qStride, keys, values) = dimensions(c, layout, cache, layer: layer)
-        let layoutRuns = BranchRuns(layout, heads: H)
+        let layoutRuns = layout.branchRuns!
         let largestRun = layoutRuns.runs.joined().map { $0.rows.count * $0.width }.max() ?? 0
         backwardByKVHead(config: c, batchSize: B, length: T, scoreCount: largestRun, costPerItem: group * T * T * hd * 2,
                          dk: dk, dv: dv) { b, kh, dScores, dKBlock, dVBlock in
@@ -127,7 +128,7 @@ extension Attention {
                     let (t0, n, ld) = (run.rows.lowerBound, run.rows.count, run.width)
                     let dORun = dO + (b * T + t0) * qStride + h * hd
                     let qRun = q + (b * T + t0) * qStride + h * hd
-                    let pRun = P + layoutRuns.block(b, head: h) + run.offset
+                    let pRun = P + layoutRuns.block(b, head: h, heads: H) + run.offset
                     // dP = dO Vᵀ and dV += Pᵀ dO over each visible key range.
                     for (keyRange, column) in zip(run.keys, run.columns) {
                         let s0 = keyRange.lowerBound

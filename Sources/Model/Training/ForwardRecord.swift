@@ -21,9 +21,8 @@ final class LayerRecord: BlockScratch {
         residualMid = Tensor(uninitialized: [rows, c.hiddenSize])
         normed2 = Tensor(uninitialized: [rows, c.hiddenSize])
         activation = Tensor(uninitialized: [rows, c.intermediateSize])
-        probabilities = layout.segments == nil
-            ? Tensor(zeros: [layout.batchSize, c.headCount, layout.length, layout.length])
-            : Tensor(zeros: [Attention.BranchRuns(layout, heads: c.headCount).probabilityCount])
+        probabilities = layout.branchRuns.map { Tensor(zeros: [$0.probabilityCount(heads: c.headCount)]) }
+            ?? Tensor(zeros: [layout.batchSize, c.headCount, layout.length, layout.length])
         super.init(config: c, rows: rows)
     }
 
