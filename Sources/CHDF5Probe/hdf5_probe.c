@@ -29,8 +29,10 @@ static void read_string_dataset(hid_t dataset) {
     if (space < 0) { H5Tclose(memory_type); return; }
     hssize_t count = H5Sget_simple_extent_npoints(space);
     int rank = H5Sget_simple_extent_ndims(space);
+    hsize_t dims[H5S_MAX_RANK];
+    if (rank > 0 && rank <= H5S_MAX_RANK) H5Sget_simple_extent_dims(space, dims, NULL);
     char **values = malloc(sizeof(char *) * block);
-    if (values && count > 0 && rank >= 0) {
+    if (values && count > 0 && rank >= 0 && rank <= H5S_MAX_RANK) {
         /* Every element, `block` at a time in row-major order. */
         for (hssize_t start = 0; start < count; start += block) {
             hsize_t n = (hsize_t)(count - start < block ? count - start : block);
@@ -39,8 +41,6 @@ static void read_string_dataset(hid_t dataset) {
                 H5Sselect_all(file_space);
             } else {
                 /* Elements start..start+n of the dataset in row-major order, as points. */
-                hsize_t dims[H5S_MAX_RANK];
-                H5Sget_simple_extent_dims(space, dims, NULL);
                 hsize_t *coordinates = malloc(sizeof(hsize_t) * (size_t)n * (size_t)rank);
                 if (!coordinates) { H5Sclose(file_space); break; }
                 for (hsize_t i = 0; i < n; i++) {

@@ -21,7 +21,7 @@ public final class HDF5Writer {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         try makeDirectory(dir)
-        temporaryPath = path + ".tmp-\(getpid())"
+        temporaryPath = temporaryName(for: path)
         file = H5Fcreate(temporaryPath, wb_h5f_acc_trunc(), wb_h5p_default(), wb_h5p_default())
         guard file >= 0 else { throw WorkbenchError("cannot create HDF5 file", file: path) }
     }
@@ -281,17 +281,24 @@ public final class HDF5Reader {
         return count
     }
 
-    /// Reads a whole numeric dataset converted by HDF5 to `memoryType`.
-    private func read<T: Numeric>(_ name: String, as memoryType: hid_t, typeName: String) throws -> (shape: [Int], values: [T]) {
+    /// Opens dataset `name` and hands it to `body` with its shape and its checked value count.
+    private func withDataset<R>(_ name: String, _ body: (_ dataset: hid_t, _ shape: [Int], _ count: Int) throws -> R) throws -> R {
         let ds = try open(name)
         defer { H5Dclose(ds) }
         let shape = try shape(of: ds, name: name)
-        var values = [T](repeating: 0, count: try valueCount(of: ds, shape: shape, name: name))
-        let ok = values.withUnsafeMutableBufferPointer {
-            H5Dread(ds, memoryType, wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
+        return try body(ds, shape, try valueCount(of: ds, shape: shape, name: name))
+    }
+
+    /// Reads a whole numeric dataset converted by HDF5 to `memoryType`.
+    private func read<T: Numeric>(_ name: String, as memoryType: hid_t, typeName: String) throws -> (shape: [Int], values: [T]) {
+        try withDataset(name) { ds, shape, count in
+            var values = [T](repeating: 0, count: count)
+            let ok = values.withUnsafeMutableBufferPointer {
+                H5Dread(ds, memoryType, wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), $0.baseAddress!) >= 0
+            }
+            guard ok else { throw fail("cannot read '\(name)' as \(typeName)") }
+            return (shape, values)
         }
-        guard ok else { throw fail("cannot read '\(name)' as \(typeName)") }
-        return (shape, values)
     }
 
     public func readFloats(_ name: String) throws -> (shape: [Int], values: [Float]) {
@@ -304,13 +311,11 @@ public final class HDF5Reader {
 
     /// Reads a numeric dataset of exactly `shape` as float64 into `buffer` (no second copy).
     public func readDoubles(_ name: String, shape expected: [Int], into buffer: UnsafeMutablePointer<Double>) throws {
-        let ds = try open(name)
-        defer { H5Dclose(ds) }
-        let shape = try shape(of: ds, name: name)
-        guard shape == expected else { throw fail("'\(name)' has shape \(shape), expected \(expected)") }
-        _ = try valueCount(of: ds, shape: shape, name: name)
-        guard H5Dread(ds, wb_h5t_native_double(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), buffer) >= 0 else {
-            throw fail("cannot read '\(name)' as float64")
+        try withDataset(name) { ds, shape, _ in
+            guard shape == expected else { throw fail("'\(name)' has shape \(shape), expected \(expected)") }
+            guard H5Dread(ds, wb_h5t_native_double(), wb_h5s_all(), wb_h5s_all(), wb_h5p_default(), buffer) >= 0 else {
+                throw fail("cannot read '\(name)' as float64")
+            }
         }
     }
 

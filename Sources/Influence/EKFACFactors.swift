@@ -84,10 +84,8 @@ public struct EKFACFactors {
         // before its own pass-2 save restarts pass 2 from its first sequence).
         let passes = try group.allGather(Data([UInt8(saved?.position.pass ?? 0)])).map { Int($0.first ?? 0) }
         var factors: [ModuleFactors], tokens: Int, sequenceCount: Int
-        // Allocated once pass 1's sums are gone: the two sets of float64 sums never coexist.
-        let lambdaSums: DoubleBuffers
-        var resumeAt = FitCheckpoint.Position(pass: 2, nextIndex: 0, tokens: 0, sequences: 0, done: 0)
-        if let source = passes.firstIndex(of: 2) {
+        let resumingPass2 = passes.firstIndex(of: 2)
+        if let source = resumingPass2 {
             factors = try saved?.position.pass == 2 ? saved!.readFactors() : modules.map(ModuleFactors.empty)
             var totals = [saved?.position.tokens ?? 0, saved?.position.sequences ?? 0].map(Double.init)
             if group.isDistributed {
@@ -95,18 +93,18 @@ public struct EKFACFactors {
                 try totals.withUnsafeMutableBytes { try group.broadcast($0.baseAddress!, bytes: 16, from: source) }
             }
             (tokens, sequenceCount) = (Int(totals[0]), Int(totals[1]))
-            lambdaSums = DoubleBuffers(modules.map(\.parameterCount))
-            if let saved, saved.position.pass == 2 {
-                try saved.readLambdaSums(into: lambdaSums)
-                resumeAt = saved.position
-            }
-            resumeAt.tokens = tokens; resumeAt.sequences = sequenceCount
         } else {
             (factors, tokens, sequenceCount) = try pass.covariances(sequencesFrom, resuming: saved)
-            lambdaSums = DoubleBuffers(modules.map(\.parameterCount))
-            resumeAt.tokens = tokens; resumeAt.sequences = sequenceCount
-            try pass.checkpoint?.savePass2(resumeAt, factors: factors, lambdaSums: lambdaSums)
         }
+        // Allocated once pass 1's sums are gone: the two sets of float64 sums never coexist.
+        let lambdaSums = DoubleBuffers(modules.map(\.parameterCount))
+        var resumeAt = FitCheckpoint.Position(pass: 2, nextIndex: 0, tokens: 0, sequences: 0, done: 0)
+        if let saved, saved.position.pass == 2 {
+            try saved.readLambdaSums(into: lambdaSums)
+            resumeAt = saved.position
+        }
+        resumeAt.tokens = tokens; resumeAt.sequences = sequenceCount
+        if resumingPass2 == nil { try pass.checkpoint?.savePass2(resumeAt, factors: factors, lambdaSums: lambdaSums) }
         try pass.lambda(sequencesFrom, factors: factors, into: lambdaSums, from: resumeAt)
         for i in factors.indices {
             factors[i].lambda = (0..<factors[i].module.parameterCount).map { Float(lambdaSums[i][$0] / Double(sequenceCount)) }

@@ -33,8 +33,10 @@ public func checkWritable(_ path: String) throws {
     unlink(probe)
 }
 
-/// Whether `name` ends the way a writer's temporary does (`….tmp-PID`: files have that name
-/// until they are renamed into place).
+/// The name this process writes `path` under until it renames it into place (`path.tmp-PID`).
+public func temporaryName(for path: String) -> String { path + ".tmp-\(getpid())" }
+
+/// Whether `name` ends the way a writer's temporary does (`temporaryName(for:)`).
 public func isTemporaryName(_ name: String) -> Bool {
     guard let range = name.range(of: ".tmp-", options: .backwards) else { return false }
     let pid = name[range.upperBound...]

@@ -86,7 +86,7 @@ public func writeFileAtomically(to path: String, _ body: ((UnsafeRawBufferPointe
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         catch { throw WorkbenchError("cannot create the directory", file: dir) }
     }
-    let tmp = path + ".tmp-\(getpid())"
+    let tmp = temporaryName(for: path)
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw WorkbenchError("cannot write", file: path) }
     var closed = false

@@ -10,11 +10,15 @@ import XCTest
 extension CLITests {
     static let oneThread: [String: String] = ProcessInfo.processInfo.environment.merging(["WORKBENCH_THREADS": "1"]) { $1 }
 
+    /// The command line that starts `tool` under `mpirun -n ranks` (its arguments follow).
+    func mpirun(ranks: Int, tool: String) -> [String] {
+        ["mpirun", "-n", String(ranks), "--oversubscribe"] + (getuid() == 0 ? ["--allow-run-as-root"] : [])
+            + [(Self.binary as NSString).deletingLastPathComponent + "/" + tool]
+    }
+
     /// `tool args` under `mpirun -n ranks` (Open MPI, from scripts/setup.sh).
     func runMPI(ranks: Int, tool: String, _ args: [String]) throws -> Run {
-        let executable = (Self.binary as NSString).deletingLastPathComponent + "/" + tool
-        let launcher = ["mpirun", "-n", String(ranks), "--oversubscribe"] + (getuid() == 0 ? ["--allow-run-as-root"] : [])
-        let r = try launch("/usr/bin/env", launcher + [executable] + args, environment: Self.oneThread)
+        let r = try launch("/usr/bin/env", mpirun(ranks: ranks, tool: tool) + args, environment: Self.oneThread)
         XCTAssertNotEqual(r.status, 127, "mpirun not found: scripts/setup.sh installs openmpi-bin")
         return r
     }
@@ -87,8 +91,7 @@ extension CLITests {
         let out = dir + "/killed.h5", rank0 = out + ".partial.0of2.h5", rank1 = out + ".partial.1of2.h5"
         let launcher = Process()
         launcher.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        launcher.arguments = ["mpirun", "-n", "2", "--oversubscribe"] + (getuid() == 0 ? ["--allow-run-as-root"] : [])
-            + [(Self.binary as NSString).deletingLastPathComponent + "/influence"] + fit + ["--out", out]
+        launcher.arguments = mpirun(ranks: 2, tool: "influence") + fit + ["--out", out]
         launcher.environment = Self.oneThread
         launcher.standardOutput = FileHandle.nullDevice
         launcher.standardError = FileHandle.nullDevice
