@@ -42,7 +42,7 @@ let package = Package(
         // The synthetic corpus, the corpus reader, query/problem types, the answer checker.
         .target(name: "Corpus", dependencies: ["Model", "Tokenizers"]),
         // HDF5, provenance, vector files (.bin, .npy, .safetensors, HDF5 datasets, GGUF).
-        .target(name: "Formats", dependencies: ["Model", "Tokenizers", "CHDF5", "CHDF5Probe"]),
+        .target(name: "Formats", dependencies: ["Model", "Tokenizers", "CKernels", "CHDF5", "CHDF5Probe"]),
         // The ranks of an MPI job (one process without mpirun) and the collectives the long commands use.
         .target(name: "Cluster", dependencies: ["Model", "CMPIShim"]),
         // The analyses: each depends on the modules above, never on another analysis.

@@ -45,7 +45,7 @@ public enum FuzzReaders {
         default:
             withDirectory { directory in
                 FileManager.default.createFile(atPath: directory + "/tokenizer_config.json", contents: body)
-                _ = try? PromptTemplate.parse("auto", modelDirectory: directory)
+                _ = try? PromptTemplate.parse("auto", chatTemplate: try ModelSource(directory).chatTemplate())
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import Formats
 import Foundation
 import Model
 import Tokenizers
@@ -149,4 +150,19 @@ public final class ProgressLine {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
     }
+}
+
+/// Opens `--model` (a Hugging Face directory or a GGUF file; the embedded model when nil) and
+/// loads its weights, with a progress line while a large GGUF file is dequantised.
+public func openModel(_ given: String?) throws -> (source: ModelSource, model: TransformerModel) {
+    let source = try ModelSource(given)
+    var large = false
+    if case .gguf(let file) = source.kind { large = file.tensors.reduce(0, { $0 + $1.elementCount }) > 200_000_000 }
+    var line: ProgressLine?
+    let model = try source.loadModel { done, total in
+        guard large else { return }
+        if line == nil { line = ProgressLine("dequantising \((source.path as NSString).lastPathComponent)", total: total) }
+        line?.update(done)
+    }
+    return (source, model)
 }

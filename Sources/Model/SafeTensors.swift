@@ -1,12 +1,12 @@
 import Foundation
 
 /// A read-only memory mapping of a whole file, unmapped when released.
-final class MappedFile: @unchecked Sendable {
-    let base: UnsafeRawPointer
-    let length: Int
-    let path: String
+package final class MappedFile: @unchecked Sendable {
+    package let base: UnsafeRawPointer
+    package let length: Int
+    package let path: String
 
-    init(path: String) throws {
+    package init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {

@@ -15,23 +15,25 @@ public enum PromptTemplate: Sendable, Equatable, Codable {
     /// The system line of the published steering code.
     public static let defaultSystem = "Please reason step by step, and put your final answer within \\boxed{}."
 
-    /// `raw`, `chatml`, `llama3`, or a template containing `{prompt}`; `auto` is `raw` unless
-    /// the model directory's tokenizer_config.json carries a chat template, which the
-    /// workbench cannot run: then the error names the presets.
-    public static func parse(_ spec: String, system: String = defaultSystem, modelDirectory: String?) throws -> PromptTemplate {
+    /// `raw`, `chatml`, `llama3`, or a template containing `{prompt}`. `auto` follows the
+    /// model's own chat template (`ModelSource.chatTemplate`): none gives `raw`; one of the
+    /// ChatML or Llama 3 families gives that preset, rendered as the model's template renders a
+    /// system + user message with the generation prompt; any other template is refused with
+    /// the presets named, never silently replaced by `raw`.
+    public static func parse(_ spec: String, system: String = defaultSystem,
+                             chatTemplate: (text: String, file: String)?) throws -> PromptTemplate {
         switch spec {
         case "raw": return .raw
         case "chatml": return .chatml(system: system)
         case "llama3": return .llama3(system: system)
         case "auto":
-            if let dir = modelDirectory {
-                let path = (dir as NSString).appendingPathComponent("tokenizer_config.json")
-                if let data = try? readFile(path),
-                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["chat_template"] != nil {
-                    throw WorkbenchError("carries a chat template, which the workbench does not run; choose --template chatml (Qwen), llama3, raw, or your own text with {prompt}", file: path)
-                }
+            guard let chatTemplate else { return .raw }
+            switch ChatTemplateFamily(recognising: chatTemplate.text) {
+            case .chatml: return .chatml(system: system)
+            case .llama3: return .llama3(system: system)
+            case nil:
+                throw WorkbenchError("carries a chat template of neither the ChatML nor the Llama 3 family, which the workbench does not run; choose --template chatml, llama3, raw, or your own text with {prompt}", file: chatTemplate.file)
             }
-            return .raw
         default:
             guard spec.contains("{prompt}") else {
                 throw WorkbenchError("--template: '\(spec)' is not raw, chatml, llama3, auto or a template containing {prompt}")
@@ -59,6 +61,26 @@ public enum PromptTemplate: Sendable, Equatable, Codable {
         case .chatml: return "chatml"
         case .llama3: return "llama3"
         case .custom(let t): return t
+        }
+    }
+}
+
+/// The chat-template families whose rendering of one system + user message the presets
+/// reproduce exactly (checked against transformers' `apply_chat_template` on SmolLM2's,
+/// Qwen2.5's and Llama 3's templates, docs/models.md).
+public enum ChatTemplateFamily: Sendable {
+    case chatml, llama3
+
+    /// The family of a Jinja chat template, by the markers it writes; nil for any other,
+    /// including Llama 3.1's (it adds date lines to the system message).
+    public init?(recognising template: String) {
+        if template.contains("<|im_start|>"), template.contains("<|im_end|>") {
+            self = .chatml
+        } else if template.contains("<|start_header_id|>"), template.contains("<|eot_id|>"),
+                  !template.contains("Cutting Knowledge Date") {
+            self = .llama3
+        } else {
+            return nil
         }
     }
 }

@@ -72,6 +72,25 @@ public struct RunDirectory {
     public init(_ path: String) { self.path = path }
 
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// The model a run was trained on, for a run directory or a file in it or in its `best/`
+    /// (`run/vectors.bin`): what commands use when an adapter is given without `--model`. Nil
+    /// when `path` is not in a run, or the run's model was not a file or directory.
+    public static func recordedModel(for path: String) -> String? {
+        var candidates = [path]
+        var parent = (path as NSString).deletingLastPathComponent
+        for _ in 0..<2 where !parent.isEmpty {
+            candidates.append(parent)
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+        for candidate in candidates {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), isDirectory.boolValue,
+                  let config = try? RunDirectory(candidate).readConfig() else { continue }
+            return FileManager.default.fileExists(atPath: config.modelDirectory) ? config.modelDirectory : nil
+        }
+        return nil
+    }
     public var configPath: String { file("config.json") }
     public var checkpointPath: String { file("checkpoint.safetensors") }
 

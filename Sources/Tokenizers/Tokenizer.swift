@@ -39,6 +39,11 @@ public final class Tokenizer: @unchecked Sendable {
         return try TokenizerJSON.parse(try readFile(path), source: path)
     }
 
+    /// A tokenizer.json document held in memory; `source` names it in messages.
+    public static func load(json: Data, source: String) throws -> Tokenizer {
+        try TokenizerJSON.parse(json, source: source)
+    }
+
     /// The tokenizer.json inside a model directory.
     public static func load(modelDirectory: String) throws -> Tokenizer {
         try load(path: (modelDirectory as NSString).appendingPathComponent("tokenizer.json"))

@@ -46,8 +46,8 @@ struct FitOptions: ParsableArguments {
 
 /// Loads the model and its tokenizer.
 func loadModel(_ given: String?) throws -> (TransformerModel, Tokenizer) {
-    let dir = try DefaultModel.resolve(given)
-    return (try TransformerModel.load(directory: dir), try Tokenizer.load(modelDirectory: dir))
+    let (source, model) = try openModel(given)
+    return (model, try source.loadTokenizer())
 }
 
 /// The corpus as the influence commands read it: every document needs an id.
@@ -127,7 +127,7 @@ struct Fit: ParsableCommand {
         abstract: "Fit EK-FAC factors (eigenbases of A and S, corrected eigenvalues Λ) over a corpus.")
 
     @Option(help: "Corpus: a directory of .jsonl shards or one .jsonl file ({\"id\", \"text\", \"source\"} per line).") var docs: String
-    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Hugging Face model directory or GGUF file (default: the embedded model).") var model: String?
     @Option(help: "Output HDF5 file.") var out: String
     @Option(help: ArgumentHelp("Seconds between checkpoints to OUT.partial.h5; rerunning the same command resumes from it.",
                                discussion: "A save also waits ten times as long as the last one took, so saving costs at most ~10%."))

@@ -13,7 +13,7 @@ struct SelfInfluence: ParsableCommand {
 
     @Option(help: "Corpus: a directory of .jsonl shards or one .jsonl file.") var docs: String
     @Option(help: "EK-FAC factors from `influence fit`.") var factors: String
-    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Hugging Face model directory or GGUF file (default: the embedded model).") var model: String?
     @Option(help: "Output HDF5 file: /self [D], /doc_ids, /doc_sources.") var out: String
     @Option(help: "λ: a number, or heuristic (0.1 × mean Λ per module).") var damping: String = "heuristic"
     @Flag(help: "Skip corpus lines that are not valid documents.") var skipBad = false

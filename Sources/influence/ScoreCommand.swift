@@ -22,7 +22,7 @@ struct Score: ParsableCommand {
     @Option(help: "Queries: .jsonl with \"id\", \"prompt\", \"completion\" per line.") var queries: String
     @Option(help: "Corpus: a directory of .jsonl shards or one .jsonl file.") var docs: String
     @Option(help: "EK-FAC factors from `influence fit` (default: fit first, written to OUT.factors.h5).") var factors: String?
-    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Hugging Face model directory or GGUF file (default: the embedded model).") var model: String?
     @Option(help: "Output HDF5 file.") var out: String
     @Option(help: "λ: a number for every module, or heuristic (0.1 × mean Λ per module, default).") var damping: String = "heuristic"
     @Option(help: "ekfac (default) or identity (no preconditioning: plain gradient dot products).") var strategy: String = "ekfac"

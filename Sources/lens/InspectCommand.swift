@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Lens
+import Steering
 import Model
 import Formats
 import Tokenizers
@@ -17,7 +18,7 @@ struct Inspect: ParsableCommand {
         """)
 
     @Argument(help: "The vector file.") var vector: String
-    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Hugging Face model directory or GGUF file (default: the model a given run recorded, else the embedded model).") var model: String?
     @Option(help: "Tensor name inside a .safetensors file.") var tensor: String?
     @Option(name: .customLong("top-tokens"), help: "How many tokens to list per direction.") var topTokens: Int = 10
     @Option(help: "Readings to show: raw, normed, cosine (repeatable; default all).") var projection: [String] = []
@@ -25,9 +26,8 @@ struct Inspect: ParsableCommand {
     @Option(help: "Also write the readings to this HDF5 file.") var out: String?
 
     func run() throws {
-        let dir = try DefaultModel.resolve(model)
-        let m = try TransformerModel.load(directory: dir)
-        let tokenizer = try? Tokenizer.load(modelDirectory: dir)
+        let (source, m) = try openModel(model ?? RunDirectory.recordedModel(for: vector))
+        let tokenizer = try? source.loadTokenizer()
         let vectors = try VectorFile.load(vector, tensor: tensor, config: m.config)
         let projections = try projection.isEmpty ? LensProjection.allCases : projection.map { name -> LensProjection in
             guard let p = LensProjection(rawValue: name) else { throw WorkbenchError("--projection: '\(name)' is not raw, normed or cosine") }

@@ -20,7 +20,7 @@ struct Run: ParsableCommand {
     @Option(help: "Prompt text.") var prompt: String?
     @Option(help: "A text file with one prompt per line (blank lines skipped).") var batch: String?
     @Option(help: "Token ids instead of text, comma-separated (no tokenizer needed).") var ids: String?
-    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Hugging Face model directory or GGUF file (default: the model a given run recorded, else the embedded model).") var model: String?
     @Option(help: "A token to follow: text that encodes to one token (e.g. \" 42\") or #ID.") var target: String?
     @Option(help: "Top tokens kept per cell.") var topK: Int = 5
     @Option(help: "Where to read: any of pre, mid, post, comma-separated.") var sites: String = "post"
@@ -32,14 +32,13 @@ struct Run: ParsableCommand {
     @Flag(help: "Print JSON instead of the table.") var json = false
 
     func run() throws {
-        let dir = try DefaultModel.resolve(model)
-        let loaded = try TransformerModel.load(directory: dir)
+        let (source, loaded) = try openModel(model ?? adapter.flatMap(RunDirectory.recordedModel(for:)))
         let applied = try adapter.map { try AppliedAdapter.load($0, model: loaded) }
         let m = applied?.model ?? loaded
         if let applied, !json { printError("adapter: \(applied.description)") }
         let inputs = [prompt != nil, batch != nil, ids != nil].filter { $0 }.count
         guard inputs == 1 else { throw WorkbenchError("give exactly one of --prompt, --batch or --ids") }
-        let tokenizer = ids == nil ? try Tokenizer.load(modelDirectory: dir) : try? Tokenizer.load(modelDirectory: dir)
+        let tokenizer = ids == nil ? try source.loadTokenizer() : try? source.loadTokenizer()
         guard let metric = LensHeatmap.Metric(rawValue: svgMetric) else { throw WorkbenchError("--svg-metric: '\(svgMetric)' is not prob or kl") }
         var kinds = Set<LensSite.Kind>()
         for name in sites.split(separator: ",") {

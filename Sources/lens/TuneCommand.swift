@@ -19,7 +19,7 @@ struct Tune: ParsableCommand {
         """)
 
     @Option(help: "Corpus: a directory of .jsonl/.txt files or one file.") var docs: String
-    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Hugging Face model directory or GGUF file (default: the embedded model).") var model: String?
     @Option(help: "Output HDF5 file for the translators.") var out: String
     @Option(help: "Optimiser steps.") var steps: Int = 200
     @Option(help: "Windows per step.") var batchSize: Int = 8
@@ -35,10 +35,9 @@ struct Tune: ParsableCommand {
         guard steps >= 1, batchSize >= 1, length >= 2, holdOutEvery >= 2 else {
             throw WorkbenchError("--steps, --batch-size must be ≥ 1, --length ≥ 2, --hold-out-every ≥ 2")
         }
-        let dir = try DefaultModel.resolve(model)
-        let m = try TransformerModel.load(directory: dir)
+        let (source, m) = try openModel(model)
         try checkWritable(out)
-        let tokenizer = try Tokenizer.load(modelDirectory: dir)
+        let tokenizer = try source.loadTokenizer()
         let texts = try DocumentStream(path: docs).all().map(\.text)
         let separator = m.config.eosTokenIds.first
         var train: [Int] = [], heldOut: [Int] = []

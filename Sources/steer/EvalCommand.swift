@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Run directory, PEFT adapter directory or vector file.") var adapter: String?
     @Flag(help: "Use the run's best/ parameters instead of the last.") var best = false
     @Option(help: "Problems: .jsonl lines {\"id\", \"prompt\", \"answer\"}.") var problems: String
-    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Hugging Face model directory or GGUF file (default: the model a given run recorded, else the embedded model).") var model: String?
     @Option(name: .customShort("k"), help: "Samples per problem for mean@k and pass@k (temperature --temperature).") var samples: Int = 8
     @Option(help: "Maximum new tokens per completion (default: the run's, else 64).") var maxNew: Int?
     @Option(help: "Sampling temperature for the k samples (default: the run's, else 1).") var temperature: Float?
@@ -36,9 +36,8 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         guard samples >= 0, (maxNew ?? 1) >= 1 else { throw WorkbenchError("-k must be ≥ 0 and --max-new ≥ 1") }
-        let dir = try DefaultModel.resolve(model)
-        let base = try TransformerModel.load(directory: dir)
-        let tokenizer = try Tokenizer.load(modelDirectory: dir)
+        let (source, base) = try openModel(model ?? adapter.flatMap(RunDirectory.recordedModel(for:)))
+        let tokenizer = try source.loadTokenizer()
         guard let last = AppliedAdapter.LastBlock(rawValue: lastBlock) else {
             throw WorkbenchError("--last-block: '\(lastBlock)' is not all, first-token or off")
         }
@@ -55,8 +54,8 @@ struct Eval: ParsableCommand {
         if let topP { settings.topP = topP }
         if let topK { settings.topK = topK }
         try settings.sampling.validate()
-        let chosenTemplate = try template.map { try PromptTemplate.parse($0, modelDirectory: dir) }
-            ?? run?.template ?? PromptTemplate.parse("auto", modelDirectory: dir)
+        let chosenTemplate = try template.map { try PromptTemplate.parse($0, chatTemplate: try source.chatTemplate()) }
+            ?? run?.template ?? PromptTemplate.parse("auto", chatTemplate: try source.chatTemplate())
         let sampler = RolloutSampler(model: applied?.model ?? base, tokenizer: tokenizer, template: chosenTemplate,
                                      rewards: [ExactAnswerReward()], settings: settings)
         let e = try PolicyEvaluation.run(sampler: sampler, problems: list, hooks: applied?.hooks ?? ForwardHooks(), k: samples,

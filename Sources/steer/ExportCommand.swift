@@ -30,13 +30,13 @@ struct Export: ParsableCommand {
     @Option(help: "npy, safetensors, gguf or bin (vectors); peft or merged (adapters).") var format: String
     @Option(help: "Output file (vectors) or directory (peft, merged).") var out: String
     @Flag(help: "Export the best/ parameters instead of the last.") var best = false
-    @Option(help: "Hugging Face model directory the run was trained on (default: the embedded model).") var model: String?
+    @Option(help: "Hugging Face model directory or GGUF file the run was trained on (default: the one the run recorded).") var model: String?
 
     func run() throws {
         let directory = RunDirectory(runDirectory)
         let config = try directory.readConfig()
-        let dir = try DefaultModel.resolve(model)
-        let m = try TransformerModel.load(directory: dir)
+        let (modelSource, m) = try openModel(model ?? RunDirectory.recordedModel(for: runDirectory))
+        let dir = modelSource.path
         guard config.modelHash == m.fingerprint else {
             throw WorkbenchError("this run was trained on another model (\(config.modelDirectory)); pass it with --model", file: directory.configPath)
         }
@@ -61,8 +61,8 @@ struct Export: ParsableCommand {
                 try adapter.exportPEFT(to: out, baseModel: URL(fileURLWithPath: dir).standardizedFileURL.path)
                 print("wrote \(out): adapter_config.json, adapter_model.safetensors (PEFT)")
             case "merged":
-                try adapter.mergedModel(m).save(to: out, storage: .f32,
-                                                tokenizerFile: (dir as NSString).appendingPathComponent("tokenizer.json"))
+                try adapter.mergedModel(m).save(to: out, storage: .f32)
+                try modelSource.writeTokenizerFiles(to: out)
                 print("wrote \(out): config.json, model.safetensors (float32, \(adapter.modules.count) linears merged), tokenizer.json")
             default:
                 throw WorkbenchError("--format: '\(format)' is not peft or merged (a \(config.method.rawValue) run)")

@@ -59,7 +59,7 @@ struct Train: ParsableCommand {
     @Option(help: "Training problems: .jsonl lines {\"id\", \"prompt\", \"answer\", \"task\"?}; with --objective sft {\"prompt\", \"completion\"}.") var problems: String
     @Option(help: "Held-out problems for evaluation (greedy accuracy, mean@k, pass@k).") var eval: String?
     @Option(help: "Run directory.") var out: String
-    @Option(help: "Hugging Face model directory (default: the embedded model).") var model: String?
+    @Option(help: "Hugging Face model directory or GGUF file (default: the embedded model).") var model: String?
     @Option(help: "grpo, bnpo, dr-grpo, dapo, rloo, or sft (supervised).") var objective: String = "rloo"
     @Option(help: "Override the preset's advantage: group-mean or rloo.") var advantage: String?
     @Option(help: "Override the preset's std scaling: group, batch or none.") var scaling: String?
@@ -133,12 +133,12 @@ struct Train: ParsableCommand {
         try settings.sampling.sampling.validate()
         settings.microBatchSize = microBatch; settings.skipZeroSpread = skipZeroSpread; settings.seed = seed
 
-        let dir = try DefaultModel.resolve(model)
-        var m = try TransformerModel.load(directory: dir)
+        let (source, loaded) = try openModel(model)
+        var m = loaded
         if method == .full {   // trained in place: weights in owned memory, the file mapping released
             m = TransformerModel(config: m.config, weights: m.weights.ownedCopy(), directory: m.directory, storedDTypes: m.storedDTypes)
         }
-        let tokenizer = try Tokenizer.load(modelDirectory: dir)
+        let tokenizer = try source.loadTokenizer()
         var adapter: AdapterSettings?
         if let kind = method.adapterKind {
             guard let order = TyingOrder(rawValue: tieBy) else { throw WorkbenchError("--tie-by: '\(tieBy)' is not depth or type") }
@@ -150,7 +150,6 @@ struct Train: ParsableCommand {
         if method.reftKind == nil, subspace != nil || initFrom != nil { throw WorkbenchError("--subspace and --init apply to ReFT methods") }
         if let kind = method.reftKind {
             let (first, last) = try ReFTSettings.parsePositions(positions)
-            let m = try TransformerModel.load(directory: try DefaultModel.resolve(model))
             reft = ReFTSettings(kind: kind, layers: try layers.flatMap(parseLayers) ?? Array(0..<m.config.layerCount),
                                 first: first, last: last, shareWeights: shareWeights, rank: rank ?? 4, seed: seed,
                                 subspace: try subspace.map(ReFTSettings.parseSubspace), initialisedFrom: initFrom)
@@ -158,7 +157,7 @@ struct Train: ParsableCommand {
         var runSpec = TrainingRun(method: method, layers: method.adapterKind == nil && method.reftKind == nil ? try layers.flatMap(parseLayers) : nil,
                                   adapter: adapter, reft: reft,
                                   objectiveName: objective, objective: objectiveValue, settings: settings,
-                                  template: try PromptTemplate.parse(template, modelDirectory: dir),
+                                  template: try PromptTemplate.parse(template, chatTemplate: try source.chatTemplate()),
                                   rewards: try parseRewards(reward), problemsPath: problems, evalPath: eval,
                                   evalEvery: evalEvery, evalSamples: samples, checkpointEvery: checkpointEvery, out: out)
         runSpec.group = ProcessGroup.world

@@ -14,7 +14,7 @@ struct Bench: ParsableCommand {
         generate call, prompt prefill included. scripts/bench_runtime.py compares these with PyTorch.
         """)
 
-    @Option(help: "Hugging Face model directory (default: the embedded model).")
+    @Option(help: "Hugging Face model directory or GGUF file (default: the embedded model).")
     var model: String?
 
     @Option(help: "Prefill length.")
@@ -49,7 +49,7 @@ struct Bench: ParsableCommand {
             guard adapter == nil else { throw WorkbenchError("--adapter measures inference; --train measures full training") }
             return try runTraining()
         }
-        let loaded = try TransformerModel.load(directory: try DefaultModel.resolve(model))
+        let loaded = try openModel(model).model
         let applied = try adapter.map { try AppliedAdapter.load($0, model: loaded) }
         let m = applied?.model ?? loaded, hooks = applied?.hooks ?? ForwardHooks()
         var rng = SeededGenerator(seed: 1234)
@@ -96,7 +96,7 @@ extension Bench {
         // The loaded model (and with it the memory-mapped file) is released once its
         // weights are copied, so the mapping's pages do not count towards peak memory.
         let m: TransformerModel = try {
-            let loaded = try TransformerModel.load(directory: try DefaultModel.resolve(model))
+            let loaded = try openModel(model).model
             return TransformerModel(config: loaded.config, weights: loaded.weights.ownedCopy())
         }()
         var rng = SeededGenerator(seed: 99)

@@ -11,7 +11,7 @@ struct Demo: ParsableCommand {
         abstract: "The main job: describe the embedded model, generate, dump activations to HDF5, and read them through the logit lens.",
         discussion: "Runs in well under a minute on the embedded model. Results go under --out.")
 
-    @Option(help: "Hugging Face model directory (default: the embedded model).")
+    @Option(help: "Hugging Face model directory or GGUF file (default: the embedded model).")
     var model: String?
 
     @Option(help: "Output directory.")
@@ -19,11 +19,10 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         let start = Date()
-        let dir = try DefaultModel.resolve(model)
-        let m = try TransformerModel.load(directory: dir)
-        let tokenizer = try Tokenizer.load(modelDirectory: dir)
+        let (source, m) = try openModel(model)
+        let tokenizer = try source.loadTokenizer()
         let c = m.config
-        print("== model: \(dir)")
+        print("== model: \(source.path)")
         printTable([
             ("architecture", "\(c.architecture.rawValue), \(c.layerCount) blocks, d=\(c.hiddenSize), \(c.headCount) heads / \(c.kvHeadCount) KV heads, MLP \(c.intermediateSize)"),
             ("parameters", formatCount(m.parameterCount) + " (" + m.storedDTypes.joined(separator: ", ") + " on disk)"),

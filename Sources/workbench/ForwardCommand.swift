@@ -15,7 +15,7 @@ struct Forward: ParsableCommand {
         attributes. See docs/formats.md.
         """)
 
-    @Option(help: "Hugging Face model directory (default: the embedded model).")
+    @Option(help: "Hugging Face model directory or GGUF file (default: the model a given run recorded, else the embedded model).")
     var model: String?
 
     @Option(help: "Token ids, comma-separated, e.g. 1,2,3.")
@@ -38,12 +38,11 @@ struct Forward: ParsableCommand {
     }
 
     func run() throws {
-        let model = try DefaultModel.resolve(self.model)
-        let base = try TransformerModel.load(directory: model)
+        let (source, base) = try openModel(self.model ?? adapter.flatMap(RunDirectory.recordedModel(for:)))
         let applied = try adapter.map { try AppliedAdapter.load($0, model: base) }
         let m = applied?.model ?? base
         if let applied { printError("adapter: \(applied.description)") }
-        let tokenizer = text == nil ? nil : try Tokenizer.load(modelDirectory: model)
+        let tokenizer = text == nil ? nil : try source.loadTokenizer()
         let tokens = try ids.map { try parseIDs($0, option: "--ids") } ?? encodePrompt(text!, with: tokenizer!)
         let result = try m.forward(TokenBatch(tokens), hooks: applied?.hooks ?? ForwardHooks(), logits: .all,
                                    captureResiduals: !noResidual)

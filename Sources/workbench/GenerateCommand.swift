@@ -14,7 +14,7 @@ struct Generate: ParsableCommand {
         a sequence stops at the model's EOS id (config.json eos_token_id) or after --max-new tokens.
         """)
 
-    @Option(help: "Hugging Face model directory (default: the embedded model).")
+    @Option(help: "Hugging Face model directory or GGUF file (default: the model a given run recorded, else the embedded model).")
     var model: String?
 
     @Option(help: "Prompt token ids, comma-separated; repeat for a batch.")
@@ -54,12 +54,11 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let model = try DefaultModel.resolve(self.model)
-        let base = try TransformerModel.load(directory: model)
+        let (source, base) = try openModel(self.model ?? adapter.flatMap(RunDirectory.recordedModel(for:)))
         let applied = try adapter.map { try AppliedAdapter.load($0, model: base) }
         let m = applied?.model ?? base
         if let applied { printError("adapter: \(applied.description)") }
-        let tokenizer = texts.isEmpty ? nil : try Tokenizer.load(modelDirectory: model)
+        let tokenizer = texts.isEmpty ? nil : try source.loadTokenizer()
         let prompts = try ids.isEmpty ? texts.map { try encodePrompt($0, with: tokenizer!) }
                                       : ids.map { try parseIDs($0, option: "--ids") }
         let options = GenerationOptions(

@@ -9,7 +9,7 @@ struct Info: ParsableCommand {
         abstract: "Describe a model directory and the BLAS kernels in use.",
         discussion: "Without MODEL_DIR the embedded model is described; --runtime-only shows just the BLAS kernel, threads and sgemm speed.")
 
-    @Argument(help: "A Hugging Face model directory (default: the embedded model).")
+    @Argument(help: "A Hugging Face model directory or GGUF file (default: the embedded model).")
     var modelDir: String?
 
     @Flag(help: "Show only the runtime (no model).")
@@ -20,15 +20,14 @@ struct Info: ParsableCommand {
 
     func run() throws {
         if !runtimeOnly {
-            let modelDir = try DefaultModel.resolve(self.modelDir)
-            let model = try TransformerModel.load(directory: modelDir)
+            let (source, model) = try openModel(self.modelDir)
             let c = model.config
             var rope = "theta \(c.ropeTheta)"
             if case let .llama3(f, lo, hi, orig) = c.ropeScaling {
                 rope += ", llama3 scaling (factor \(f), low \(lo), high \(hi), original \(orig))"
             }
             let rows: [(String, String)] = [
-                ("model", modelDir),
+                ("model", source.path),
                 ("architecture", c.architecture.rawValue),
                 ("parameters", formatCount(model.parameterCount)),
                 ("dtype on disk", model.storedDTypes.joined(separator: ", ")),

@@ -1,12 +1,13 @@
 import ArgumentParser
 import CLICommon
+import Formats
 import Foundation
 import Model
 import Tokenizers
 
 /// Where a command gets its tokenizer: --tokenizer FILE, or the tokenizer.json of --model.
 struct TokenizerSource: ParsableArguments {
-    @Option(help: "Hugging Face model directory whose tokenizer.json is used (default: the embedded model).")
+    @Option(help: "Hugging Face model directory or GGUF file whose tokenizer is used (default: the embedded model).")
     var model: String?
 
     @Option(help: "A tokenizer.json file (instead of --model).")
@@ -14,7 +15,7 @@ struct TokenizerSource: ParsableArguments {
 
     func load() throws -> Tokenizer {
         if let tokenizer { return try Tokenizer.load(path: tokenizer) }
-        return try Tokenizer.load(modelDirectory: try DefaultModel.resolve(model))
+        return try ModelSource(model).loadTokenizer()
     }
 }
 
