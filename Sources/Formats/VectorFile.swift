@@ -136,112 +136,23 @@ public enum VectorFile {
     }
 }
 
-/// llama.cpp control vectors: a GGUF file whose tensors are `direction.{l}` (F32, [d]).
-/// Every count, size and offset the file states is checked against the bytes it has before
-/// it is used, so a lying header is refused, never trusted.
+/// llama.cpp control vectors: a GGUF file whose tensors are `direction.{l}` (F32, [d]), read
+/// by the same bounds-checked reader as GGUF models.
 enum GGUFControlVector {
     static func load(_ path: String, config c: ModelConfig) throws -> VectorFile.Vectors {
-        let data = try readFile(path)
-        var r = GGUFReader(bytes: [UInt8](data), path: path)
-        guard try r.bytes(4) == Array("GGUF".utf8) else { throw WorkbenchError("not a GGUF file (bad magic)", file: path) }
-        let version = try r.u32()
-        guard version == 2 || version == 3 else { throw WorkbenchError("GGUF version \(version) is not supported (2 or 3)", file: path) }
-        // Every tensor info and key-value pair takes at least one byte.
-        let tensorCount = try r.count("tensors"), kvCount = try r.count("metadata entries")
-        var alignment = 32
-        for _ in 0..<kvCount {
-            let key = try r.string()
-            let type = try r.u32()
-            if key == "general.alignment", type == 4 {
-                alignment = Int(try r.u32())
-                guard alignment > 0, alignment <= 1 << 20 else { throw WorkbenchError("general.alignment \(alignment) is not a usable alignment", file: path) }
-            } else { try r.skipValue(type: type) }
-        }
-        var infos: [(name: String, dims: [Int], type: UInt32, offset: Int)] = []
-        for _ in 0..<tensorCount {
-            let name = try r.string()
-            let nDims = Int(try r.u32())
-            guard nDims <= 4 else { throw WorkbenchError("tensor '\(name)' has \(nDims) dimensions (GGUF allows 4)", file: path) }
-            var dims: [Int] = []
-            for _ in 0..<nDims { dims.append(try r.size("a dimension of '\(name)'")) }
-            infos.append((name, dims, try r.u32(), try r.size("the offset of '\(name)'")))
-        }
-        let dataStart = (r.pos + alignment - 1) / alignment * alignment
+        let file = try GGUFFile(path: path)
         var rows = [[Float]](repeating: [Float](repeating: 0, count: c.hiddenSize), count: c.layerCount)
         var found = 0
-        for info in infos where info.name.hasPrefix("direction.") {
+        for info in file.tensors where info.name.hasPrefix("direction.") {
             guard let l = Int(info.name.dropFirst("direction.".count)), l >= 0, l < c.layerCount else {
                 throw WorkbenchError("tensor '\(info.name)' names no block of this \(c.layerCount)-block model", file: path)
             }
-            guard info.type == 0 else { throw WorkbenchError("tensor '\(info.name)' is not F32 (GGUF type \(info.type))", file: path) }
-            // Dimensions are each at most the file's size, so their product is checked as it grows.
-            var count = 1
-            for d in info.dims {
-                let (product, overflow) = count.multipliedReportingOverflow(by: d)
-                guard !overflow, product <= data.count else { throw WorkbenchError("tensor '\(info.name)' claims more values than the file holds", file: path) }
-                count = product
-            }
-            guard count == c.hiddenSize else { throw WorkbenchError("tensor '\(info.name)' has \(count) values, d = \(c.hiddenSize)", file: path) }
-            let start = dataStart + info.offset
-            guard start + 4 * count <= data.count else { throw WorkbenchError("tensor '\(info.name)' runs past the end of the file", file: path) }
-            rows[l] = data.withUnsafeBytes { raw in (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self)) } }
+            guard info.type == .f32 else { throw WorkbenchError("tensor '\(info.name)' is not F32 (GGUF type \(info.type.name))", file: path) }
+            guard info.elementCount == c.hiddenSize else { throw WorkbenchError("tensor '\(info.name)' has \(info.elementCount) values, d = \(c.hiddenSize)", file: path) }
+            rows[l] = try file.floatTensor(info.name).values
             found += 1
         }
         guard found > 0 else { throw WorkbenchError("no direction.{layer} tensors (not a control vector)", file: path) }
         return VectorFile.Vectors(rows: rows, source: path, isPerLayer: true)
-    }
-}
-
-struct GGUFReader {
-    let bytes: [UInt8]
-    let path: String
-    var pos = 0
-
-    var remaining: Int { bytes.count - pos }
-
-    mutating func bytes(_ n: Int) throws -> [UInt8] {
-        try advance(n)
-        return Array(bytes[(pos - n)..<pos])
-    }
-    mutating func advance(_ n: Int) throws {
-        guard n >= 0, n <= remaining else { throw WorkbenchError("GGUF file truncated at byte \(pos)", file: path) }
-        pos += n
-    }
-    mutating func u32() throws -> UInt32 { try bytes(4).enumerated().reduce(0) { $0 | UInt32($1.1) << (8 * UInt32($1.0)) } }
-    mutating func u64() throws -> UInt64 { try bytes(8).enumerated().reduce(0) { $0 | UInt64($1.1) << (8 * UInt64($1.0)) } }
-    /// A stated number of items of at least one byte each: no more than the bytes left.
-    mutating func count(_ what: String) throws -> Int {
-        let n = try u64()
-        guard n <= UInt64(remaining) else { throw WorkbenchError("claims \(n) \(what), more than the file's \(bytes.count) bytes can hold", file: path) }
-        return Int(n)
-    }
-    /// A stated size or offset in bytes or values: no more than the file's size.
-    mutating func size(_ what: String) throws -> Int {
-        let n = try u64()
-        guard n <= UInt64(bytes.count) else { throw WorkbenchError("\(what) is \(n), beyond the file's \(bytes.count) bytes", file: path) }
-        return Int(n)
-    }
-    mutating func string() throws -> String {
-        String(decoding: try bytes(try count("string bytes")), as: UTF8.self)
-    }
-    /// Skips a metadata value of GGUF type `type` (arrays nest at most 8 deep).
-    mutating func skipValue(type: UInt32, depth: Int = 0) throws {
-        guard depth <= 8 else { throw WorkbenchError("metadata arrays nested more than 8 deep", file: path) }
-        let fixed: [UInt32: Int] = [0: 1, 1: 1, 7: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 10: 8, 11: 8, 12: 8]
-        if let size = fixed[type] { return try advance(size) }
-        switch type {
-        case 8: _ = try string()
-        case 9:
-            let inner = try u32()
-            let n = try count("array elements")
-            if let size = fixed[inner] {
-                let (total, overflow) = n.multipliedReportingOverflow(by: size)
-                guard !overflow else { throw WorkbenchError("GGUF file truncated at byte \(pos)", file: path) }
-                try advance(total)
-            } else {
-                for _ in 0..<n { try skipValue(type: inner, depth: depth + 1) }
-            }
-        default: throw WorkbenchError("unknown GGUF metadata type \(type)", file: path)
-        }
     }
 }

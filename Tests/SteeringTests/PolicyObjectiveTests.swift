@@ -1,4 +1,5 @@
 import Corpus
+import Formats
 import Foundation
 import Model
 import Steering
@@ -50,17 +51,23 @@ final class PolicyObjectiveTests: XCTestCase {
         for name in PolicyObjective.presetNames { XCTAssertNotNil(PolicyObjective.preset(name), name) }
         XCTAssertEqual(PolicyObjective.preset("rloo"), PolicyObjective(advantage: .rloo, scaling: .none, reduction: .dapo))
         XCTAssertNil(PolicyObjective.preset("ppo"))
-        XCTAssertEqual(try PromptTemplate.parse("Q: {prompt}\\nA:", modelDirectory: nil).render("2+2?"), "Q: 2+2?\\nA:")
-        XCTAssertThrowsError(try PromptTemplate.parse("Q: {question}", modelDirectory: nil))
+        XCTAssertEqual(try PromptTemplate.parse("Q: {prompt}\\nA:", chatTemplate: nil).render("2+2?"), "Q: 2+2?\\nA:")
+        XCTAssertThrowsError(try PromptTemplate.parse("Q: {question}", chatTemplate: nil))
         let dir = NSTemporaryDirectory() + "template-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        XCTAssertEqual(try PromptTemplate.parse("auto", modelDirectory: dir), .raw)
+        func auto() throws -> PromptTemplate { try PromptTemplate.parse("auto", system: "S", chatTemplate: try ModelSource(dir).chatTemplate()) }
+        XCTAssertEqual(try auto(), .raw)
+        // transformers 5 saves the template beside tokenizer_config.json.
+        try "{{ '<|im_start|>' + message['role'] }}<|im_end|>".write(toFile: dir + "/chat_template.jinja", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try auto(), .chatml(system: "S"))
+        try "{\"chat_template\": \"<|start_header_id|>{{ m }}<|end_header_id|><|eot_id|>\"}".write(toFile: dir + "/tokenizer_config.json", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try auto(), .llama3(system: "S"))
         try "{\"chat_template\": \"{% for m in messages %}...{% endfor %}\"}".write(toFile: dir + "/tokenizer_config.json", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try PromptTemplate.parse("auto", modelDirectory: dir)) {
-            XCTAssertTrue("\($0)".contains("choose --template chatml"), "\($0)")
+        XCTAssertThrowsError(try auto()) {
+            XCTAssertTrue("\($0)".contains("tokenizer_config.json: carries a chat template") && "\($0)".contains("choose --template chatml"), "\($0)")
         }
-        XCTAssertTrue(try PromptTemplate.parse("chatml", modelDirectory: dir).render("hi").hasSuffix("<|im_start|>assistant\n"))
+        XCTAssertTrue(try PromptTemplate.parse("chatml", chatTemplate: nil).render("hi").hasSuffix("<|im_start|>assistant\n"))
     }
 
     func testRewards() {

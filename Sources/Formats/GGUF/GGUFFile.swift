@@ -59,7 +59,7 @@ public final class GGUFFile: @unchecked Sendable {
             let nDims = Int(try r.u32())
             guard nDims >= 1, nDims <= 4 else { throw WorkbenchError("tensor '\(name)' has \(nDims) dimensions (GGUF allows 1 to 4)", file: path) }
             var dims: [Int] = []
-            for _ in 0..<nDims { dims.append(try r.size("a dimension of '\(name)'")) }
+            for _ in 0..<nDims { dims.append(try r.dimension(of: name)) }
             let typeCode = try r.u32()
             guard let type = GGMLType(rawValue: typeCode) else {
                 throw WorkbenchError("tensor '\(name)' has unknown GGML type \(typeCode)", file: path)
@@ -259,6 +259,12 @@ struct GGUFCursor {
     mutating func size(_ what: String) throws -> Int {
         let n = try u64()
         guard n <= UInt64(length) else { throw WorkbenchError("\(what) is \(n), beyond the file's \(length) bytes", file: path) }
+        return Int(n)
+    }
+    /// A tensor dimension: quantised types hold up to ~5 values a byte, so no more than 8 × the file's size.
+    mutating func dimension(of tensor: String) throws -> Int {
+        let n = try u64()
+        guard n <= UInt64(length) * 8 else { throw WorkbenchError("a dimension of '\(tensor)' is \(n), more than the file's \(length) bytes can hold", file: path) }
         return Int(n)
     }
     mutating func string() throws -> String {

@@ -80,14 +80,16 @@ public enum GGUFTokenizer {
             guard id >= 0, id < tokens.count else { throw fail("tokenizer.ggml.\(key) \(id) is not a token id (\(tokens.count) tokens)") }
             return id
         }
-        let bos = try tokenID("bos_token_id"), eos = try tokenID("eos_token_id"), unk = try tokenID("unknown_token_id")
+        // No unknown token: a byte-level vocabulary missing a byte drops it, as the original
+        // tokenizer.json (unk_token null) does; llama.cpp's unknown_token_id is not used here.
+        let bos = try tokenID("bos_token_id"), eos = try tokenID("eos_token_id")
         let addBOS = try file.bool("tokenizer.ggml.add_bos_token") ?? false
         let addEOS = try file.bool("tokenizer.ggml.add_eos_token") ?? false
 
         var steps: [[String: Any]] = rules.map { ["type": "Split", "pattern": ["Regex": $0], "behavior": "Isolated", "invert": false] }
         steps.append(["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false])
         let model: [String: Any] = [
-            "type": "BPE", "dropout": NSNull(), "unk_token": unk.map { tokens[$0] } ?? NSNull(),
+            "type": "BPE", "dropout": NSNull(), "unk_token": NSNull(),
             "continuing_subword_prefix": NSNull(), "end_of_word_suffix": NSNull(), "fuse_unk": false,
             "byte_fallback": false, "ignore_merges": ignoringMerges.contains(pre), "vocab": vocab, "merges": mergePairs,
         ]
