@@ -125,3 +125,56 @@ write(f"{out}/adapters/truncated.bin", raw[: len(raw) // 2 + 2])
 write(f"{out}/adapters/wrong-type.bin", read(f"{data}/model/config.json")[:1001])
 write(f"{out}/adapters/nan.bin", struct.pack("<f", float("nan")) + raw[4:])
 write(f"{out}/adapters/other-width.bin", raw[: len(raw) // 2])
+
+# GGUF model files: the tiny llama fixture (Tests/ModelTests/Fixtures/gguf) with one thing broken.
+gguf = read(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../Tests/ModelTests/Fixtures/gguf/llama.gguf"))
+
+
+def gguf_tensor_offsets(blob):
+    """(byte position of each tensor's offset field, absolute data start of each tensor) by name."""
+    pos = 8
+    n_tensors, n_kv = struct.unpack_from("<QQ", blob, pos)
+    pos += 16
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+    def skip(kind, pos):
+        if kind in sizes:
+            return pos + sizes[kind]
+        if kind == 8:
+            return pos + 8 + struct.unpack_from("<Q", blob, pos)[0]
+        inner, count = struct.unpack_from("<IQ", blob, pos)
+        pos += 12
+        for _ in range(count):
+            pos = skip(inner, pos)
+        return pos
+
+    alignment = 32
+    for _ in range(n_kv):
+        length = struct.unpack_from("<Q", blob, pos)[0]
+        key = blob[pos + 8:pos + 8 + length].decode()
+        pos += 8 + length
+        kind = struct.unpack_from("<I", blob, pos)[0]
+        if key == "general.alignment":
+            alignment = struct.unpack_from("<I", blob, pos + 4)[0]
+        pos = skip(kind, pos + 4)
+    fields = {}
+    for _ in range(n_tensors):
+        length = struct.unpack_from("<Q", blob, pos)[0]
+        name = blob[pos + 8:pos + 8 + length].decode()
+        pos += 8 + length
+        n_dims = struct.unpack_from("<I", blob, pos)[0]
+        pos += 4 + 8 * n_dims + 4
+        fields[name] = (pos, struct.unpack_from("<Q", blob, pos)[0])
+        pos += 8
+    data_start = (pos + alignment - 1) // alignment * alignment
+    return {name: (field, data_start + offset) for name, (field, offset) in fields.items()}
+
+
+offsets = gguf_tensor_offsets(gguf)
+write(f"{out}/ggufs/empty.gguf", b"")
+write(f"{out}/ggufs/truncated.gguf", gguf[: len(gguf) // 2])
+write(f"{out}/ggufs/wrong-type.gguf", read(f"{data}/model/tokenizer.json"))
+field, _ = offsets["blk.1.ffn_down.weight"]
+write(f"{out}/ggufs/lying-sizes.gguf", gguf[:field] + struct.pack("<Q", 10**6) + gguf[field + 8:])
+_, start = offsets["output_norm.weight"]   # F32
+write(f"{out}/ggufs/nan.gguf", gguf[:start] + struct.pack("<I", 0x7FC00000) + gguf[start + 4:])

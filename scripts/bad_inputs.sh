@@ -36,13 +36,17 @@ check() {
 m=$w/models; v=$w/vectors; c=$w/corpora; o=$w/out
 mkdir -p "$o"
 classes=(missing empty truncated wrong-type lying-sizes nan other-width)
-echo "| class | workbench forward (model) | lens inspect (vector) | influence fit (corpus) | influence score (factors) | steer train (problems) | steer eval (adapter) |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| class | workbench forward (model) | workbench forward (GGUF) | lens inspect (vector) | influence fit (corpus) | influence score (factors) | steer train (problems) | steer eval (adapter) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for class in "${classes[@]}"; do
     row="| $class"
     # workbench forward --model DIR: a model directory with the damage in model.safetensors or config.json
     if [ -d "$m/$class" ] || [ "$class" = missing ]; then
         row+=" | $(check "$m/$class" "$o/forward-$class.h5" "$bin/workbench" forward --model "$m/$class" --text "two plus two" --out "$o/forward-$class.h5")"
+    else row+=" | n/a"; fi
+    # workbench forward --model FILE.gguf: the tiny llama GGUF fixture with the damage
+    if [ -e "$w/ggufs/$class.gguf" ] || [ "$class" = missing ]; then
+        row+=" | $(check "$w/ggufs/$class.gguf" "$o/forward-gguf-$class.h5" "$bin/workbench" forward --model "$w/ggufs/$class.gguf" --ids 1,2,3 --out "$o/forward-gguf-$class.h5")"
     else row+=" | n/a"; fi
     if [ -e "$v/$class.npy" ] || [ "$class" = missing ]; then
         row+=" | $(check "$v/$class.npy" "" "$bin/lens" inspect "$v/$class.npy")"
@@ -65,9 +69,9 @@ for class in "${classes[@]}"; do
     echo "$row |"
 done
 # Token ids outside the vocabulary and an unwritable output, where each applies.
-row="| ids outside the vocabulary | $(check "" "$o/forward-ids.h5" "$bin/workbench" forward --ids 5,99999 --out "$o/forward-ids.h5") | n/a | n/a | n/a | n/a | n/a |"
+row="| ids outside the vocabulary | $(check "" "$o/forward-ids.h5" "$bin/workbench" forward --ids 5,99999 --out "$o/forward-ids.h5") | n/a | n/a | n/a | n/a | n/a | n/a |"
 echo "$row"
-row="| unwritable output | $(check "/proc/forbidden" "" "$bin/workbench" forward --text hi --out /proc/forbidden/out.h5)"
+row="| unwritable output | $(check "/proc/forbidden" "" "$bin/workbench" forward --text hi --out /proc/forbidden/out.h5) | n/a"
 row+=" | $(check "/proc/forbidden" "" "$bin/lens" inspect "$v/good.npy" --out /proc/forbidden/out.h5)"
 row+=" | $(check "/proc/forbidden" "" "$bin/influence" fit --docs "$w/docs.jsonl" --out /proc/forbidden/f.h5 --max-length 32)"
 row+=" | $(check "/proc/forbidden" "" "$bin/influence" score --queries "$w/q.jsonl" --docs "$w/docs.jsonl" --factors "$w/factors/good.h5" --out /proc/forbidden/s.h5 --max-length 32)"

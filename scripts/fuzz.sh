@@ -28,6 +28,12 @@ run() {
     local target=$1 seeds=()
     case $target in
         FuzzSafeTensors) seeds=(Tests/ModelTests/Fixtures/*/model*.safetensors) ;;
+        FuzzVectorFiles)   # the GGUF model fixtures, each prefixed with the byte that selects .gguf
+            mkdir -p out/fuzz/gguf-seeds
+            for g in Tests/ModelTests/Fixtures/gguf/*.gguf; do
+                { printf '\003'; cat "$g"; } > "out/fuzz/gguf-seeds/$(basename "$g")"
+                seeds+=("out/fuzz/gguf-seeds/$(basename "$g")")
+            done ;;
         FuzzTokenizerJSON) seeds=(Tests/TokenizersTests/Fixtures/*_style.json Tests/TokenizersTests/Fixtures/*_style_*.json
                                   Tests/TokenizersTests/Fixtures/metaspace_digits.json Tests/TokenizersTests/Fixtures/whitespace_eow.json
                                   notebooks-data/model/tokenizer.json) ;;

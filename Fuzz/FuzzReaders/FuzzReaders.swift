@@ -93,6 +93,12 @@ public enum FuzzReaders {
         let suffix = [".bin", ".npy", ".safetensors", ".gguf"][Int(format) % 4]
         withFile(data.dropFirst(), suffix: suffix) { path in
             _ = try? VectorFile.load(path, config: embeddedModel.config)
+            // A GGUF file is also read as a model file: its config, every weight and its tokenizer.
+            if suffix == ".gguf", let source = try? ModelSource(path) {
+                _ = try? source.loadModel()
+                if let tokenizer = try? source.loadTokenizer() { _ = tokenizer.encode("Hello 12345 <|im_start|> 日本") }
+                _ = try? source.chatTemplate()
+            }
         }
     }
 

@@ -90,8 +90,10 @@ public final class ModelSource: @unchecked Sendable {
             }
         case .gguf(let file):
             let options: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try writeFileAtomically(try JSONSerialization.data(withJSONObject: try GGUFTokenizer.tokenizerJSON(file), options: options),
-                                    to: target("tokenizer.json"))
+            if try file.string("tokenizer.ggml.model") != nil {   // a file without a tokenizer gets none
+                try writeFileAtomically(try JSONSerialization.data(withJSONObject: try GGUFTokenizer.tokenizerJSON(file), options: options),
+                                        to: target("tokenizer.json"))
+            }
             let tokens = try file.strings("tokenizer.ggml.tokens") ?? []
             var config: [String: Any] = ["tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": false,
                                          "add_bos_token": try file.bool("tokenizer.ggml.add_bos_token") ?? false,
