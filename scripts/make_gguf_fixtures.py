@@ -14,6 +14,11 @@ Writes, with fixed seeds:
   (llama's Q/K rows permuted; tensors Q8_0, Q4_0, Q5_1, F16 and F32; qwen2 with biases and tied
   embeddings), and llama.reference.safetensors / qwen2.reference.safetensors: input ids and the
   logits of transformers' own GGUF loading (`from_pretrained(dir, gguf_file=...)`), fp32.
+* tokenizer-{llama3,qwen2,gpt2}_style.gguf: the byte-level tokenizer fixtures of
+  Tests/TokenizersTests/Fixtures written as llama.cpp's converter writes a tokenizer (tokens by id,
+  merges, token types, `tokenizer.ggml.pre` llama-bpe / qwen2 / gpt-2, add_bos_token); the Swift
+  test requires the ids that the `tokenizers` library gave for the original tokenizer.json
+  (the *.expected.json beside them).
 * smollm2.json (with --smollm2): for the real SmolLM2-135M-Instruct file, a checksum of the bits of
   every tensor as `gguf.quants.dequantize` gives it, transformers' logits for one prompt (the last
   position in full in smollm2.reference.safetensors, top-5 ids at every position), the original tokenizer's ids for the hard
@@ -167,6 +172,40 @@ def tiny_model(arch: str, rng_seed: int) -> None:
     print(f"{arch}.gguf: {(OUT / f'{arch}.gguf').stat().st_size} bytes; max |logit| {logits.abs().max():.3f}")
 
 
+def tokenizer_fixtures() -> None:
+    fixtures = ROOT / "Tests/TokenizersTests/Fixtures"
+    for style, pre in [("llama3_style", "llama-bpe"), ("qwen2_style", "qwen2"), ("gpt2_style", "gpt-2")]:
+        spec = json.loads((fixtures / f"{style}.json").read_text())
+        vocab = dict(spec["model"]["vocab"])
+        added = {t["id"]: t for t in spec.get("added_tokens", [])}
+        for i, t in added.items():
+            vocab[t["content"]] = i
+        tokens = [None] * (max(vocab.values()) + 1)
+        for t, i in vocab.items():
+            tokens[i] = t
+        assert all(t is not None for t in tokens), style
+        merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+        types = [3 if i in added and added[i]["special"] else 4 if i in added else 1 for i in range(len(tokens))]
+        w = GGUFWriter(str(OUT / f"tokenizer-{style}.gguf"), arch="llama")
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre(pre)
+        w.add_token_list(tokens)
+        w.add_token_merges(merges)
+        w.add_token_types(types)
+        post = spec.get("post_processor") or {}
+        bos = next(iter(post.get("special_tokens", {})), None) if post.get("type") == "TemplateProcessing" else None
+        if bos is not None:
+            w.add_bos_token_id(vocab[bos])
+        w.add_add_bos_token(bos is not None)
+        byte_level = [spec["pre_tokenizer"]] + spec["pre_tokenizer"].get("pretokenizers", [])
+        w.add_add_space_prefix(any(step.get("type") == "ByteLevel" and step.get("add_prefix_space") for step in byte_level))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        print(f"tokenizer-{style}.gguf: {len(tokens)} tokens, {len(merges)} merges, pre {pre}, bos {bos}")
+
+
 # Chat templates of the ChatML and Llama 3 families (SmolLM2's comes from its GGUF file).
 QWEN25_TEMPLATE = (
     "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
@@ -264,6 +303,7 @@ def main() -> None:
     quant_fixtures(np.random.default_rng(23))
     tiny_model("llama", 1)
     tiny_model("qwen2", 2)
+    tokenizer_fixtures()
     if args.smollm2:
         smollm2_fixture(args.smollm2)
 

@@ -39,6 +39,30 @@ final class GGUFTests: XCTestCase {
         }
     }
 
+    /// The byte-level tokenizer fixtures written as GGUF tokenizers (llama-bpe, qwen2, gpt-2
+    /// pre-tokenizers): the ids the `tokenizers` library gives for the original tokenizer.json,
+    /// with and without the BOS that add_bos_token adds, on the 106 hard strings.
+    func testTokenizersMatchTheOriginalTokenizerJSON() throws {
+        struct Expected: Decodable { let ids: [Int]; let ids_no_special: [Int] }
+        let directory = (Fixtures.directory as NSString).deletingLastPathComponent + "/../TokenizersTests/Fixtures"
+        func load<T: Decodable>(_ type: T.Type, _ name: String) throws -> T {
+            try JSONDecoder().decode(type, from: Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
+        }
+        let cases = try load([String].self, "cases.json")
+        for style in ["llama3_style", "qwen2_style", "gpt2_style"] {
+            let tokenizer = try ModelSource(Self.fixture("tokenizer-\(style).gguf")).loadTokenizer()
+            let expected = try load([Expected].self, "\(style).expected.json")
+            XCTAssertEqual(expected.count, cases.count)
+            var failures = 0
+            for (text, e) in zip(cases, expected) where failures < 3 {
+                let with = tokenizer.encode(text), without = tokenizer.encode(text, addSpecialTokens: false)
+                if with != e.ids || without != e.ids_no_special { failures += 1 }
+                XCTAssertEqual(with, e.ids, "\(style): \(String(reflecting: text))")
+                XCTAssertEqual(without, e.ids_no_special, "\(style): \(String(reflecting: text))")
+            }
+        }
+    }
+
     func testUnreadableTypesAndLyingHeadersAreRefused() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

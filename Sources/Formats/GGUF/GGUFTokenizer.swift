@@ -8,8 +8,9 @@ import Tokenizers
 ///
 /// Byte-level BPE (`tokenizer.ggml.model` = gpt2) only. The pre-tokenizer is the list of
 /// regular expressions llama.cpp keeps for the name in `tokenizer.ggml.pre` (src/llama-vocab.cpp),
-/// each an isolating split, then the byte-level mapping; control tokens (type 3) become special
-/// added tokens and user-defined ones (type 4) plain added tokens. Where llama.cpp and the
+/// each an isolating split, then the byte-level mapping (GPT-2's rule, when last, as the byte-level
+/// step's own regex); control tokens (type 3) become special added tokens and user-defined ones
+/// (type 4) plain added tokens, both matched in the text before any normalisation. Where llama.cpp and the
 /// model's original tokenizer.json differ, the original wins: Qwen2's NFC normalizer is kept.
 public enum GGUFTokenizer {
     /// Pre-tokenizer names and their regexes, as llama.cpp splits (in order).
@@ -66,7 +67,7 @@ public enum GGUFTokenizer {
             if vocab[token] == nil { vocab[token] = id }
             let type = types.isEmpty ? 1 : types[id]
             if type == 3 || type == 4 {
-                added.append(["id": id, "content": token, "special": type == 3, "normalized": type == 4,
+                added.append(["id": id, "content": token, "special": type == 3, "normalized": false,
                               "lstrip": false, "rstrip": false, "single_word": false])
             }
         }
@@ -86,8 +87,17 @@ public enum GGUFTokenizer {
         let addBOS = try file.bool("tokenizer.ggml.add_bos_token") ?? false
         let addEOS = try file.bool("tokenizer.ggml.add_eos_token") ?? false
 
-        var steps: [[String: Any]] = rules.map { ["type": "Split", "pattern": ["Regex": $0], "behavior": "Isolated", "invert": false] }
-        steps.append(["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false])
+        // GPT-2's rule last is the byte-level pre-tokenizer's own regex: written as that, it can
+        // honour `add_space_prefix` (one space before a text that lacks it), as the original does.
+        let addSpace = try file.bool("tokenizer.ggml.add_space_prefix") ?? false
+        let byteLevelRegex = rules.last == gpt2Rule
+        guard !addSpace || byteLevelRegex else {
+            throw fail("tokenizer.ggml.add_space_prefix with pre-tokenizer '\(pre)' is not supported")
+        }
+        var steps: [[String: Any]] = rules.dropLast(byteLevelRegex ? 1 : 0).map {
+            ["type": "Split", "pattern": ["Regex": $0], "behavior": "Isolated", "invert": false]
+        }
+        steps.append(["type": "ByteLevel", "add_prefix_space": addSpace, "trim_offsets": true, "use_regex": byteLevelRegex])
         let model: [String: Any] = [
             "type": "BPE", "dropout": NSNull(), "unk_token": NSNull(),
             "continuing_subword_prefix": NSNull(), "end_of_word_suffix": NSNull(), "fuse_unk": false,
