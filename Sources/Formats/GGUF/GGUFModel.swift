@@ -13,7 +13,11 @@ public enum GGUFModel {
         let config = try self.config(file)
         let names = ggufNames(config)
         let tied = file.tensor("output.weight") == nil
-        let total = names.count - (tied ? 1 : 0)
+        // The weights `build` asks for: embedding, final norm, the unembedding unless tied, and
+        // per block two norms, seven linears and their biases.
+        let c = config
+        let biases = (c.qkvBias ? 3 : 0) + (c.outputBias ? 1 : 0) + (c.mlpBias ? 3 : 0)
+        let total = 2 + (tied ? 0 : 1) + c.layerCount * (2 + LinearSite.allCases.count + biases)
         var done = 0
         let weights = try ModelWeights.build(config: config, tied: tied) { spec in
             guard let name = names[spec.name] else { throw WorkbenchError("no GGUF name for '\(spec.name)'", file: file.path) }
