@@ -6,7 +6,7 @@ Needs numpy, torch, transformers and the `gguf` package (the reference for GGUF 
     venv-ref/bin/python scripts/make_gguf_fixtures.py [--smollm2 models/SmolLM2-135M-Instruct.Q4_1.gguf]
 
 Writes, with fixed seeds:
-* quants.gguf: for each type the workbench reads (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+* quants.gguf: one metadata value of every GGUF type (test.*, arrays nested too), and for each type the workbench reads (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
   Q2_K ... Q6_K) a tensor `q.TYPE` of random blocks (random bytes with finite random f16
   scales; the simple types quantised from random floats) and `expected.TYPE`, F32, what
   `gguf.quants.dequantize` makes of it. The Swift test requires the same bits.
@@ -61,6 +61,12 @@ def bits_checksum(values: np.ndarray) -> str:
 
 def quant_fixtures(rng: np.random.Generator) -> None:
     w = GGUFWriter(str(OUT / "quants.gguf"), arch="quants")
+    # One metadata value of every type, and arrays (nested too): the reader must return them.
+    w.add_uint8("test.u8", 200); w.add_int8("test.i8", -5); w.add_uint16("test.u16", 60000)
+    w.add_int16("test.i16", -300); w.add_uint32("test.u32", 4000000000); w.add_int32("test.i32", -2000000000)
+    w.add_float32("test.f32", 1.5); w.add_uint64("test.u64", 2**40); w.add_int64("test.i64", -2**40)
+    w.add_float64("test.f64", 0.1); w.add_bool("test.bool", True); w.add_string("test.string", "héllo ✓")
+    w.add_array("test.strings", ["a", "", "ü"]); w.add_array("test.nested", [[1, 2], [3]])
     # F16 and BF16 from random floats.
     x = rng.standard_normal(512).astype(np.float32)
     f16 = x.astype(np.float16)

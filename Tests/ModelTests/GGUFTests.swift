@@ -22,6 +22,41 @@ final class GGUFTests: XCTestCase {
         }
     }
 
+    /// One value of every metadata type, arrays nested, as the gguf package wrote them; a
+    /// version 2 file (the same layout) reads the same.
+    func testMetadataOfEveryTypeAndVersionTwo() throws {
+        let file = try GGUFFile(path: Self.fixture("quants.gguf"))
+        XCTAssertEqual(file.version, 3)
+        XCTAssertEqual(try file.int("test.u8"), 200)
+        XCTAssertEqual(try file.int("test.i8"), -5)
+        XCTAssertEqual(try file.int("test.u16"), 60000)
+        XCTAssertEqual(try file.int("test.i16"), -300)
+        XCTAssertEqual(try file.int("test.u32"), 4_000_000_000)
+        XCTAssertEqual(try file.int("test.i32"), -2_000_000_000)
+        XCTAssertEqual(try file.double("test.f32"), 1.5)
+        XCTAssertEqual(try file.int("test.u64"), 1 << 40)
+        XCTAssertEqual(try file.int("test.i64"), -(1 << 40))
+        XCTAssertEqual(try file.double("test.f64"), 0.1)
+        XCTAssertEqual(try file.bool("test.bool"), true)
+        XCTAssertEqual(try file.string("test.string"), "héllo ✓")
+        XCTAssertEqual(try file.strings("test.strings"), ["a", "", "ü"])
+        guard case .array(let nested)? = file["test.nested"], nested.count == 2, case .array(let first) = nested[0] else {
+            return XCTFail("test.nested: \(String(describing: file["test.nested"]))")
+        }
+        XCTAssertEqual(first.compactMap(\.int), [1, 2])
+        XCTAssertThrowsError(try file.string("test.u8")) { XCTAssertTrue("\($0)".contains("should be a string"), "\($0)") }
+        XCTAssertEqual(file.alignment, 32)
+
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var v2 = try readFile(Self.fixture("quants.gguf"))
+        v2[4] = 2
+        try v2.write(to: URL(fileURLWithPath: dir + "/v2.gguf"))
+        let old = try GGUFFile(path: dir + "/v2.gguf")
+        XCTAssertEqual(old.version, 2)
+        XCTAssertEqual(try old.floatTensor("q.Q4_K").values, try file.floatTensor("q.Q4_K").values)
+    }
+
     /// Tiny llama (Q/K permuted, Q8_0 Q4_0 Q5_1 F16 F32, untied) and qwen2 (biases, tied)
     /// models: logits within 1e-4 of transformers' `from_pretrained(gguf_file=)`.
     func testTinyModelsMatchTransformersGGUFLoading() throws {
@@ -84,16 +119,24 @@ final class GGUFTests: XCTestCase {
         XCTAssertThrowsError(try GGUFFile(path: short)) { XCTAssertTrue("\($0)".contains("big-endian GGUF file"), "\($0)") }
         // Another architecture is refused by name.
         XCTAssertThrowsError(try ModelSource(iq).loadModel()) { XCTAssertTrue("\($0)".contains("architecture 'gemma'"), "\($0)") }
+        // A SentencePiece tokenizer is refused in one line.
+        let spm = dir + "/spm.gguf"
+        try Self.gguf(tensor: "t", type: 0, dims: [4], payload: 16, strings: ["tokenizer.ggml.model": "llama"]).write(to: URL(fileURLWithPath: spm))
+        XCTAssertThrowsError(try ModelSource(spm).loadTokenizer()) {
+            XCTAssertTrue("\($0)".contains("SentencePiece tokenizers (tokenizer.ggml.model 'llama'"), "\($0)")
+        }
     }
 
-    /// A GGUF v3 file with general.architecture = gemma and one tensor of `payload` bytes.
-    static func gguf(tensor: String, type: UInt32, dims: [Int], payload: Int) -> Data {
+    /// A GGUF v3 file with general.architecture = gemma, `strings` as more string metadata, and
+    /// one tensor of `payload` bytes.
+    static func gguf(tensor: String, type: UInt32, dims: [Int], payload: Int, strings: [String: String] = [:]) -> Data {
         var d = Data("GGUF".utf8)
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
         func string(_ s: String) { u64(UInt64(s.utf8.count)); d.append(contentsOf: Array(s.utf8)) }
-        u32(3); u64(1); u64(1)
+        u32(3); u64(1); u64(UInt64(1 + strings.count))
         string("general.architecture"); u32(8); string("gemma")
+        for (key, value) in strings.sorted(by: { $0.key < $1.key }) { string(key); u32(8); string(value) }
         string(tensor); u32(UInt32(dims.count)); dims.forEach { u64(UInt64($0)) }; u32(type); u64(0)
         while d.count % 32 != 0 { d.append(0) }
         d.append(contentsOf: [UInt8](repeating: 0x11, count: payload))
