@@ -11,15 +11,19 @@ public final class ModelSource: @unchecked Sendable {
     public let path: String
     public let kind: Kind
 
-    /// `given`, or the embedded model when nil. A path ending in `.gguf` is a GGUF file;
-    /// anything else a Hugging Face directory.
+    /// `given`, or the embedded model when nil. A file is read as GGUF (whatever its name:
+    /// Ollama keeps its models as `sha256-…` blobs); a directory as a Hugging Face checkpoint.
     public init(_ given: String?) throws {
         let path = try DefaultModel.resolve(given)
         self.path = path
-        if path.lowercased().hasSuffix(".gguf") {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw WorkbenchError("no such file", file: path) }
-            guard !isDirectory.boolValue else { throw WorkbenchError("is a directory, not a GGUF file", file: path) }
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists && !isDirectory.boolValue || !exists && path.lowercased().hasSuffix(".gguf") {
+            guard exists else { throw WorkbenchError("no such file", file: path) }
+            let magic = FileHandle(forReadingAtPath: path).map { handle in defer { try? handle.close() }; return handle.readData(ofLength: 4) }
+            guard magic == Data("GGUF".utf8) else {
+                throw WorkbenchError("neither a GGUF file nor a model directory (--model takes a Hugging Face checkpoint directory or a GGUF file)", file: path)
+            }
             kind = .gguf(try GGUFFile(path: path))
         } else {
             kind = .directory

@@ -60,7 +60,7 @@ struct Eval: ParsableCommand {
                                      rewards: [ExactAnswerReward()], settings: settings)
         let e = try PolicyEvaluation.run(sampler: sampler, problems: list, hooks: applied?.hooks ?? ForwardHooks(), k: samples,
                                          seed: seed ?? run?.settings.seed ?? 0)
-        print("\(applied?.description ?? "the model without adapter") on \(list.count) problems of \(problems)")
+        print("\(applied?.description ?? "the model without adapter") on \(list.count) problems of \(problems), template \(chosenTemplate.name)")
         print(String(format: "greedy accuracy %.3f   mean@%d %.3f   pass@%d %.3f", e.greedyAccuracy, samples, e.meanAtK, samples, e.passAtK))
         if let out {
             let file = try HDF5Writer(path: out)
