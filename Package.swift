@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Lens", targets: ["Lens"]),
         .library(name: "Influence", targets: ["Influence"]),
         .library(name: "Steering", targets: ["Steering"]),
+        .library(name: "Report", targets: ["Report"]),
         .executable(name: "workbench", targets: ["workbench"]),
         .executable(name: "lens", targets: ["lens"]),
         .executable(name: "influence", targets: ["influence"]),
@@ -49,12 +50,14 @@ let package = Package(
         .target(name: "Lens", dependencies: ["Model", "Tokenizers", "Formats"]),
         .target(name: "Influence", dependencies: ["Model", "Tokenizers", "Corpus", "Formats", "Cluster"]),
         .target(name: "Steering", dependencies: ["Model", "Tokenizers", "Corpus", "Formats", "Cluster"]),
+        // `workbench report`: one self-contained HTML page of runs, lens, score and analysis files.
+        .target(name: "Report", dependencies: ["Model", "Tokenizers", "Corpus", "Formats", "Lens"]),
         // Input reading, tables and the error-reporting entry point shared by the executables.
         .target(name: "CLICommon", dependencies: [
             "Model", "Tokenizers", "Formats", "Cluster", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "workbench", dependencies: [
-            "Model", "Tokenizers", "Corpus", "Formats", "Lens", "Influence", "Steering", "CLICommon",
+            "Model", "Tokenizers", "Corpus", "Formats", "Lens", "Influence", "Steering", "Report", "CLICommon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "lens", dependencies: [

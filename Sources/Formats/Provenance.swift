@@ -61,7 +61,7 @@ public struct Provenance {
 
     public init(model: TransformerModel, commandLine: [String] = CommandLine.arguments, created: Date = Date()) {
         self.commandLine = commandLine.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
-        modelDirectory = model.directory.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "(in memory)"
+        modelDirectory = model.directory.map(absolutePath) ?? "(in memory)"
         modelHash = model.fingerprint
         self.created = created
     }

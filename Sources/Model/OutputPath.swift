@@ -63,3 +63,7 @@ public func removeStaleTemporaries(of path: String) {
         unlink(directory.isEmpty ? name : directory + "/" + name)
     }
 }
+
+/// `path` made absolute against the working directory, `.` and `..` resolved: what result files
+/// record of their inputs.
+public func absolutePath(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }

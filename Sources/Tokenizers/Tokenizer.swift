@@ -115,6 +115,11 @@ public final class Tokenizer: @unchecked Sendable {
         }
     }
 
+    /// A token's text as it reads in a table: a space as ␣, a newline as ↵, a tab as ⇥.
+    public static func visible(_ text: String) -> String {
+        text.replacingOccurrences(of: " ", with: "␣").replacingOccurrences(of: "\n", with: "↵").replacingOccurrences(of: "\t", with: "⇥")
+    }
+
     /// The token strings of `ids` ("" for unknown ids).
     public func tokens(_ ids: [Int]) -> [String] { ids.map { token(of: $0) ?? "" } }
 

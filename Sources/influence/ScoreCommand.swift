@@ -103,6 +103,7 @@ struct Score: ParsableCommand {
         let attributes: [String: String] = [
             "strategy": strategy, "damping": damping, "factors_hash": factorHash,
             "query_rank": queryRank.map { "\($0)" } ?? "full", "shard": shard,
+            "docs_path": absolutePath(docs), "queries_file": absolutePath(queries),
         ]
         guard let joined = try ScoreRun.gather(result, in: group) else {
             // Other ranks: rank 0 writes the file; each rank's partial goes once the file is there.

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLICommon
 import Foundation
 import Influence
+import Report
 import Model
 import Corpus
 import Tokenizers
@@ -91,7 +92,11 @@ struct Demo: ParsableCommand {
                 .run(problems: rl + "/train.jsonl", heldOut: rl + "/test.jsonl")
         }
 
+        let reportPath = (out as NSString).appendingPathComponent("report.html")
+        try Report(paths: [out]).write(to: reportPath)
+
         print("\n== results (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
+        print("  \(reportPath)   everything below on one page: open it in a browser")
         print("  \(generationsPath)   prompts and greedy completions")
         print("  \(h5Path)   /input_ids [\(T)], /tokens, /logits [\(T), \(c.vocabSize)], /residual [\(c.layerCount + 1), \(T), \(c.hiddenSize)]")
         for (path, what) in lensFiles + influenceFiles + steeringFiles { print("  \(path)   \(what)") }

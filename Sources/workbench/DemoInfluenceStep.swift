@@ -23,11 +23,19 @@ struct DemoInfluenceStep {
         try factors.write(to: factorPath, model: model)
         let scorer = try InfluenceScorer(model: model, tokenizer: tokenizer, factors: factors, queries: queries, maxLength: 128)
         let partial = (out as NSString).appendingPathComponent("influence.partial.h5")
-        let result = try ScoreRun().run(scorer: scorer, documents: stream, partialPath: partial,
+        // The queries as a file, recorded in the score file with the corpus (the report and the
+        // notebooks join the texts through them); per-token scores for the report's shading.
+        let queriesPath = (out as NSString).appendingPathComponent("queries.jsonl")
+        let queryLines = try queries.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try writeFileAtomically(Data((queryLines.joined(separator: "\n") + "\n").utf8), to: queriesPath)
+        var scoring = ScoreRun()
+        scoring.perToken = true
+        let result = try scoring.run(scorer: scorer, documents: stream, partialPath: partial,
                                         runKey: "demo-" + factors.modelHash + queries.map(\.id).joined(separator: ","))
         let table = ScoreTable(result: result, scorer: scorer, normalization: .nll,
                                attributes: ["strategy": "ekfac", "damping": "heuristic", "query_rank": "full", "shard": "0/1",
-                                            "factors_hash": try EKFACFactors.fileHash(factorPath)], top: 10)
+                                            "factors_hash": try EKFACFactors.fileHash(factorPath),
+                                            "docs_path": absolutePath(corpus), "queries_file": absolutePath(queriesPath)], top: 10)
         let scorePath = (out as NSString).appendingPathComponent("influence.h5")
         try table.write(to: scorePath, model: model)
         try? FileManager.default.removeItem(atPath: partial)
