@@ -206,6 +206,25 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try h5.shape("logits"), [T, model.config.vocabSize])
         let generations = try String(contentsOfFile: dir + "/results/generations.jsonl", encoding: .utf8)
         XCTAssertGreaterThanOrEqual(generations.split(separator: "\n").count, 3)
+        // The RL step measures its effect on held-out problems and says what it is.
+        XCTAssertTrue(r.stdout.contains("paired standard error") && r.stdout.contains("effect: "), r.stdout)
+        XCTAssertEqual(try HDF5Reader(path: dir + "/results/steer/eval.h5").readDoubles("history/step").values, [0, 50])
+
+        // The demo's page holds every kind of result; `workbench report` makes one of any of them.
+        let page = try String(contentsOfFile: dir + "/results/report.html", encoding: .utf8)
+        for part in ["<h2>RL run:", "<h2>Logit lens:", "<h2>Influence:", "class=\"tok pos\"", "<svg class=\"chart\""] {
+            XCTAssertTrue(page.contains(part), part)
+        }
+        XCTAssertFalse(page.contains("<script"))
+        let lens = try run(["report", "results/lens.h5", "results/steer", "--out", "one.html"], directory: dir)
+        XCTAssertEqual(lens.status, 0, lens.stderr)
+        let one = try String(contentsOfFile: dir + "/one.html", encoding: .utf8)
+        XCTAssertTrue(one.contains("<h2>Logit lens:") && one.contains("<h2>RL run:") && !one.contains("<h2>Influence:"))
+        assertOneLineError(try run(["report", "results/activations.h5", "--out", "x.html"], directory: dir),
+                           containing: "results/activations.h5: is not a result the report knows")
+        assertOneLineError(try run(["report", "results/nothing", "--out", "x.html"], directory: dir),
+                           containing: "results/nothing: no such file or directory")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.html"))
 
         let tok = try run(["tokenize", "--text", "The capital of", "--json"], directory: dir)
         XCTAssertEqual(tok.status, 0, tok.stderr)
