@@ -14,6 +14,9 @@ Writes, with fixed seeds:
   (llama's Q/K rows permuted; tensors Q8_0, Q4_0, Q5_1, F16 and F32; qwen2 with biases and tied
   embeddings), and llama.reference.safetensors / qwen2.reference.safetensors: input ids and the
   logits of transformers' own GGUF loading (`from_pretrained(dir, gguf_file=...)`), fp32.
+* llama3rope.gguf: the llama_gqa_llama3rope test checkpoint (Llama 3.1-style RoPE scaling) as
+  llama.cpp writes it, the scaling as `rope_freqs.weight`; the test uses that checkpoint's
+  transformers reference.
 * tokenizer-{llama3,qwen2,gpt2}_style.gguf: the byte-level tokenizer fixtures of
   Tests/TokenizersTests/Fixtures written as llama.cpp's converter writes a tokenizer (tokens by id,
   merges, token types, `tokenizer.ggml.pre` llama-bpe / qwen2 / gpt-2, add_bos_token); the Swift
@@ -24,7 +27,8 @@ Writes, with fixed seeds:
   position in full in smollm2.reference.safetensors, top-5 ids at every position), the original tokenizer's ids for the hard
   strings of Tests/TokenizersTests/Fixtures/cases.json (the SmolLM2 pipeline: individual digits,
   then GPT-2's byte-level split), and transformers' apply_chat_template renderings of a system +
-  user message for SmolLM2's, Qwen2.5's and Llama 3's chat templates.
+  user message for SmolLM2's, Qwen2.5's and Llama 3's chat templates, and of a user message
+  alone (the template's own default system line) for the two ChatML ones.
 """
 
 from __future__ import annotations
@@ -178,6 +182,55 @@ def tiny_model(arch: str, rng_seed: int) -> None:
     print(f"{arch}.gguf: {(OUT / f'{arch}.gguf').stat().st_size} bytes; max |logit| {logits.abs().max():.3f}")
 
 
+def llama3_rope_fixture() -> None:
+    """The llama_gqa_llama3rope test checkpoint (Llama 3.1-style RoPE scaling) written as
+    llama.cpp's converter writes it: Q/K permuted, F32 weights, and the scaling as one divisor per
+    frequency in `rope_freqs.weight` (no scaling metadata); the test compares its logits with
+    that checkpoint's transformers reference."""
+    import math
+    from safetensors.numpy import load_file
+
+    source = ROOT / "Tests/ModelTests/Fixtures/llama_gqa_llama3rope"
+    config = json.loads((source / "config.json").read_text())
+    sd = load_file(str(source / "model.safetensors"))
+    heads, kv, hd = config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]
+    w = GGUFWriter(str(OUT / "llama3rope.gguf"), arch="llama")
+    w.add_block_count(config["num_hidden_layers"]); w.add_vocab_size(config["vocab_size"])
+    w.add_context_length(config["max_position_embeddings"]); w.add_embedding_length(config["hidden_size"])
+    w.add_feed_forward_length(config["intermediate_size"]); w.add_head_count(heads); w.add_head_count_kv(kv)
+    w.add_key_length(hd); w.add_value_length(hd); w.add_rope_dimension_count(hd)
+    w.add_rope_freq_base(config["rope_theta"]); w.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    scaling = config["rope_scaling"]
+    factor, low, high, old = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"], scaling["original_max_position_embeddings"]
+    factors = []
+    for i in range(0, hd, 2):   # as convert_hf_to_gguf.py computes them
+        wavelen = 2 * math.pi * config["rope_theta"] ** (i / hd)
+        if wavelen < old / high:
+            factors.append(1.0)
+        elif wavelen > old / low:
+            factors.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    w.add_tensor("rope_freqs.weight", np.array(factors, dtype=np.float32))
+    w.add_tensor("token_embd.weight", sd["model.embed_tokens.weight"])
+    w.add_tensor("output.weight", sd["lm_head.weight"])
+    w.add_tensor("output_norm.weight", sd["model.norm.weight"])
+    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+             "mlp.down_proj": "ffn_down"}
+    for l in range(config["num_hidden_layers"]):
+        w.add_tensor(f"blk.{l}.attn_norm.weight", sd[f"model.layers.{l}.input_layernorm.weight"])
+        w.add_tensor(f"blk.{l}.ffn_norm.weight", sd[f"model.layers.{l}.post_attention_layernorm.weight"])
+        for hf, short in names.items():
+            t = sd[f"model.layers.{l}.{hf}.weight"]
+            if short in ("attn_q", "attn_k"):
+                t = permute(t, heads if short == "attn_q" else kv)
+            w.add_tensor(f"blk.{l}.{short}.weight", t.astype(np.float32))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    print(f"llama3rope.gguf: rope_freqs {[round(f, 4) for f in factors]}")
+
+
 def tokenizer_fixtures() -> None:
     fixtures = ROOT / "Tests/TokenizersTests/Fixtures"
     for style, pre in [("llama3_style", "llama-bpe"), ("qwen2_style", "qwen2"), ("gpt2_style", "gpt-2")]:
@@ -286,6 +339,13 @@ def smollm2_fixture(path: Path) -> None:
             assert via_hf == renderings[name], (name, via_hf, renderings[name])
             renderings[name] = via_hf
 
+    # A user message alone: the ChatML templates add their own default system line.
+    alone = [messages[1]]
+    renderings_user_only = {}
+    for name, text in [("smollm2", template), ("qwen2.5", QWEN25_TEMPLATE)]:
+        hf_tokenizer.chat_template = text
+        renderings_user_only[name] = hf_tokenizer.apply_chat_template(alone, tokenize=False, add_generation_prompt=True)
+
     fixture = {
         "tensor_checksums": hashes,
         "prompt_ids": prompt,
@@ -294,6 +354,7 @@ def smollm2_fixture(path: Path) -> None:
         "tokenizer_texts": [[ord(ch) for ch in t] for t in texts],
         "tokenizer_ids": ids,
         "chat": {"system": messages[0]["content"], "user": messages[1]["content"], "renderings": renderings,
+                 "renderings_user_only": renderings_user_only,
                  "templates": {"qwen2.5": QWEN25_TEMPLATE, "llama3": LLAMA3_TEMPLATE}},
     }
     (OUT / "smollm2.json").write_text(json.dumps(fixture, ensure_ascii=False))
@@ -310,6 +371,7 @@ def main() -> None:
     tiny_model("llama", 1)
     tiny_model("qwen2", 2)
     tokenizer_fixtures()
+    llama3_rope_fixture()
     if args.smollm2:
         smollm2_fixture(args.smollm2)
 

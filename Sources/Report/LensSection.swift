@@ -3,14 +3,15 @@ import Foundation
 import Model
 import Tokenizers
 
+/// What colours a lens grid's cells.
+public enum LensColour: String, CaseIterable, Sendable { case probability, kl }
+
 /// A `lens run` file (docs/lens.md): per prompt, the site × position grid, each cell coloured
 /// by the probability of its top token (or by the KL to the model's output), showing that token,
 /// with the top five and their probabilities on hover.
 struct LensSection {
     let path: String
-    var colourBy: Colour = .probability
-
-    enum Colour: String { case probability, kl }
+    var colourBy: LensColour = .probability
 
     static func matches(_ reader: HDF5Reader) -> Bool { reader.contains("sites") && reader.contains("top_probs") }
 

@@ -13,6 +13,8 @@ public struct Report {
     public var queries: String?
     /// Documents shown per query.
     public var topDocuments = 5
+    /// What colours a lens grid's cells: the top token's probability, or the KL to the output.
+    public var lensColour = LensColour.probability
     public var title = "Workbench report"
 
     public init(paths: [String]) { self.paths = paths }
@@ -52,7 +54,7 @@ public struct Report {
             return found
         }
         let reader = try HDF5Reader(path: path)
-        if LensSection.matches(reader) { return [try LensSection(path: path).html()] }
+        if LensSection.matches(reader) { return [try LensSection(path: path, colourBy: lensColour).html()] }
         if InfluenceSection.matches(reader) {
             return [try InfluenceSection(path: path, docs: docs, queries: queries, top: topDocuments).html()]
         }

@@ -14,14 +14,27 @@ public enum PromptTemplate: Sendable, Equatable, Codable {
 
     /// The system line of the published steering code.
     public static let defaultSystem = "Please reason step by step, and put your final answer within \\boxed{}."
+    /// Asks `parse` for the model's own template's default system line.
+    public static let templateSystem = "template"
 
     /// `raw`, `chatml`, `llama3`, or a template containing `{prompt}`. `auto` follows the
     /// model's own chat template (`ModelSource.chatTemplate`): none gives `raw`; one of the
     /// ChatML or Llama 3 families gives that preset, rendered as the model's template renders a
     /// system + user message with the generation prompt; any other template is refused with
     /// the presets named, never silently replaced by `raw`.
-    public static func parse(_ spec: String, system: String = defaultSystem,
+    ///
+    /// `system` is the system line of the chat presets; `SystemLine.template` takes the model's
+    /// own template's default system line (SmolLM2's "You are a helpful AI assistant named
+    /// SmolLM, …"), what the template writes when the messages hold no system message.
+    public static func parse(_ spec: String, system requested: String = defaultSystem,
                              chatTemplate: (text: String, file: String)?) throws -> PromptTemplate {
+        var system = requested
+        if requested == templateSystem {
+            guard let chatTemplate, let line = ChatTemplateFamily.defaultSystemLine(in: chatTemplate.text) else {
+                throw WorkbenchError("--system template: the model's chat template has no default system line of its own", file: chatTemplate?.file)
+            }
+            system = line
+        }
         switch spec {
         case "raw": return .raw
         case "chatml": return .chatml(system: system)
@@ -70,6 +83,26 @@ public enum PromptTemplate: Sendable, Equatable, Codable {
 /// Qwen2.5's and Llama 3's templates, docs/models.md).
 public enum ChatTemplateFamily: Sendable {
     case chatml, llama3
+
+    /// The system line a ChatML template writes when the messages hold none: the literal text
+    /// between `<|im_start|>system\n` and `<|im_end|>` in one of its quoted strings (SmolLM2's,
+    /// Qwen2.5's); nil when there is none or it is built from expressions.
+    public static func defaultSystemLine(in template: String) -> String? {
+        // The newline after "system" is written either as Jinja's escape \n or as a newline.
+        let openings = ["'", "\""].flatMap { quote in ["\\n", "\n"].map { (quote, quote + "<|im_start|>system" + $0) } }
+        for (quote, opening) in openings {
+            var from = template.startIndex
+            while let start = template.range(of: opening, range: from..<template.endIndex) {
+                from = start.upperBound
+                guard let end = template.range(of: "<|im_end|>", range: start.upperBound..<template.endIndex) else { break }
+                let line = String(template[start.upperBound..<end.lowerBound])
+                if !line.isEmpty, !line.contains(quote), !line.contains("{{"), !line.contains("{%") {
+                    return line.replacingOccurrences(of: "\\n", with: "\n")
+                }
+            }
+        }
+        return nil
+    }
 
     /// The family of a Jinja chat template, by the markers it writes; nil for any other,
     /// including Llama 3.1's (it adds date lines to the system message).

@@ -26,6 +26,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Nucleus sampling mass (default: the run's, else 1).") var topP: Float?
     @Option(help: "Keep the k most likely tokens, 0 = off (default: the run's, else 0).") var topK: Int?
     @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt} (default: the run's, else auto).") var template: String?
+    @Option(help: "System line of the chat templates, with --template (default: the published steering code's boxed-answer line; template: the model's own template's default line).")
+    var system: String = PromptTemplate.defaultSystem
     @Option(help: "Seed of the samples (default: the run's, else 0).") var seed: UInt64?
     @Option(help: "Write per-problem results here (HDF5).") var out: String?
     @Option(help: "Write one JSON line per problem here: id, greedy text, greedy correct, and with -k the samples' correctness.") var jsonl: String?
@@ -54,8 +56,8 @@ struct Eval: ParsableCommand {
         if let topP { settings.topP = topP }
         if let topK { settings.topK = topK }
         try settings.sampling.validate()
-        let chosenTemplate = try template.map { try PromptTemplate.parse($0, chatTemplate: try source.chatTemplate()) }
-            ?? run?.template ?? PromptTemplate.parse("auto", chatTemplate: try source.chatTemplate())
+        let chosenTemplate = try template.map { try PromptTemplate.parse($0, system: system, chatTemplate: try source.chatTemplate()) }
+            ?? run?.template ?? PromptTemplate.parse("auto", system: system, chatTemplate: try source.chatTemplate())
         let sampler = RolloutSampler(model: applied?.model ?? base, tokenizer: tokenizer, template: chosenTemplate,
                                      rewards: [ExactAnswerReward()], settings: settings)
         let e = try PolicyEvaluation.run(sampler: sampler, problems: list, hooks: applied?.hooks ?? ForwardHooks(), k: samples,

@@ -91,6 +91,8 @@ struct Train: ParsableCommand {
     @Option(help: "Reward: pm1 (+1 / −1, default) or 01 (1 / 0); add ',format' for a 0.1 \\boxed{} bonus.") var reward: String = "pm1"
     @Flag(help: "Skip groups whose rewards are all equal and draw more prompts (DAPO dynamic sampling).") var skipZeroSpread = false
     @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt}.") var template: String = "auto"
+    @Option(help: "System line of the chat templates (default: the published steering code's boxed-answer line; template: the model's own template's default line).")
+    var system: String = PromptTemplate.defaultSystem
     @Option(help: "Sequences per training forward/backward pass.") var microBatch: Int = 16
     @Option(help: "Sequences sampled together in one KV cache (memory grows with it; the samples do not depend on it).") var rolloutBatch: Int = 128
     @Option(help: "Evaluate every this many steps (0 = start and end only).") var evalEvery: Int = 0
@@ -157,7 +159,7 @@ struct Train: ParsableCommand {
         var runSpec = TrainingRun(method: method, layers: method.adapterKind == nil && method.reftKind == nil ? try layers.flatMap(parseLayers) : nil,
                                   adapter: adapter, reft: reft,
                                   objectiveName: objective, objective: objectiveValue, settings: settings,
-                                  template: try PromptTemplate.parse(template, chatTemplate: try source.chatTemplate()),
+                                  template: try PromptTemplate.parse(template, system: system, chatTemplate: try source.chatTemplate()),
                                   rewards: try parseRewards(reward), problemsPath: problems, evalPath: eval,
                                   evalEvery: evalEvery, evalSamples: samples, checkpointEvery: checkpointEvery, out: out)
         runSpec.group = ProcessGroup.world

@@ -22,6 +22,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "The corpus behind score files (default: the path the score file recorded).") var docs: String?
     @Option(help: "The queries behind score files (default: the path the score file recorded).") var queries: String?
     @Option(help: "Documents shown per query.") var top: Int = 5
+    @Option(help: "Lens grid cells coloured by the top token's probability or by the KL to the model's output: probability or kl.")
+    var lensColour: String = "probability"
 
     func run() throws {
         guard top >= 1 else { throw WorkbenchError("--top must be at least 1") }
@@ -29,6 +31,8 @@ struct ReportCommand: ParsableCommand {
         report.docs = docs
         report.queries = queries
         report.topDocuments = top
+        guard let colour = LensColour(rawValue: lensColour) else { throw WorkbenchError("--lens-colour: '\(lensColour)' is not probability or kl") }
+        report.lensColour = colour
         try report.write(to: out)
         print("wrote \(out)")
     }

@@ -98,6 +98,20 @@ final class GGUFTests: XCTestCase {
         }
     }
 
+    /// Llama 3.1-style RoPE scaling stored as llama.cpp does (rope_freqs.weight): read back as
+    /// the llama3 parameters, the checkpoint's transformers logits within 1e-4.
+    func testRopeFrequencyDivisorsBecomeLlama3Scaling() throws {
+        let model = try ModelSource(Self.fixture("llama3rope.gguf")).loadModel()
+        XCTAssertEqual(model.config.ropeScaling, .llama3(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16))
+        let reference = try Fixtures.reference("llama_gqa_llama3rope")
+        let ids = try reference.intValues("input_ids"), expected = try reference.floatTensor("logits")
+        let (B, T, V) = (expected.shape[0], expected.shape[1], expected.shape[2])
+        XCTAssertEqual(ids.count, B * T)
+        let logits = try model.forward(TokenBatch(Array(ids.prefix(T))), logits: .all).logits!
+        let row = Array(0..<(T * V))
+        XCTAssertLessThanOrEqual(maxAbsDiff(logits.data, expected.data, indices: row), 1e-4 * maxAbs(expected.data, indices: row))
+    }
+
     func testUnreadableTypesAndLyingHeadersAreRefused() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

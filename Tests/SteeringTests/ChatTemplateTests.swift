@@ -30,5 +30,13 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(PromptTemplate.chatml(system: system).render(user), renderings["smollm2"])
         XCTAssertEqual(PromptTemplate.chatml(system: system).render(user), renderings["qwen2.5"])
         XCTAssertEqual(PromptTemplate.llama3(system: system).render(user), renderings["llama3"])
+        // A user message alone: the template's own default system line (`--system template`).
+        let alone = chat["renderings_user_only"] as! [String: String]
+        XCTAssertEqual(try PromptTemplate.parse("auto", system: PromptTemplate.templateSystem, chatTemplate: smollm).render(user), alone["smollm2"])
+        XCTAssertEqual(try PromptTemplate.parse("chatml", system: PromptTemplate.templateSystem,
+                                                chatTemplate: (templates["qwen2.5"]!, "qwen")).render(user), alone["qwen2.5"])
+        XCTAssertThrowsError(try PromptTemplate.parse("llama3", system: PromptTemplate.templateSystem, chatTemplate: (templates["llama3"]!, "llama"))) {
+            XCTAssertTrue("\($0)".contains("has no default system line"), "\($0)")
+        }
     }
 }

@@ -67,26 +67,68 @@ public enum GGUFModel {
         if let scaling = try file.string("\(arch).rope.scaling.type"), scaling != "none" {
             throw fail("RoPE scaling '\(scaling)' is not supported (only unscaled RoPE is read from GGUF)")
         }
-        if file.tensor("rope_freqs.weight") != nil {
-            throw fail("RoPE frequency factors (rope_freqs.weight, Llama 3.1-style scaling) are not supported in GGUF files; import the Hugging Face checkpoint instead")
-        }
         guard let embedding = file.tensor("token_embd.weight"), embedding.shape.count == 2 else {
             throw fail("missing tensor 'token_embd.weight' [vocabulary, \(d)]")
         }
         let vocab = try file.int("\(arch).vocab_size") ?? embedding.shape[0]
         let bias = { (name: String) in file.tensor("blk.0.\(name).bias") != nil }
         let eos = try file.int("tokenizer.ggml.eos_token_id")
-        return ModelConfig(architecture: architecture, hiddenSize: d, intermediateSize: try required("feed_forward_length"),
+        let theta = try file.double("\(arch).rope.freq_base") ?? 10000
+        var config = ModelConfig(architecture: architecture, hiddenSize: d, intermediateSize: try required("feed_forward_length"),
                            layerCount: try required("block_count"), headCount: heads, kvHeadCount: kvHeads,
                            headDim: headDim, vocabSize: vocab,
                            rmsNormEps: Float(try file.double("\(arch).attention.layer_norm_rms_epsilon") ?? 1e-6),
-                           ropeTheta: try file.double("\(arch).rope.freq_base") ?? 10000,
+                           ropeTheta: theta,
                            tieWordEmbeddings: file.tensor("output.weight") == nil,
                            qkvBias: architecture == .qwen2 || bias("attn_q"), outputBias: bias("attn_output"),
                            mlpBias: bias("ffn_down"),
                            maxPositionEmbeddings: try file.int("\(arch).context_length") ?? 2048,
                            bosTokenId: try file.int("tokenizer.ggml.bos_token_id"), eosTokenIds: eos.map { [$0] } ?? [],
                            torchDtype: nil)
+        if file.tensor("rope_freqs.weight") != nil {
+            config.ropeScaling = try llama3Scaling(file, config: config,
+                                                   originalContext: try file.int("\(arch).rope.scaling.original_context_length"))
+        }
+        return config
+    }
+
+    /// Llama 3.1's RoPE scaling, which llama.cpp's converter stores as one divisor per frequency
+    /// (`rope_freqs.weight`, r_i) rather than as parameters: the low frequencies divided by
+    /// `factor`, the high ones kept, the band between interpolated, 1/r = (1 − s)/factor + s with
+    /// s = (orig/λ − low)/(high − low) for wavelength λ. With Meta's low = 1 and high = 4, each
+    /// frequency inside the band gives orig; the parameters found must reproduce every stored
+    /// divisor (1e-4), else the file is refused.
+    static func llama3Scaling(_ file: GGUFFile, config: ModelConfig, originalContext: Int?) throws -> ModelConfig.RopeScaling {
+        let stored = try file.floatTensor("rope_freqs.weight").values.map(Double.init)
+        let half = config.headDim / 2
+        guard stored.count == half, stored.allSatisfy({ $0.isFinite && $0 >= 1 - 1e-4 }) else {
+            throw WorkbenchError("rope_freqs.weight should hold \(half) divisors of at least 1", file: file.path)
+        }
+        let factor = stored.max()!
+        if factor <= 1 + 1e-6 { return .none }
+        let (low, high) = (1.0, 4.0)
+        let wavelengths = (0..<half).map { 2 * Double.pi * pow(config.ropeTheta, Double(2 * $0) / Double(config.headDim)) }
+        let inBand = zip(wavelengths, stored).filter { $0.1 > 1 + 1e-4 && $0.1 < factor * (1 - 1e-4) }
+        let orig: Double
+        if let originalContext {
+            orig = Double(originalContext)
+        } else if !inBand.isEmpty {
+            orig = inBand.map { w, r in w * (((1 / r - 1 / factor) / (1 - 1 / factor)) * (high - low) + low) }.reduce(0, +) / Double(inBand.count)
+        } else {
+            // No frequency inside the band: any orig that keeps the unscaled ones above orig/high
+            // and the scaled ones below orig/low gives the same frequencies.
+            let unscaled = zip(wavelengths, stored).filter { $0.1 <= 1 + 1e-4 }.map(\.0).max() ?? 0
+            let scaled = zip(wavelengths, stored).filter { $0.1 >= factor * (1 - 1e-4) }.map(\.0).min() ?? 4 * unscaled * 4
+            orig = (high * unscaled * scaled / low).squareRoot()
+        }
+        let scaling = ModelConfig.RopeScaling.llama3(factor: factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositions: Int(orig.rounded()))
+        var scaled = config
+        scaled.ropeScaling = scaling
+        let unscaledFrequencies = config.ropeInverseFrequencies(), frequencies = scaled.ropeInverseFrequencies()
+        for i in 0..<half where abs(unscaledFrequencies[i] / frequencies[i] - stored[i]) > 1e-4 * stored[i] {
+            throw WorkbenchError("rope_freqs.weight does not follow Llama 3's RoPE scaling (frequency \(i): divisor \(stored[i]), the best llama3 parameters give \(unscaledFrequencies[i] / frequencies[i]))", file: file.path)
+        }
+        return scaling
     }
 
     /// Hugging Face name → llama.cpp name for every weight of `config`.
