@@ -66,6 +66,11 @@ Fisher: --fisher empirical (default) is deterministic; --fisher true samples lab
 Threads: --threads 1 (default) for kronfluence; with 2 threads on a loaded 2-core machine
 OpenMP spinning made torch.linalg.eigh ~70x slower.
 
+Query tokens: --query-tokens odd keeps the loss of the odd-numbered completion tokens only
+(label -100 on the others) on kronfluence's side, and gives ours the same masks as a file
+(`influence score --query-tokens WORK/query-masks.jsonl`); --query-tokens all (default) keeps
+every completion token, and the file then holds masks of all ones.
+
 Run:  python3 scripts/compare_kronfluence.py [--reference] [--ours] [--docs 64 --queries 8]
 Takes about 25-30 s for the kronfluence half (64 docs, 8 queries, 1 thread); --reference
 adds about 20 s (minutes when the machine is loaded).
@@ -122,6 +127,10 @@ def prepare_inputs(args) -> tuple[Path, Path]:
     docs_path, queries_path = work / "docs.jsonl", work / "queries.jsonl"
     write_jsonl(docs_path, docs)
     write_jsonl(queries_path, queries)
+    # The same masks for our side (influence score --query-tokens FILE), one per query.
+    tok = load_tokenizer(Path(args.model))
+    write_jsonl(work / "query-masks.jsonl",
+                [{"id": q["id"], "mask": completion_mask(len(tok.encode(q["completion"]).ids), args.query_tokens)} for q in queries])
     return docs_path, queries_path
 
 
@@ -139,13 +148,20 @@ def tokenize_docs(tok, docs: list[dict], max_length: int) -> list[dict]:
     return out
 
 
-def tokenize_queries(tok, queries: list[dict], max_length: int) -> list[dict]:
+def completion_mask(n: int, rule: str) -> list[int]:
+    """--query-tokens: which of a query's n completion tokens count in its loss (all, or the
+    odd-numbered ones: a mask that splits every completion)."""
+    return [1] * n if rule == "all" else [i % 2 for i in range(n)]
+
+
+def tokenize_queries(tok, queries: list[dict], max_length: int, rule: str = "all") -> list[dict]:
     out = []
     for q in queries:
         p = tok.encode(q["prompt"]).ids
         c = tok.encode(q["completion"]).ids
         ids = (p + c)[:max_length]
-        labels = [-100] * min(len(p), len(ids)) + ids[len(p):]
+        mask = completion_mask(len(c), rule)
+        labels = [-100] * min(len(p), len(ids)) + [t if keep else -100 for t, keep in zip(ids[len(p):], mask)]
         out.append({"input_ids": ids, "labels": labels})
     return out
 
@@ -244,7 +260,7 @@ def load_inputs(args):
     tok = load_tokenizer(model_dir)
     work = Path(args.work_dir)
     docs = tokenize_docs(tok, read_jsonl(work / "docs.jsonl"), args.max_length)
-    queries = tokenize_queries(tok, read_jsonl(work / "queries.jsonl"), args.max_length)
+    queries = tokenize_queries(tok, read_jsonl(work / "queries.jsonl"), args.max_length, args.query_tokens)
     return work, docs, queries, load_model(model_dir)
 
 
@@ -353,7 +369,7 @@ def child_args(args, stage: str) -> list[str]:
            "--model", str(args.model), "--work-dir", str(args.work_dir),
            "--max-length", str(args.max_length), "--batch-size", str(args.batch_size),
            "--fisher", args.fisher, "--damping", str(args.damping),
-           "--measurement", args.measurement, "--seed", str(args.seed)]
+           "--measurement", args.measurement, "--seed", str(args.seed), "--query-tokens", args.query_tokens]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if args.query_rank is not None:
@@ -491,7 +507,8 @@ def run_ours(args, docs_path: Path, queries_path: Path, doc_ids, query_ids) -> d
                "--out", str(work / "factors.h5"), "--fisher", args.fisher, "--max-length", str(args.max_length)]
     score_cmd = [exe, "score", "--model", str(args.model), "--queries", str(queries_path), "--docs", str(docs_path),
                  "--factors", str(work / "factors.h5"), "--out", str(work / "scores.h5"),
-                 "--max-length", str(args.max_length), "--normalize", "raw"]
+                 "--max-length", str(args.max_length), "--normalize", "raw",
+                 "--query-tokens", str(work / "query-masks.jsonl")]
     if args.damping != "heuristic":
         score_cmd += ["--damping", str(args.damping)]
     print("+", " ".join(fit_cmd), flush=True)
@@ -581,6 +598,9 @@ def main() -> None:
     ap.add_argument("--measurement", choices=["loss", "loglik"], default="loss",
                     help="kronfluence measurement: summed completion CE (default) or its negative")
     ap.add_argument("--query-rank", type=int, default=None, help="kronfluence query_gradient_low_rank (full SVD)")
+    ap.add_argument("--query-tokens", choices=["all", "odd"], default="all",
+                    help="completion tokens in each query's loss: all, or the odd-numbered ones (labels -100 elsewhere; "
+                         "ours gets the same masks through --query-tokens WORK/query-masks.jsonl)")
     ap.add_argument("--batch-size", type=int, default=8, help="kronfluence per-device batch size (right padding)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch intra-op threads for kronfluence (0 = torch default; 1 avoids OpenMP spin under load)")

@@ -83,14 +83,15 @@ public struct GradientCapture {
 
     /// `labelFrom`: the first position whose next token is a label (0 for a document,
     /// promptCount − 1 for a query). Returns the summed loss in nats and the activity.
-    public func run(tokens: [Int], labelFrom: Int = 0, labels source: LabelSource = .data) throws
+    /// `labelMask`, when given, keeps the loss of position t (predicting token t + 1) only where it is true.
+    public func run(tokens: [Int], labelFrom: Int = 0, labelMask: [Bool]? = nil, labels source: LabelSource = .data) throws
         -> (loss: Double, activity: [LinearID: ModuleActivity]) {
         let T = tokens.count, V = model.config.vocabSize
         let batch = TokenBatch(tokens)
         let record = ForwardRecord()
         let out = try model.forward(batch, logits: .all, record: record)
         var labels = [Int?](repeating: nil, count: T)
-        for t in max(0, labelFrom)..<max(0, T - 1) { labels[t] = tokens[t + 1] }
+        for t in max(0, labelFrom)..<max(0, T - 1) where labelMask?[t] ?? true { labels[t] = tokens[t + 1] }
         if case .sampled(let seed) = source {
             var rng = SeededGenerator(seed: seed)
             for t in 0..<T where labels[t] != nil {

@@ -35,7 +35,7 @@ public final class InfluenceScorer {
     public let queries: [Query]
     /// λ per module.
     public let dampings: [Double]
-    /// Completion NLL per query, nats.
+    /// Completion NLL per query, nats: summed over the tokens `queryTokenMasks` selects.
     public let queryNLL: [Double]
     public let maxLength: Int
     /// Per module, the preconditioned query gradients stacked: [Q, out · in] (full rank).
@@ -44,11 +44,16 @@ public final class InfluenceScorer {
     /// u_k σ_k) and V [in, Q·r], so a document needs g U and a V only.
     let lowRank: [(u: [Float], v: [Float])]?
     let capture: GradientCapture
+    /// Per query, which completion tokens' loss forms its gradient (`queryTokens`).
+    public let queryTokenMasks: [[Bool]]
+    public let queryTokens: QueryTokenSelection
 
     /// `damping`: λ for every module; nil → 0.1 × mean(Λ) per module. `identity`: no
     /// preconditioning (plain gradient dot products).
+    /// `queryTokens` chooses the completion tokens whose loss forms each query's gradient.
     public init(model: TransformerModel, tokenizer: Tokenizer, factors: EKFACFactors, queries: [Query],
-                damping: Double? = nil, identity: Bool = false, queryRank: Int? = nil, maxLength: Int) throws {
+                damping: Double? = nil, identity: Bool = false, queryRank: Int? = nil, maxLength: Int,
+                queryTokens: QueryTokenSelection = .all) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.factors = factors
@@ -57,15 +62,20 @@ public final class InfluenceScorer {
         capture = GradientCapture(model: model, modules: factors.modules.map(\.module))
         dampings = factors.modules.map { damping ?? $0.heuristicDamping }
         var stacks = factors.modules.map { _ in [Float]() }
-        var nll: [Double] = []
+        var nll: [Double] = [], masks: [[Bool]] = []
         for q in queries {
             let (tokens, promptCount) = q.tokens(tokenizer)
             guard promptCount >= 1, tokens.count > promptCount else {
                 throw WorkbenchError("query \(q.id): needs a non-empty prompt and completion")
             }
-            // The gradient of the completion's summed cross-entropy: ∇(−log p(c | p)). The
-            // document side uses the same sign, so the score is ∇log p(c)ᵀ H⁻¹ ∇log p(z).
-            let (loss, activity) = try capture.run(tokens: tokens, labelFrom: promptCount - 1)
+            let mask = try queryTokens.mask(q, completion: Array(tokens[promptCount...]), tokenizer: tokenizer)
+            guard mask.contains(true) else { throw WorkbenchError("query \(q.id): --query-tokens \(queryTokens.name) selects none of its completion tokens") }
+            masks.append(mask)
+            // The gradient of the selected completion tokens' summed cross-entropy: ∇(−log p(c | p)).
+            // The document side uses the same sign, so the score is ∇log p(c)ᵀ H⁻¹ ∇log p(z).
+            // Completion token j is predicted at position promptCount − 1 + j.
+            let positions = [Bool](repeating: false, count: promptCount - 1) + mask + [false]
+            let (loss, activity) = try capture.run(tokens: tokens, labelFrom: promptCount - 1, labelMask: positions)
             nll.append(loss)
             for (i, f) in factors.modules.enumerated() {
                 let G = weightGradient(activity[f.module.id]!, f.module)
@@ -73,6 +83,8 @@ public final class InfluenceScorer {
             }
         }
         queryNLL = nll
+        queryTokenMasks = masks
+        self.queryTokens = queryTokens
         if let r = queryRank {
             guard r >= 1 else { throw WorkbenchError("--query-rank must be at least 1") }
             lowRank = try zip(factors.modules, stacks).map { f, stack in

@@ -19,6 +19,8 @@ public struct ScoreTable {
     public var perModule: [[[Float]]]?
     /// [Q][Σ_d T_d], documents one after another (offsets from documentTokens).
     public var perToken: [[Float]]?
+    /// Per query, which completion tokens' loss formed its gradient (`--query-tokens`).
+    public var queryTokenMasks: [[Bool]]
     /// strategy, normalization, damping, factors_hash, model_hash, shard, ... (strings).
     public var attributes: [String: String]
 
@@ -42,6 +44,7 @@ public struct ScoreTable {
         }
         queryIDs = scorer.queries.map(\.id)
         queryNLL = scorer.queryNLL
+        queryTokenMasks = scorer.queryTokenMasks
         documentIDs = result.documentIDs
         documentSources = result.documentSources
         documentTokens = result.tokenCounts
@@ -57,7 +60,7 @@ public struct ScoreTable {
         }
         let derived = ["model_hash": scorer.factors.modelHash, "fisher": scorer.factors.fisher.rawValue,
                        "doc_start": "\(result.start)", "documents_in_corpus": "\(result.documentsInCorpus)",
-                       "top_k": "\(top)", "sign_convention": Self.signConvention]
+                       "top_k": "\(top)", "sign_convention": Self.signConvention, "query_tokens": scorer.queryTokens.name]
         self.attributes = derived.merging(attributes) { _, caller in caller }
         self.attributes["normalization"] = normalization.rawValue
         self.top = top
@@ -93,6 +96,10 @@ public struct ScoreTable {
         try file.writeInt32("top/indices", shape: [Q, K], ti.flatMap { $0 })
         try file.writeFloats("top/scores", shape: [Q, K], ts.flatMap { $0 })
         if let perModule { try file.writeFloats("per_module", shape: [M, Q, D], perModule.flatMap { $0.flatMap { $0 } }) }
+        try file.writeInt32("query_tokens/masks", shape: [queryTokenMasks.reduce(0) { $0 + $1.count }],
+                            queryTokenMasks.flatMap { $0.map { $0 ? 1 : 0 } })
+        try file.writeInt32("query_tokens/offsets", shape: [queryTokenMasks.count + 1],
+                            queryTokenMasks.reduce(into: [0]) { $0.append($0.last! + $1.count) })
         if let perToken {
             let N = documentTokens.reduce(0, +)
             try file.writeFloats("per_token/scores", shape: [Q, N], perToken.flatMap { $0 })
@@ -104,7 +111,7 @@ public struct ScoreTable {
     }
 
     /// Attributes that must agree between shards for them to be merged.
-    static let mergeKeys = ["strategy", "normalization", "damping", "factors_hash", "model_hash", "query_rank", "fisher"]
+    static let mergeKeys = ["strategy", "normalization", "damping", "factors_hash", "model_hash", "query_rank", "fisher", "query_tokens"]
 
     public init(path: String) throws {
         let file = try HDF5Reader(path: path)
@@ -130,8 +137,18 @@ public struct ScoreTable {
             perToken = (0..<Q).map { Array(v[($0 * N)..<(($0 + 1) * N)]) }
         }
         top = try file.shape("top/indices").last ?? 10
+        // Files written before --query-tokens: every completion token counted (no masks stored).
+        if file.contains("query_tokens/masks") {
+            let masks = try file.readInts("query_tokens/masks").values, offsets = try file.readInts("query_tokens/offsets").values
+            guard offsets.count == Q + 1, offsets.first == 0, offsets.last == masks.count, zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+                throw WorkbenchError("query_tokens/offsets do not cover query_tokens/masks", file: path)
+            }
+            queryTokenMasks = (0..<Q).map { q in masks[offsets[q]..<offsets[q + 1]].map { $0 != 0 } }
+        } else {
+            queryTokenMasks = []
+        }
         var attributes: [String: String] = [:]
-        for key in Self.mergeKeys + ["shard", "sign_convention", "doc_start", "documents_in_corpus", "top_k"] {
+        for key in Self.mergeKeys + ["shard", "sign_convention", "doc_start", "documents_in_corpus", "top_k", "docs_path", "queries_file"] {
             if let v = try file.stringAttribute(key) { attributes[key] = v }
         }
         self.attributes = attributes
@@ -147,6 +164,7 @@ public struct ScoreTable {
             for key in mergeKeys where t.attributes[key] != merged.attributes[key] {
                 throw WorkbenchError("attribute \(key) = \(t.attributes[key] ?? "none") differs from \(ordered[0].0)'s \(merged.attributes[key] ?? "none")", file: path)
             }
+            guard t.queryTokenMasks == merged.queryTokenMasks else { throw WorkbenchError("other query-token masks than \(ordered[0].0)", file: path) }
             guard (merged.perModule == nil) == (t.perModule == nil), (merged.perToken == nil) == (t.perToken == nil) else {
                 throw WorkbenchError("shards disagree on --per-module / --per-token", file: path)
             }

@@ -31,6 +31,8 @@ struct Score: ParsableCommand {
     @Flag(help: "Also write per-module scores /per_module [M, Q, D].") var perModule = false
     @Flag(help: "Also write per-token scores (which document tokens carry the influence).") var perToken = false
     @Option(help: "Documents listed per query in /top.") var top: Int = 10
+    @Option(help: "Completion tokens whose loss forms each query's gradient: all (default), answer (the final answer's tokens), procedure (all but the digits and the answer) or a .jsonl file of {\"id\", \"mask\": [0, 1, ...]} per query.")
+    var queryTokens: String = "all"
     @Option(help: "Score only slice i of n of the corpus, e.g. 0/4.") var shard: String = "0/1"
     @Option(help: "Seconds between checkpoints to OUT.partial.h5 (and, when fitting first, OUT.factors.h5.partial.h5).") var checkpointEvery: Double = 30
     @Option(help: "Documents whose gradients go through one GEMM per module (fixed batches of the corpus).") var batchSize: Int = 32
@@ -40,6 +42,7 @@ struct Score: ParsableCommand {
         let (m, tokenizer) = try loadModel(model)
         guard let normalization = ScoreNormalization(rawValue: normalize) else { throw WorkbenchError("--normalize: '\(normalize)' is not raw, nll or token") }
         guard strategy == "ekfac" || strategy == "identity" else { throw WorkbenchError("--strategy: '\(strategy)' is not ekfac or identity") }
+        let tokenSelection = try QueryTokenSelection.parse(queryTokens)
         let dampingValue: Double? = damping == "heuristic" ? nil : Double(damping)
         guard damping == "heuristic" || (dampingValue.map { $0 >= 0 } ?? false) else {
             throw WorkbenchError("--damping: '\(damping)' is not a non-negative number or heuristic")
@@ -71,7 +74,7 @@ struct Score: ParsableCommand {
         let start = Date()
         let scorer = try InfluenceScorer(model: m, tokenizer: tokenizer, factors: fitted, queries: queryList,
                                          damping: dampingValue, identity: strategy == "identity",
-                                         queryRank: queryRank, maxLength: maxLength)
+                                         queryRank: queryRank, maxLength: maxLength, queryTokens: tokenSelection)
         printError(String(format: "prepared %d queries in %.1f s", queryList.count, Date().timeIntervalSince(start)))
 
         // Rank 0 reads the factors file it may just have written (other ranks may not see it).
@@ -81,6 +84,7 @@ struct Score: ParsableCommand {
         var key = ContentHash()
         key.update(queryBytes)
         key.update(Data("\(factorHash) \(fitted.modelHash) \(damping) \(strategy) \(perModule) \(perToken) \(parts[0])/\(parts[1]) \(maxLength) \(queryRank ?? 0) \(batchSize)".utf8))
+        key.update(Data(scorer.queryTokenMasks.map { $0.map { $0 ? "1" : "0" }.joined() }.joined(separator: ",").utf8))
 
         if group.isDistributed {
             // A rank's slice is whole batches: with fewer batches than ranks some ranks idle.

@@ -82,6 +82,50 @@ final class InfluenceScoreTests: XCTestCase {
         }
     }
 
+    /// --query-tokens: a file mask of every token gives the default scores exactly; the scores
+    /// are linear in the query's loss, so the answer's and the procedure's and the remaining
+    /// (digit) tokens' scores add up to the scores of all tokens; the masks follow the answer.
+    func testQueryTokenMasksSplitTheScoreExactly() throws {
+        let dir = try temporaryDirectory()
+        let docs = try corpus(3, in: dir)
+        let factors = try fit(docs)
+        let arithmetic = [Query(id: "q0", prompt: "Compute 12 + 30 - 5.", completion: " First, 12 + 30 = 42. Then, 42 - 5 = 37. The answer is 37.",
+                                answer: "37")]
+        func scores(_ selection: QueryTokenSelection) throws -> (InfluenceScorer, [Float]) {
+            let scorer = try InfluenceScorer(model: Self.model, tokenizer: Self.tokenizer, factors: factors, queries: arithmetic,
+                                             maxLength: 64, queryTokens: selection)
+            var totals: [Float] = []
+            try DocumentStream(path: docs, requireIDs: true).forEach { totals.append(try scorer.score($0).total[0]); return true }
+            return (scorer, totals)
+        }
+        let (allScorer, all) = try scores(.all)
+        let n = allScorer.queryTokenMasks[0].count
+        let everyToken = dir + "/every.jsonl"
+        try "{\"id\": \"q0\", \"mask\": [\(Array(repeating: "1", count: n).joined(separator: ", "))]}\n".write(toFile: everyToken, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try scores(.parse(everyToken)).1, all)
+        let (answerScorer, answer) = try scores(.answer)
+        let (procedureScorer, procedure) = try scores(.procedure)
+        let answerMask = answerScorer.queryTokenMasks[0], procedureMask = procedureScorer.queryTokenMasks[0]
+        let completion = Array(arithmetic[0].tokens(Self.tokenizer).tokens.dropFirst(arithmetic[0].tokens(Self.tokenizer).promptCount))
+        XCTAssertEqual(Self.tokenizer.decode(zip(completion, answerMask).filter(\.1).map(\.0)), "37")
+        XCTAssertFalse(zip(answerMask, procedureMask).contains { $0 && $1 })
+        XCTAssertFalse(Self.tokenizer.decode(zip(completion, procedureMask).filter(\.1).map(\.0)).contains(where: \.isNumber))
+        let rest = dir + "/rest.jsonl"
+        let restMask = zip(answerMask, procedureMask).map { !$0 && !$1 ? "1" : "0" }
+        try "{\"id\": \"q0\", \"mask\": [\(restMask.joined(separator: ", "))]}\n".write(toFile: rest, atomically: true, encoding: .utf8)
+        let remainder = try scores(.parse(rest)).1
+        for d in all.indices {
+            XCTAssertEqual(answer[d] + procedure[d] + remainder[d], all[d], accuracy: 1e-3 * max(abs(all[d]), abs(answer[d]), abs(procedure[d]), abs(remainder[d])))
+        }
+        XCTAssertLessThan(answerScorer.queryNLL[0], allScorer.queryNLL[0])
+        // A mask of the wrong length and an answer missing from the completion are refused.
+        try "{\"id\": \"q0\", \"mask\": [1]}\n".write(toFile: rest, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try scores(.parse(rest))) { XCTAssertTrue("\($0)".contains("has 1 values for"), "\($0)") }
+        let wrong = [Query(id: "q1", prompt: "Compute 1 + 1.", completion: " It is 2.", answer: "3")]
+        XCTAssertThrowsError(try InfluenceScorer(model: Self.model, tokenizer: Self.tokenizer, factors: factors, queries: wrong, maxLength: 64,
+                                                 queryTokens: .answer)) { XCTAssertTrue("\($0)".contains("does not appear in its completion"), "\($0)") }
+    }
+
     func testPerModuleAndPerTokenScoresSumToTheTotal() throws {
         let dir = try temporaryDirectory()
         let docs = try corpus(4, in: dir)
