@@ -155,7 +155,7 @@ public final class ProgressLine {
 public func openModel(_ given: String?) throws -> (source: ModelSource, model: TransformerModel) {
     let source = try ModelSource(given)
     var large = false
-    if case .gguf(let file) = source.kind { large = file.tensors.reduce(0, { $0 + $1.elementCount }) > 200_000_000 }
+    if case .gguf(let file) = source.kind { large = file.tensors.reduce(0) { min($0 + $1.elementCount, 1 << 40) } > 200_000_000 }
     var line: ProgressLine?
     let model = try source.loadModel { done, total in
         guard large else { return }

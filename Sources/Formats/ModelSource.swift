@@ -89,7 +89,7 @@ public final class ModelSource: @unchecked Sendable {
             for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"] {
                 let from = (path as NSString).appendingPathComponent(name)
                 guard FileManager.default.fileExists(atPath: from),
-                      URL(fileURLWithPath: from).standardizedFileURL != URL(fileURLWithPath: target(name)).standardizedFileURL else { continue }
+                      absolutePath(from) != absolutePath(target(name)) else { continue }
                 try writeFileAtomically(try readFile(from), to: target(name))
             }
         case .gguf(let file):

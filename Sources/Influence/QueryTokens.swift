@@ -13,7 +13,7 @@ public enum QueryTokenSelection: Sendable, Equatable {
     /// Only the final answer: the tokens overlapping the last occurrence of the query's
     /// `answer` text in its completion.
     case answer
-    /// Every completion token except those holding a digit and those of the answer.
+    /// Every completion token except those holding an ASCII digit and those of the answer.
     case procedure
     /// One mask per query id from a .jsonl file: `{"id": ..., "mask": [0, 1, ...]}`, one value
     /// per completion token.
@@ -82,7 +82,7 @@ public enum QueryTokenSelection: Sendable, Equatable {
             return zip(completion, spans).map { id, span in
                 let inAnswer = span.overlaps(answerSpan)
                 if self == .answer { return inAnswer }
-                return !inAnswer && !tokenizer.decode([id]).contains(where: \.isNumber)
+                return !inAnswer && !tokenizer.decode([id]).unicodeScalars.contains { ("0"..."9").contains($0) }
             }
         }
     }

@@ -19,8 +19,9 @@ public struct ScoreTable {
     public var perModule: [[[Float]]]?
     /// [Q][Σ_d T_d], documents one after another (offsets from documentTokens).
     public var perToken: [[Float]]?
-    /// Per query, which completion tokens' loss formed its gradient (`--query-tokens`).
-    public var queryTokenMasks: [[Bool]]
+    /// Per query, which completion tokens' loss formed its gradient (`--query-tokens`); nil
+    /// for a file written before the option existed (every completion token counted).
+    public var queryTokenMasks: [[Bool]]?
     /// strategy, normalization, damping, factors_hash, model_hash, shard, ... (strings).
     public var attributes: [String: String]
 
@@ -96,10 +97,10 @@ public struct ScoreTable {
         try file.writeInt32("top/indices", shape: [Q, K], ti.flatMap { $0 })
         try file.writeFloats("top/scores", shape: [Q, K], ts.flatMap { $0 })
         if let perModule { try file.writeFloats("per_module", shape: [M, Q, D], perModule.flatMap { $0.flatMap { $0 } }) }
-        try file.writeInt32("query_tokens/masks", shape: [queryTokenMasks.reduce(0) { $0 + $1.count }],
-                            queryTokenMasks.flatMap { $0.map { $0 ? 1 : 0 } })
-        try file.writeInt32("query_tokens/offsets", shape: [queryTokenMasks.count + 1],
-                            queryTokenMasks.reduce(into: [0]) { $0.append($0.last! + $1.count) })
+        if let masks = queryTokenMasks, masks.count == Q {
+            try file.writeInt32("query_tokens/masks", shape: [masks.reduce(0) { $0 + $1.count }], masks.flatMap { $0.map { $0 ? 1 : 0 } })
+            try file.writeInt32("query_tokens/offsets", shape: [Q + 1], masks.reduce(into: [0]) { $0.append($0.last! + $1.count) })
+        }
         if let perToken {
             let N = documentTokens.reduce(0, +)
             try file.writeFloats("per_token/scores", shape: [Q, N], perToken.flatMap { $0 })
@@ -145,12 +146,13 @@ public struct ScoreTable {
             }
             queryTokenMasks = (0..<Q).map { q in masks[offsets[q]..<offsets[q + 1]].map { $0 != 0 } }
         } else {
-            queryTokenMasks = []
+            queryTokenMasks = nil
         }
         var attributes: [String: String] = [:]
         for key in Self.mergeKeys + ["shard", "sign_convention", "doc_start", "documents_in_corpus", "top_k", "docs_path", "queries_file"] {
             if let v = try file.stringAttribute(key) { attributes[key] = v }
         }
+        attributes["query_tokens"] = attributes["query_tokens"] ?? "all"   // files from before --query-tokens
         self.attributes = attributes
     }
 

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// The layer × position heatmap of a lens run as a self-contained SVG:
@@ -89,19 +90,5 @@ public enum LensHeatmap {
 
     static func clip(_ s: String) -> String { s.count > 8 ? String(s.prefix(7)) + "…" : s }
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default:
-                // XML 1.0 forbids most control characters; show them as code points.
-                if ch.value < 0x20 { out += String(format: "\\x%02x", ch.value) } else { out.unicodeScalars.append(ch) }
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { markupEscaped(s) }
 }

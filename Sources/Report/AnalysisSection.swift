@@ -21,7 +21,7 @@ struct AnalysisSection {
         }
         let tasks = try h5.readStrings("query_tasks"), ids = try h5.readStrings("query_ids")
         let (shape, correlation) = try h5.readFloats("correlation")
-        if shape == [ids.count, ids.count], !ids.isEmpty {
+        if shape == [ids.count, ids.count], !ids.isEmpty, tasks.count == ids.count {
             s += "<h3>Correlation of the documents' scores between queries</h3><p class=\"note\">Pearson correlation over the "
                 + "documents for each pair of queries (blue positive, orange negative); hover for the value.</p><table class=\"grid\"><tr><th></th>"
             s += ids.indices.map { "<th title=\"\(escape(ids[$0]))\">\($0)</th>" }.joined() + "</tr>"
@@ -29,10 +29,7 @@ struct AnalysisSection {
                 s += "<tr><th>\(i) \(escape(tasks[i]))</th>"
                 for j in ids.indices {
                     let r = Double(correlation[i * ids.count + j])
-                    let a = min(abs(r.isFinite ? r : 0), 1)
-                    let (cr, cg, cb) = r >= 0 ? (9.0, 105.0, 218.0) : (212.0, 92.0, 0.0)
-                    let mix = { (c: Double) in Int((255 + (c - 255) * a).rounded()) }
-                    s += "<td class=\"cell\" style=\"background:rgb(\(mix(cr)),\(mix(cg)),\(mix(cb)));min-width:24px\" title=\"\(escape(ids[i])) × \(escape(ids[j])): \(formatted(r, 3))\"></td>"
+                    s += "<td class=\"cell\" style=\"background:\(tint(abs(r), r >= 0 ? blue : orange));min-width:24px\" title=\"\(escape(ids[i])) × \(escape(ids[j])): \(formatted(r, 3))\"></td>"
                 }
                 s += "</tr>"
             }

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// One self-contained HTML page: inline CSS, inline SVG, no script, font or request of any
@@ -47,22 +48,18 @@ struct HTMLPage {
     """
 }
 
-/// Text for HTML content and attribute values.
-func escape(_ text: String) -> String {
-    var out = ""
-    out.reserveCapacity(text.count)
-    for c in text.unicodeScalars {
-        switch c {
-        case "&": out += "&amp;"
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "\"": out += "&quot;"
-        case "'": out += "&#39;"
-        default: out.unicodeScalars.append(c)
-        }
-    }
-    return out
+/// Text for HTML content and attribute values (line breaks kept: documents are shown with theirs).
+func escape(_ text: String) -> String { markupEscaped(text, keepingLineBreaks: true) }
+
+/// A colour `amount` (0…1, clipped; NaN as 0) of the way from white to `rgb`, as CSS.
+func tint(_ amount: Double, _ rgb: (Double, Double, Double)) -> String {
+    let a = min(max(amount.isFinite ? amount : 0, 0), 1)
+    let c = [rgb.0, rgb.1, rgb.2].map { Int((255 + ($0 - 255) * a).rounded()) }
+    return "rgb(\(c[0]),\(c[1]),\(c[2]))"
 }
+
+/// The report's colours: blue for probability and positive values, orange for negative, red for KL.
+let blue = (9.0, 105.0, 218.0), orange = (212.0, 92.0, 0.0), red = (207.0, 34.0, 46.0)
 
 /// A table with a header row; cells are HTML already (escape text first). Cells that look
 /// like numbers are right-aligned.

@@ -23,6 +23,9 @@ struct InfluenceSection {
         let (Q, D) = (shape[0], shape[1])
         let queryIDs = try h5.readStrings("query_ids"), docIDs = try h5.readStrings("doc_ids")
         let tokenCounts = try h5.readInts("doc_token_counts").values
+        guard queryIDs.count == Q, docIDs.count == D, tokenCounts.count == D else {
+            throw WorkbenchError("datasets disagree in shape (scores \(shape), \(queryIDs.count) query ids, \(docIDs.count) document ids)", file: path)
+        }
         let normalization = try h5.stringAttribute("normalization") ?? "raw"
         let docsPath = try docs ?? h5.stringAttribute("docs_path")
         let queriesPath = try queries ?? h5.stringAttribute("queries_file")
@@ -42,9 +45,14 @@ struct InfluenceSection {
         // Per-token shares and the tokenizer that cut the documents into those tokens.
         var perToken: [Float]?, offsets: [Int]?, tokenizer: Tokenizer?
         if h5.contains("per_token/scores"), let model = try h5.stringAttribute("model_dir") {
-            perToken = try h5.readFloats("per_token/scores").values
-            offsets = try h5.readInts("per_token/doc_offsets").values
-            tokenizer = try? ModelSource(model).loadTokenizer()
+            let shares = try h5.readFloats("per_token/scores").values, starts = try h5.readInts("per_token/doc_offsets").values
+            // Used only when they describe the file's documents: D + 1 increasing offsets over each query's row.
+            if Q > 0, shares.count % Q == 0, starts.count == D + 1, starts.first == 0, starts.last == shares.count / Q,
+               zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }) {
+                perToken = shares
+                offsets = starts
+                tokenizer = try? ModelSource(model).loadTokenizer()
+            }
         }
 
         var s = "<section class=\"influence\"><h2>Influence: \(escape(path))</h2><p class=\"note\">\(Q) queries × \(D) documents, "
@@ -85,10 +93,8 @@ struct InfluenceSection {
         for (id, share) in zip(ids, shares) {
             let piece = tokenizer.decode([id])
             let a = Double(abs(share) / scale)
-            let (r, g, b) = share >= 0 ? (9.0, 105.0, 218.0) : (212.0, 92.0, 0.0)
-            let mix = { (c: Double) in Int((255 + (c - 255) * a).rounded()) }
             let ink = a > 0.55 ? "#fff" : "#1b1f24"
-            s += "<span class=\"tok \(share >= 0 ? "pos" : "neg")\" style=\"background:rgb(\(mix(r)),\(mix(g)),\(mix(b)));color:\(ink)\" "
+            s += "<span class=\"tok \(share >= 0 ? "pos" : "neg")\" style=\"background:\(tint(a, share >= 0 ? blue : orange));color:\(ink)\" "
                 + "title=\"\(escape(Tokenizer.visible(piece))) \(String(format: "%+.3g", share))\">\(escape(piece))</span>"
         }
         return s + "</div>"

@@ -26,7 +26,7 @@ struct LensSection {
         guard shape.count == 4 else { throw WorkbenchError("top_probs should be [prompts, sites, positions, k], got \(shape)", file: path) }
         let (S, N, T, k) = (shape[0], shape[1], shape[2], shape[3])
         guard prompts.count == S, sites.count == N, lengths.count == S, inputTokens.count == S * T, topTokens.count == probs.count,
-              kl.count == S * N * T else {
+              kl.count == S * N * T, k >= 1, lengths.allSatisfy({ (0...T).contains($0) }) else {
             throw WorkbenchError("datasets disagree in shape (prompts \(prompts.count), sites \(sites.count), top_probs \(shape))", file: path)
         }
         let maxKL = max(kl.filter(\.isFinite).max() ?? 1, 1e-6)
@@ -45,7 +45,7 @@ struct LensSection {
                     let top = probs[cell * k], divergence = kl[cell]
                     let tip = (0..<k).map { j in "\(Tokenizer.visible(topTokens[cell * k + j])) \(String(format: "%.3f", probs[cell * k + j]))" }
                         .joined(separator: "\n") + String(format: "\nKL to the output %.3f nats", divergence)
-                    let colour = colourBy == .probability ? blue(Double(top)) : red(Double(divergence / maxKL))
+                    let colour = colourBy == .probability ? tint(Double(top), blue) : tint(Double(divergence / maxKL), red)
                     let ink = colourBy == .probability && top > 0.6 ? "#fff" : "#1b1f24"
                     s += "<td class=\"cell\" style=\"background:\(colour);color:\(ink)\" title=\"\(escape(tip))\">"
                         + escape(Tokenizer.visible(topTokens[cell * k])) + "</td>"
@@ -55,16 +55,5 @@ struct LensSection {
             s += "</table>"
         }
         return s + "</section>"
-    }
-
-    /// White (0) to a saturated blue (1).
-    func blue(_ v: Double) -> String { mix(v, to: (9, 105, 218)) }
-    /// White (0) to red (1).
-    func red(_ v: Double) -> String { mix(v, to: (207, 34, 46)) }
-
-    func mix(_ v: Double, to target: (Double, Double, Double)) -> String {
-        let a = min(max(v.isFinite ? v : 0, 0), 1)
-        let c = [target.0, target.1, target.2].map { Int((255 + (($0) - 255) * a).rounded()) }
-        return "rgb(\(c[0]),\(c[1]),\(c[2]))"
     }
 }

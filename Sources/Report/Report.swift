@@ -47,9 +47,8 @@ public struct Report {
                 found += try sections(for: (path as NSString).appendingPathComponent(name), searchingFolder: false)
             }
             for name in names where name.hasSuffix(".h5") && !name.contains(".partial") && !name.contains(".tmp-") {
-                found += (try? sections(for: (path as NSString).appendingPathComponent(name), searchingFolder: false)) ?? []
+                found += try sections(for: (path as NSString).appendingPathComponent(name), searchingFolder: false)
             }
-            guard !found.isEmpty || !searchingFolder else { return found }
             if found.isEmpty { throw WorkbenchError("holds no result the report knows (a run directory, lens, score or analysis file)", file: path) }
             return found
         }

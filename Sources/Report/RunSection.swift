@@ -76,7 +76,10 @@ struct RunSection {
             guard problems > 0 else { return formatted(p) }
             return formatted(p) + " ± " + formatted((p * (1 - p) / Double(problems)).squareRoot())
         }
-        let rows = steps.indices.map { i in ["\(Int(steps[i]))", withError(greedy[i]), withError(mean[i]), withError(pass[i])] }
+        guard greedy.count == steps.count, mean.count == steps.count, pass.count == steps.count else {
+            throw WorkbenchError("the history's datasets have different lengths", file: file("eval.h5"))
+        }
+        let rows = steps.indices.map { i in [formatted(steps[i], 0), withError(greedy[i]), withError(mean[i]), withError(pass[i])] }
         var s = "<h3>Evaluations (\(problems) held-out problems, k = \(k))</h3>"
         s += "<p class=\"note\">± one standard error over the problems, √(p(1 − p)/P) (for mean@k an upper bound).</p>"
         s += htmlTable(["step", "greedy accuracy", "mean@\(k)", "pass@\(k)"], rows)

@@ -53,7 +53,8 @@ struct LineChart {
         s += "<text transform=\"translate(13 \(f(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>"
         // Bands, lines, points.
         for series in self.series {
-            let points = series.x.indices.filter { series.x[$0].isFinite && series.y[$0].isFinite }
+            let count = min(series.x.count, series.y.count, series.band?.count ?? .max)
+            let points = (0..<count).filter { series.x[$0].isFinite && series.y[$0].isFinite }
             if let band = series.band, !points.isEmpty {
                 let upper = points.map { "\(f(px(series.x[$0]))),\(f(py(band[$0].1)))" }
                 let lower = points.reversed().map { "\(f(px(series.x[$0]))),\(f(py(band[$0].0)))" }

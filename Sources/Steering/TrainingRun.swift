@@ -113,7 +113,7 @@ public struct TrainingRun {
                                rewards: rewards.map(\.name), problems: problemsPath,
                                problemsHash: try Self.fileHash(problemsPath), evalProblems: evalPath,
                                evalEvery: evalEvery, evalSamples: evalSamples, checkpointEvery: checkpointEvery,
-                               modelDirectory: base.directory ?? "(in memory)", modelHash: baseHash,
+                               modelDirectory: base.directory.map(absolutePath) ?? "(in memory)", modelHash: baseHash,
                                hiddenSize: base.config.hiddenSize, layerCount: L,
                                commandLine: commandLine.joined(separator: " "), workbenchVersion: WorkbenchVersion.current)
         // One run per directory at a time, taken once the inputs have passed their checks (rank 0 holds the lock for an MPI job).

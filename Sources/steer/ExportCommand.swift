@@ -58,7 +58,7 @@ struct Export: ParsableCommand {
             let adapter = try WeightAdapter.load(file, model: m)
             switch format {
             case "peft":
-                try adapter.exportPEFT(to: out, baseModel: URL(fileURLWithPath: dir).standardizedFileURL.path)
+                try adapter.exportPEFT(to: out, baseModel: absolutePath(dir))
                 print("wrote \(out): adapter_config.json, adapter_model.safetensors (PEFT)")
             case "merged":
                 try adapter.mergedModel(m).save(to: out, storage: .f32)

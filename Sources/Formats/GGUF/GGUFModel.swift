@@ -47,9 +47,13 @@ public enum GGUFModel {
         guard let architecture = ModelConfig.Architecture(rawValue: arch), architectures.contains(arch) else {
             throw fail("architecture '\(arch)' is not supported; supported: \(architectures.joined(separator: ", "))")
         }
+        // A width or count no larger than the values the file can hold (a header that lies is
+        // refused here, before any table or product is sized by it).
+        let most = file.tensors.reduce(0) { max($0, $1.elementCount) }
         func required(_ key: String) throws -> Int {
             guard let v = try file.int("\(arch).\(key)") else { throw fail("missing metadata '\(arch).\(key)'") }
             guard v > 0 else { throw fail("metadata '\(arch).\(key)' must be positive, got \(v)") }
+            guard v <= most else { throw fail("metadata '\(arch).\(key)' is \(v), more than any tensor of the file holds") }
             return v
         }
         let d = try required("embedding_length"), heads = try required("attention.head_count")
@@ -61,6 +65,11 @@ public enum GGUFModel {
         guard headDim > 0, headDim % 2 == 0, try file.int("\(arch).attention.value_length") ?? headDim == headDim else {
             throw fail("attention.key_length must be a positive even number equal to attention.value_length")
         }
+        let (queryWidth, overflow) = heads.multipliedReportingOverflow(by: headDim)
+        guard !overflow, queryWidth <= most else { throw fail("attention.head_count × key_length (\(heads) × \(headDim)) is more than any tensor holds") }
+        let layers = try required("block_count")
+        // Every block has at least its two norms and seven linears.
+        guard layers <= file.tensors.count / 9 else { throw fail("block_count \(layers) is more than the file's \(file.tensors.count) tensors can hold") }
         if let rotary = try file.int("\(arch).rope.dimension_count"), rotary != headDim {
             throw fail("RoPE over \(rotary) of \(headDim) head dimensions (partial rotary) is not supported")
         }
@@ -74,8 +83,9 @@ public enum GGUFModel {
         let bias = { (name: String) in file.tensor("blk.0.\(name).bias") != nil }
         let eos = try file.int("tokenizer.ggml.eos_token_id")
         let theta = try file.double("\(arch).rope.freq_base") ?? 10000
+        guard theta.isFinite, theta > 1 else { throw fail("rope.freq_base must be a finite number above 1, got \(theta)") }
         var config = ModelConfig(architecture: architecture, hiddenSize: d, intermediateSize: try required("feed_forward_length"),
-                           layerCount: try required("block_count"), headCount: heads, kvHeadCount: kvHeads,
+                           layerCount: layers, headCount: heads, kvHeadCount: kvHeads,
                            headDim: headDim, vocabSize: vocab,
                            rmsNormEps: Float(try file.double("\(arch).attention.layer_norm_rms_epsilon") ?? 1e-6),
                            ropeTheta: theta,
@@ -120,6 +130,9 @@ public enum GGUFModel {
             let unscaled = zip(wavelengths, stored).filter { $0.1 <= 1 + 1e-4 }.map(\.0).max() ?? 0
             let scaled = zip(wavelengths, stored).filter { $0.1 >= factor * (1 - 1e-4) }.map(\.0).min() ?? 4 * unscaled * 4
             orig = (high * unscaled * scaled / low).squareRoot()
+        }
+        guard orig.isFinite, orig >= 1, orig <= 1e12, factor.isFinite else {
+            throw WorkbenchError("rope_freqs.weight does not follow Llama 3's RoPE scaling (no original context length fits)", file: file.path)
         }
         let scaling = ModelConfig.RopeScaling.llama3(factor: factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositions: Int(orig.rounded()))
         var scaled = config
