@@ -15,6 +15,10 @@ extension InfluenceAnalysis {
         try file.writeStrings("sources", sources)
         try file.writeFloats("correlation", shape: [Q, Q], correlation.flatMap { $0.map { Float($0) } })
         try file.writeFloats("task_correlation", shape: [T, T], taskCorrelation.flatMap { $0.map { Float($0) } })
+        try file.writeFloats("magnitude_correlation", shape: [Q, Q], magnitudeCorrelation.flatMap { $0.map { Float($0) } })
+        try file.writeFloats("task_magnitude_correlation", shape: [T, T], taskMagnitudeCorrelation.flatMap { $0.map { Float($0) } })
+        try file.writeFloats("sign_agreement", shape: [Q, Q], signAgreement.flatMap { $0.map { Float($0) } })
+        try file.writeFloats("task_sign_agreement", shape: [T, T], taskSignAgreement.flatMap { $0.map { Float($0) } })
         try file.writeFloats("percentiles", shape: [options.percentiles.count], options.percentiles.map { Float($0) })
         try file.writeFloats("cumulative_share", shape: [Q, options.percentiles.count], cumulativeShare.flatMap { $0.map { Float($0) } })
         try file.writeFloats("power_law_alpha", shape: [Q], powerLawAlpha.map { Float($0) })
@@ -42,6 +46,12 @@ extension InfluenceAnalysis {
             + "(row task × column task). Paper: ≈ 0.9 within a reasoning task for same-format queries, near 0 for factual queries.\n\n"
         md += "| task | " + tasks.joined(separator: " | ") + " |\n|---|" + tasks.map { _ in "---|" }.joined() + "\n"
         for (i, t) in tasks.enumerated() { md += "| \(t) | " + taskCorrelation[i].map { f($0) }.joined(separator: " | ") + " |\n" }
+        md += "\nThe same pairs split into magnitude and sign: Pearson correlation of the documents' |scores|, and the fraction of "
+            + "documents whose scores have the same sign for both queries (0.50 is a coin flip).\n\n"
+            + "| task | score r | \\|score\\| r | same sign |\n|---|---|---|---|\n"
+        for (i, t) in tasks.enumerated() {
+            md += "| \(t) | \(f(taskCorrelation[i][i])) | \(f(taskMagnitudeCorrelation[i][i])) | \(f(taskSignAgreement[i][i])) |\n"
+        }
         md += "\n## 2. How concentrated the positive influence is\n\nShare of the total positive influence held by the top p% of documents, "
             + "and the power-law exponent α (score ∝ rank^−α) over the top \(options.powerLawDocuments) positive documents, mean per task. "
             + "Paper: reasoning relies less on any single document than factual recall (a flatter curve).\n\n"

@@ -23,6 +23,13 @@ public struct InfluenceAnalysis {
     public var correlation: [[Double]]
     /// Mean correlation between distinct queries of task i and task j, [T][T].
     public var taskCorrelation: [[Double]]
+    /// (1) split into magnitude and sign: Pearson correlation of the documents' |scores|
+    /// between queries, and the fraction of documents (non-zero on both sides) whose scores
+    /// have the same sign for both queries (0.5: a coin flip), [Q][Q]; their task means, [T][T].
+    public var magnitudeCorrelation: [[Double]]
+    public var taskMagnitudeCorrelation: [[Double]]
+    public var signAgreement: [[Double]]
+    public var taskSignAgreement: [[Double]]
     /// (2) Share of the total positive influence held by the top p% of documents, [Q][P].
     public var cumulativeShare: [[Double]]
     /// Power-law exponent α of score ∝ rank^(−α) over the top positive documents, [Q].
@@ -56,19 +63,29 @@ public struct InfluenceAnalysis {
         var tasks: [String] = []
         for t in queryTasks where !tasks.contains(t) { tasks.append(t) }
 
-        // (1) correlations.
+        // (1) correlations, and the same split into magnitude and sign.
+        let magnitudes = table.scores.map { $0.map(abs) }
         var correlation = [[Double]](repeating: [Double](repeating: .nan, count: Q), count: Q)
+        var magnitudeCorrelation = correlation, signAgreement = correlation
         for i in 0..<Q {
-            for j in i..<Q {   // pearson(a, b) == pearson(b, a) bit for bit: fill one triangle, mirror it
+            for j in i..<Q {   // each measure is symmetric bit for bit: fill one triangle, mirror it
                 correlation[i][j] = pearson(table.scores[i], table.scores[j])
                 correlation[j][i] = correlation[i][j]
+                magnitudeCorrelation[i][j] = pearson(magnitudes[i], magnitudes[j])
+                magnitudeCorrelation[j][i] = magnitudeCorrelation[i][j]
+                signAgreement[i][j] = sameSignFraction(table.scores[i], table.scores[j])
+                signAgreement[j][i] = signAgreement[i][j]
             }
         }
-        let taskCorrelation = tasks.map { ti in tasks.map { tj -> Double in
-            var sum = 0.0, n = 0
-            for i in 0..<Q where queryTasks[i] == ti { for j in 0..<Q where queryTasks[j] == tj && i != j { sum += correlation[i][j]; n += 1 } }
-            return n > 0 ? sum / Double(n) : .nan
-        } }
+        func taskMeans(_ pairs: [[Double]]) -> [[Double]] {
+            tasks.map { ti in tasks.map { tj -> Double in
+                var sum = 0.0, n = 0
+                for i in 0..<Q where queryTasks[i] == ti {
+                    for j in 0..<Q where queryTasks[j] == tj && i != j && !pairs[i][j].isNaN { sum += pairs[i][j]; n += 1 }
+                }
+                return n > 0 ? sum / Double(n) : .nan
+            } }
+        }
 
         // (2) concentration of positive influence.
         var shares: [[Double]] = [], alphas: [Double] = []
@@ -127,7 +144,9 @@ public struct InfluenceAnalysis {
         }
         let topShare = share { rankings[$0].prefix(K) }, bottomShare = share { rankings[$0].suffix(K) }
         func representation(_ s: [[Double]]) -> [[Double]] { s.map { row in zip(row, corpusShare).map { $1 > 0 ? $0 / $1 : .nan } } }
-        return InfluenceAnalysis(tasks: tasks, queryTasks: queryTasks, correlation: correlation, taskCorrelation: taskCorrelation,
+        return InfluenceAnalysis(tasks: tasks, queryTasks: queryTasks, correlation: correlation, taskCorrelation: taskMeans(correlation),
+                                 magnitudeCorrelation: magnitudeCorrelation, taskMagnitudeCorrelation: taskMeans(magnitudeCorrelation),
+                                 signAgreement: signAgreement, taskSignAgreement: taskMeans(signAgreement),
                                  cumulativeShare: shares, powerLawAlpha: alphas, answerInTop: answerInTop,
                                  procedureOverlapTop: overlapTop, procedureOverlapAll: overlapAll, sources: sources,
                                  topSourceShare: topShare, bottomSourceShare: bottomShare,
@@ -145,6 +164,16 @@ public struct InfluenceAnalysis {
             sab += x * y; saa += x * x; sbb += y * y
         }
         return saa > 0 && sbb > 0 ? sab / (saa * sbb).squareRoot() : .nan
+    }
+
+    /// Fraction of the positions where both are non-zero at which they have the same sign.
+    static func sameSignFraction(_ a: [Float], _ b: [Float]) -> Double {
+        var same = 0, counted = 0
+        for i in a.indices where a[i] != 0 && b[i] != 0 {
+            counted += 1
+            if (a[i] > 0) == (b[i] > 0) { same += 1 }
+        }
+        return counted > 0 ? Double(same) / Double(counted) : .nan
     }
 
     /// Least-squares slope of log(score) against log(rank) (ranks from 1), negated.

@@ -61,7 +61,12 @@ public final class InfluenceScorer {
         self.maxLength = maxLength
         capture = GradientCapture(model: model, modules: factors.modules.map(\.module))
         dampings = factors.modules.map { damping ?? $0.heuristicDamping }
+        if let r = queryRank, r < 1 { throw WorkbenchError("--query-rank must be at least 1") }
+        // Full rank: per module the preconditioned gradients of all queries, stacked. With
+        // --query-rank: each query's block is compressed as soon as it is preconditioned, so
+        // memory holds one full-rank query at a time (a SmolLM2 query is 318 MB at full rank).
         var stacks = factors.modules.map { _ in [Float]() }
+        var compressed = factors.modules.map { _ in [(u: [Float], v: [Float])]() }
         var nll: [Double] = [], masks: [[Bool]] = []
         for q in queries {
             let (tokens, promptCount) = q.tokens(tokenizer)
@@ -79,16 +84,21 @@ public final class InfluenceScorer {
             nll.append(loss)
             for (i, f) in factors.modules.enumerated() {
                 let G = weightGradient(activity[f.module.id]!, f.module)
-                stacks[i] += identity ? G : f.precondition(G, damping: dampings[i])
+                let P = identity ? G : f.precondition(G, damping: dampings[i])
+                if let r = queryRank {
+                    compressed[i].append(try Self.compress(P, rows: f.module.outputDimension, columns: f.module.inputDimension, rank: r))
+                } else {
+                    stacks[i] += P
+                }
             }
         }
         queryNLL = nll
         queryTokenMasks = masks
         self.queryTokens = queryTokens
         if let r = queryRank {
-            guard r >= 1 else { throw WorkbenchError("--query-rank must be at least 1") }
-            lowRank = try zip(factors.modules, stacks).map { f, stack in
-                try Self.compress(stack, queries: queries.count, rows: f.module.outputDimension, columns: f.module.inputDimension, rank: r)
+            lowRank = zip(factors.modules, compressed).map { f, parts in
+                Self.interleave(parts, rows: f.module.outputDimension, columns: f.module.inputDimension,
+                                rank: min(r, f.module.outputDimension, f.module.inputDimension))
             }
             preconditioned = factors.modules.map { _ in [] }
         } else {
@@ -97,16 +107,25 @@ public final class InfluenceScorer {
         }
     }
 
-    /// Truncated SVD of each query's [rows, columns] block: U [rows, Q·r] (σ folded in), V [columns, Q·r].
-    static func compress(_ stack: [Float], queries Q: Int, rows o: Int, columns n: Int, rank: Int) throws -> (u: [Float], v: [Float]) {
+    /// Truncated SVD of one query's [rows, columns] block: u [rows, r] (σ folded in), v [columns, r].
+    static func compress(_ block: [Float], rows o: Int, columns n: Int, rank: Int) throws -> (u: [Float], v: [Float]) {
         let r = min(rank, o, n)
+        let (u, sigma, vt) = try LinearAlgebra.svd(block, rows: o, columns: n)
+        var U = [Float](repeating: 0, count: o * r), V = [Float](repeating: 0, count: n * r)
+        for k in 0..<r {
+            for i in 0..<o { U[i * r + k] = u[i * min(o, n) + k] * sigma[k] }
+            for j in 0..<n { V[j * r + k] = vt[k * n + j] }
+        }
+        return (U, V)
+    }
+
+    /// The queries' factors side by side: U [rows, Q·r] with query q in columns q·r ..< (q+1)·r, V likewise.
+    static func interleave(_ parts: [(u: [Float], v: [Float])], rows o: Int, columns n: Int, rank r: Int) -> (u: [Float], v: [Float]) {
+        let Q = parts.count
         var U = [Float](repeating: 0, count: o * Q * r), V = [Float](repeating: 0, count: n * Q * r)
-        for q in 0..<Q {
-            let (u, sigma, vt) = try LinearAlgebra.svd(Array(stack[(q * o * n)..<((q + 1) * o * n)]), rows: o, columns: n)
-            for k in 0..<r {
-                for i in 0..<o { U[i * Q * r + q * r + k] = u[i * min(o, n) + k] * sigma[k] }
-                for j in 0..<n { V[j * Q * r + q * r + k] = vt[k * n + j] }
-            }
+        for (q, part) in parts.enumerated() {
+            for i in 0..<o { for k in 0..<r { U[i * Q * r + q * r + k] = part.u[i * r + k] } }
+            for j in 0..<n { for k in 0..<r { V[j * Q * r + q * r + k] = part.v[j * r + k] } }
         }
         return (U, V)
     }

@@ -67,7 +67,9 @@ struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The procedural-knowledge analyses of a score file, as HDF5 and a markdown report next to it.",
         discussion: """
-        (1) correlation of document scores between queries, within and across tasks; (2) cumulative \
+        (1) correlation of document scores between queries, within and across tasks, and the same \
+        split into magnitude (correlation of |scores|) and sign (fraction of documents with the same \
+        sign for both queries); (2) cumulative \
         share of positive influence in the top percentiles and a power-law fit; (3) whether the answer \
         appears in the top documents; (4) overlap of the top documents with the query's procedure \
         (word n-grams, numbers masked); (5) over/under-representation of sources in the top and \

@@ -322,6 +322,22 @@ final class CLITests: XCTestCase {
         let a5 = try HDF5Reader(path: dir + "/analysis.h5")
         let correlation = try a5.readFloats("correlation").values
         for q in 0..<3 { XCTAssertEqual(correlation[q * 3 + q], 1, accuracy: 1e-5) }
+        // The sign/magnitude split, recomputed here from the scores.
+        let magnitude = try a5.readFloats("magnitude_correlation").values, sameSign = try a5.readFloats("sign_agreement").values
+        func row(_ q: Int) -> [Double] { (0..<24).map { Double(reference[q * 24 + $0]) } }
+        func pearson(_ x: [Double], _ y: [Double]) -> Double {
+            let mx = x.reduce(0, +) / Double(x.count), my = y.reduce(0, +) / Double(y.count)
+            let sxy = zip(x, y).map { ($0 - mx) * ($1 - my) }.reduce(0, +)
+            return sxy / (x.map { ($0 - mx) * ($0 - mx) }.reduce(0, +) * y.map { ($0 - my) * ($0 - my) }.reduce(0, +)).squareRoot()
+        }
+        for i in 0..<3 {
+            for j in 0..<3 {
+                XCTAssertEqual(Double(magnitude[i * 3 + j]), pearson(row(i).map(abs), row(j).map(abs)), accuracy: 1e-5)
+                let both = zip(row(i), row(j)).filter { $0 != 0 && $1 != 0 }
+                XCTAssertEqual(Double(sameSign[i * 3 + j]), Double(both.filter { ($0 > 0) == ($1 > 0) }.count) / Double(both.count), accuracy: 1e-6)
+            }
+        }
+        XCTAssertTrue(a5.contains("task_magnitude_correlation") && a5.contains("task_sign_agreement"))
         let shares = try a5.readFloats("cumulative_share")
         XCTAssertEqual(shares.shape, [3, 8])
         for q in 0..<3 {
