@@ -164,6 +164,31 @@ extension ModuleFactors {
         return out
     }
 
+    /// Rank-r factors of the preconditioned gradient P = Q_S P̃ Q_Aᵀ of G = gᵀ a, where
+    /// P̃ = (Q_Sᵀ G Q_A) / (Λ + λ) is formed from the tokens' factors (`rotate`, G itself never
+    /// is). Q_S and Q_A are orthogonal, so the singular vectors of P are those of P̃ rotated:
+    /// P ≈ (Q_S Ũ Σ)(Q_A Ṽ)ᵀ, returned as u [out, r] (σ folded in) and v [in, r]; `retained`
+    /// holds Σ σ_k² and ‖P‖²_F, the share of the query the rank keeps.
+    public func lowRankPrecondition(_ activity: ModuleActivity, damping: Double, rank: Int, seed: UInt64) throws
+        -> (u: [Float], v: [Float], retained: (kept: Double, total: Double)) {
+        let (n, o) = (module.inputDimension, module.outputDimension)
+        var tilde = rotate(activity)
+        var total = 0.0
+        for i in 0..<tilde.count {
+            let x = Double(tilde[i]) / (Double(lambda[i]) + damping)
+            tilde[i] = Float(x)
+            total += x * x
+        }
+        let (u, sigma, v) = try LinearAlgebra.randomizedSVD(tilde, rows: o, columns: n, rank: rank, seed: seed)
+        let r = sigma.count
+        var us = u
+        for i in 0..<o { for k in 0..<r { us[i * r + k] *= sigma[k] } }
+        var U = [Float](repeating: 0, count: o * r), V = [Float](repeating: 0, count: n * r)
+        sgemm(m: o, n: r, k: o, a: qs, lda: o, b: us, ldb: r, c: &U, ldc: r)
+        sgemm(m: n, n: r, k: n, a: qa, lda: n, b: v, ldb: r, c: &V, ldc: r)
+        return (U, V, (sigma.reduce(0.0) { $0 + Double($1) * Double($1) }, total))
+    }
+
     /// (G + λI)⁻¹ applied to a weight gradient G in the EK-FAC approximation:
     /// Q_S [(Q_Sᵀ G Q_A) / (Λ + λ)] Q_Aᵀ (methods.md §3).
     public func precondition(_ G: [Float], damping: Double) -> [Float] {

@@ -40,6 +40,9 @@ public final class InfluenceScorer {
     public let maxLength: Int
     /// Per module, the preconditioned query gradients stacked: [Q, out · in] (full rank).
     let preconditioned: [[Float]]
+    /// With --query-rank: per query, the share of its preconditioned gradient's squared
+    /// Frobenius norm (over all modules) that its rank-r factors keep.
+    public let queryRankRetained: [Double]?
     /// Per module with --query-rank r: P_q ≈ Σ_k u_k v_kᵀ, stored as U [out, Q·r] (columns
     /// u_k σ_k) and V [in, Q·r], so a document needs g U and a V only.
     let lowRank: [(u: [Float], v: [Float])]?
@@ -67,7 +70,7 @@ public final class InfluenceScorer {
         // memory holds one full-rank query at a time (a SmolLM2 query is 318 MB at full rank).
         var stacks = factors.modules.map { _ in [Float]() }
         var compressed = factors.modules.map { _ in [(u: [Float], v: [Float])]() }
-        var nll: [Double] = [], masks: [[Bool]] = []
+        var nll: [Double] = [], masks: [[Bool]] = [], retainedShare: [Double] = []
         for q in queries {
             let (tokens, promptCount) = q.tokens(tokenizer)
             guard promptCount >= 1, tokens.count > promptCount else {
@@ -82,16 +85,25 @@ public final class InfluenceScorer {
             let positions = [Bool](repeating: false, count: promptCount - 1) + mask + [false]
             let (loss, activity) = try capture.run(tokens: tokens, labelFrom: promptCount - 1, labelMask: positions)
             nll.append(loss)
+            var kept = 0.0, total = 0.0
             for (i, f) in factors.modules.enumerated() {
-                let G = weightGradient(activity[f.module.id]!, f.module)
-                let P = identity ? G : f.precondition(G, damping: dampings[i])
+                let act = activity[f.module.id]!
                 if let r = queryRank {
-                    compressed[i].append(try Self.compress(P, rows: f.module.outputDimension, columns: f.module.inputDimension, rank: r))
+                    // Seeded per query and module, so a query's factors do not depend on the others.
+                    let seed = UInt64(truncatingIfNeeded: (nll.count - 1) &* 1_000_003 &+ i)
+                    let (u, v, retained) = identity
+                        ? try Self.compress(weightGradient(act, f.module), rows: f.module.outputDimension, columns: f.module.inputDimension, rank: r, seed: seed)
+                        : try f.lowRankPrecondition(act, damping: dampings[i], rank: r, seed: seed)
+                    compressed[i].append((u, v))
+                    kept += retained.kept; total += retained.total
                 } else {
-                    stacks[i] += P
+                    let G = weightGradient(act, f.module)
+                    stacks[i] += identity ? G : f.precondition(G, damping: dampings[i])
                 }
             }
+            if queryRank != nil { retainedShare.append(total > 0 ? kept / total : 1) }
         }
+        queryRankRetained = queryRank == nil ? nil : retainedShare
         queryNLL = nll
         queryTokenMasks = masks
         self.queryTokens = queryTokens
@@ -107,16 +119,14 @@ public final class InfluenceScorer {
         }
     }
 
-    /// Truncated SVD of one query's [rows, columns] block: u [rows, r] (σ folded in), v [columns, r].
-    static func compress(_ block: [Float], rows o: Int, columns n: Int, rank: Int) throws -> (u: [Float], v: [Float]) {
-        let r = min(rank, o, n)
-        let (u, sigma, vt) = try LinearAlgebra.svd(block, rows: o, columns: n)
-        var U = [Float](repeating: 0, count: o * r), V = [Float](repeating: 0, count: n * r)
-        for k in 0..<r {
-            for i in 0..<o { U[i * r + k] = u[i * min(o, n) + k] * sigma[k] }
-            for j in 0..<n { V[j * r + k] = vt[k * n + j] }
-        }
-        return (U, V)
+    /// Rank-r factors of one query's [rows, columns] block: u [rows, r] (σ folded in), v [columns, r],
+    /// and the squared norm they keep out of the block's.
+    static func compress(_ block: [Float], rows o: Int, columns n: Int, rank: Int, seed: UInt64) throws
+        -> (u: [Float], v: [Float], retained: (kept: Double, total: Double)) {
+        var (u, sigma, v) = try LinearAlgebra.randomizedSVD(block, rows: o, columns: n, rank: rank, seed: seed)
+        let r = sigma.count
+        for i in 0..<o { for k in 0..<r { u[i * r + k] *= sigma[k] } }
+        return (u, v, (sigma.reduce(0.0) { $0 + Double($1) * Double($1) }, block.reduce(0.0) { $0 + Double($1) * Double($1) }))
     }
 
     /// The queries' factors side by side: U [rows, Q·r] with query q in columns q·r ..< (q+1)·r, V likewise.

@@ -48,4 +48,45 @@ public enum LinearAlgebra {
             for j in 0..<d { matrix[i * d + j] = -matrix[i * d + j] }
         }
     }
+
+    /// The top `rank` singular triplets of a row-major rows × columns matrix by a randomized
+    /// range finder with subspace iteration (Halko, Martinsson & Tropp 2011, Algorithm 4.4):
+    /// k = rank + `oversampling` columns of a seeded Gaussian sketch, `powerIterations`
+    /// rounds of Aᵀ then A, each followed by QR, and the exact SVD of the k × columns projection.
+    /// Returns U [rows, r], σ [r] descending and V [columns, r], r = min(rank, rows, columns).
+    /// Cost ≈ 2 (2q + 2) · rows · columns · k flops against sgesdd's ~ rows · columns · min(rows,
+    /// columns); when k reaches min(rows, columns) it is the exact SVD, truncated.
+    public static func randomizedSVD(_ matrix: [Float], rows m: Int, columns n: Int, rank: Int,
+                                     oversampling: Int = 8, powerIterations: Int = 2, seed: UInt64 = 0) throws
+        -> (u: [Float], sigma: [Float], v: [Float]) {
+        precondition(matrix.count == m * n, "\(matrix.count) values for a \(m) × \(n) matrix")
+        let r = min(rank, m, n), k = rank + oversampling
+        func truncate(_ u: [Float], _ sigma: [Float], _ vt: [Float], width: Int) -> (u: [Float], sigma: [Float], v: [Float]) {
+            var U = [Float](repeating: 0, count: m * r), V = [Float](repeating: 0, count: n * r)
+            for i in 0..<m { for j in 0..<r { U[i * r + j] = u[i * width + j] } }
+            for j in 0..<n { for i in 0..<r { V[j * r + i] = vt[i * n + j] } }
+            return (U, Array(sigma.prefix(r)), V)
+        }
+        if k >= min(m, n) {
+            let (u, sigma, vt) = try svd(matrix, rows: m, columns: n)
+            return truncate(u, sigma, vt, width: min(m, n))
+        }
+        // Rows of `basis` (k × m) span the estimate of A's column space.
+        var generator = SeededGenerator(seed: seed)
+        let sketch = (0..<(k * n)).map { _ in generator.nextGaussian() }   // Ωᵀ, k × n
+        var basis = [Float](repeating: 0, count: k * m), rowSpace = [Float](repeating: 0, count: k * n)
+        sgemm(transB: true, m: k, n: m, k: n, a: sketch, lda: n, b: matrix, ldb: n, c: &basis, ldc: m)   // (A Ω)ᵀ
+        try orthonormalizeRows(&basis, rows: k, columns: m)
+        for _ in 0..<powerIterations {
+            sgemm(m: k, n: n, k: m, a: basis, lda: m, b: matrix, ldb: n, c: &rowSpace, ldc: n)            // (Aᵀ Q)ᵀ
+            try orthonormalizeRows(&rowSpace, rows: k, columns: n)
+            sgemm(transB: true, m: k, n: m, k: n, a: rowSpace, lda: n, b: matrix, ldb: n, c: &basis, ldc: m) // (A Z)ᵀ
+            try orthonormalizeRows(&basis, rows: k, columns: m)
+        }
+        sgemm(m: k, n: n, k: m, a: basis, lda: m, b: matrix, ldb: n, c: &rowSpace, ldc: n)                // B = Qᵀ A
+        let (ub, sigma, vt) = try svd(rowSpace, rows: k, columns: n)                                      // B = U_B Σ Vᵀ
+        var u = [Float](repeating: 0, count: m * k)
+        sgemm(transA: true, m: m, n: k, k: k, a: basis, lda: m, b: ub, ldb: k, c: &u, ldc: k)             // U = Q U_B
+        return truncate(u, sigma, vt, width: k)
+    }
 }

@@ -26,7 +26,7 @@ struct Score: ParsableCommand {
     @Option(help: "Output HDF5 file.") var out: String
     @Option(help: "λ: a number for every module, or heuristic (0.1 × mean Λ per module, default).") var damping: String = "heuristic"
     @Option(help: "ekfac (default) or identity (no preconditioning: plain gradient dot products).") var strategy: String = "ekfac"
-    @Option(help: "Compress each preconditioned query gradient to this rank per module (SVD); default full rank.") var queryRank: Int?
+    @Option(help: "Compress each preconditioned query gradient to this rank per module (randomized SVD; the share of each query kept is printed); default full rank.") var queryRank: Int?
     @Option(help: "raw, nll (divided by the query's completion NLL, the paper's choice) or token (per document token).") var normalize: String = "raw"
     @Flag(help: "Also write per-module scores /per_module [M, Q, D].") var perModule = false
     @Flag(help: "Also write per-token scores (which document tokens carry the influence).") var perToken = false
@@ -76,6 +76,10 @@ struct Score: ParsableCommand {
                                          damping: dampingValue, identity: strategy == "identity",
                                          queryRank: queryRank, maxLength: maxLength, queryTokens: tokenSelection)
         printError(String(format: "prepared %d queries in %.1f s", queryList.count, Date().timeIntervalSince(start)))
+        if let retained = scorer.queryRankRetained, let low = retained.min() {
+            printError(String(format: "rank %d keeps %.1f%% of the preconditioned queries' squared norm on average (lowest %.1f%%)",
+                              queryRank!, 100 * retained.reduce(0, +) / Double(retained.count), 100 * low))
+        }
 
         // Rank 0 reads the factors file it may just have written (other ranks may not see it).
         let factorHash = String(decoding: try group.broadcast(group.isRoot ? Data(try EKFACFactors.fileHash(factorPath).utf8) : Data()),
@@ -83,7 +87,7 @@ struct Score: ParsableCommand {
         let queryBytes = try readFile(queries)
         var key = ContentHash()
         key.update(queryBytes)
-        key.update(Data("\(factorHash) \(fitted.modelHash) \(damping) \(strategy) \(perModule) \(perToken) \(parts[0])/\(parts[1]) \(maxLength) \(queryRank ?? 0) \(batchSize)".utf8))
+        key.update(Data("\(factorHash) \(fitted.modelHash) \(damping) \(strategy) \(perModule) \(perToken) \(parts[0])/\(parts[1]) \(maxLength) \(queryRank.map { "rsvd\($0)" } ?? "0") \(batchSize)".utf8))
         key.update(Data(scorer.queryTokenMasks.map { $0.map { $0 ? "1" : "0" }.joined() }.joined(separator: ",").utf8))
 
         if group.isDistributed {
