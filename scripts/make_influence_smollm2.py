@@ -117,7 +117,7 @@ def candidates() -> list[dict]:
 
 def correct(row: dict, completion: str) -> bool:
     if row["task"] == "capital":
-        return row["answer"].lower() in completion.lower()
+        return row["answer"] in completion   # as written, so that --query-tokens answer finds it
     numbers = re.findall(r"-?\d+", completion)
     return bool(numbers) and numbers[-1] == row["answer"]
 
