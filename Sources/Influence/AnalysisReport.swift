@@ -23,6 +23,8 @@ extension InfluenceAnalysis {
         try file.writeFloats("cumulative_share", shape: [Q, options.percentiles.count], cumulativeShare.flatMap { $0.map { Float($0) } })
         try file.writeFloats("power_law_alpha", shape: [Q], powerLawAlpha.map { Float($0) })
         try file.writeInt32("answer_in_top", shape: [Q], answerInTop.map { $0.map { $0 ? 1 : 0 } ?? -1 })
+        try file.writeInt32("answer_documents", shape: [Q], answerDocuments.map { $0 ?? -1 })
+        try file.writeFloats("answer_in_top_chance", shape: [Q], answerInTopChance.map { Float($0 ?? .nan) })
         try file.writeFloats("procedure_overlap_top", shape: [Q], procedureOverlapTop.map { Float($0) })
         try file.writeFloats("procedure_overlap_all", shape: [Q], procedureOverlapAll.map { Float($0) })
         try file.writeFloats("corpus_source_share", shape: [S], corpusSourceShare.map { Float($0) })
@@ -63,10 +65,15 @@ extension InfluenceAnalysis {
         }
         md += "\n## 3. Does the answer appear in the top documents?\n\nFraction of queries whose answer appears (as a word) in one of their "
             + "top \(options.topK) documents. Paper (top 500 of 5M documents): factual 55% (7B) / 30% (35B), reasoning 7.4% (7B) / 0% (35B).\n\n"
-            + "| task | answer in top \(options.topK) |\n|---|---|\n"
+            + "Beside it, how often \(options.topK) documents drawn at random would hold the answer (mean over the task's queries, "
+            + "from how many documents of the corpus contain it), and that mean count.\n\n"
+            + "| task | answer in top \(options.topK) | by chance | documents with the answer |\n|---|---|---|---|\n"
         for t in tasks {
             let v = answerInTop.indices.filter { queryTasks[$0] == t }.compactMap { answerInTop[$0] }
-            md += "| \(t) | " + (v.isEmpty ? "–" : "\(v.filter { $0 }.count)/\(v.count) (\(f(100 * Double(v.filter { $0 }.count) / Double(v.count), 0))%)") + " |\n"
+            let chance = taskMean(answerInTopChance.map { $0 ?? .nan }, t)
+            let counts = taskMean(answerDocuments.map { $0.map(Double.init) ?? .nan }, t)
+            md += "| \(t) | " + (v.isEmpty ? "–" : "\(v.filter { $0 }.count)/\(v.count) (\(f(100 * Double(v.filter { $0 }.count) / Double(v.count), 0))%)")
+                + " | " + (chance.isNaN ? "–" : "\(f(100 * chance, 0))%") + " | \(f(counts, 1)) |\n"
         }
         md += "\n## 4. Do the top documents show the query's procedure?\n\nMean share of the query completion's word \(options.ngram)-grams "
             + "(numbers masked) found in the top \(options.topK) documents, against the mean over all documents. Paper: top documents "

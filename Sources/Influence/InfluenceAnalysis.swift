@@ -36,6 +36,11 @@ public struct InfluenceAnalysis {
     public var powerLawAlpha: [Double]
     /// (3) Whether the query's answer appears in one of its top-k documents, [Q] (nil: no answer given).
     public var answerInTop: [Bool?]
+    /// How many documents of the corpus contain the query's answer as a word, and the chance
+    /// that k documents drawn at random include at least one of them (hypergeometric), [Q]
+    /// (nil: no answer given): the baseline (3) is to be read against.
+    public var answerDocuments: [Int?]
+    public var answerInTopChance: [Double?]
     /// (4) Mean share of the query's completion n-grams (numbers masked) found in its top-k
     /// documents, and the same over all documents, [Q].
     public var procedureOverlapTop: [Double]
@@ -106,6 +111,7 @@ public struct InfluenceAnalysis {
         var texts: [Int: String] = [:], wantedNgrams: [Int: Set<String>] = [:]
         let queryNgrams = ordered.map { ngrams(maskNumbers($0.completion ?? ""), n: options.ngram) }
         var overlapAll = [Double](repeating: 0, count: Q)
+        var answerCounts = [Int](repeating: 0, count: Q)
         var position = 0
         try documents.forEach { doc in
             defer { position += 1 }
@@ -115,15 +121,20 @@ public struct InfluenceAnalysis {
             for q in 0..<Q where !queryNgrams[q].isEmpty {
                 overlapAll[q] += Double(queryNgrams[q].intersection(grams).count) / Double(queryNgrams[q].count)
             }
+            for q in 0..<Q {
+                if let answer = ordered[q].answer, !answer.isEmpty, containsWord(doc.text, answer) { answerCounts[q] += 1 }
+            }
             return true
         }
         overlapAll = overlapAll.map { $0 / Double(max(D, 1)) }
-        var answerInTop: [Bool?] = [], overlapTop: [Double] = []
+        var answerInTop: [Bool?] = [], answerDocuments: [Int?] = [], answerChance: [Double?] = [], overlapTop: [Double] = []
         for q in 0..<Q {
             let top = rankings[q].prefix(K)
             if let answer = ordered[q].answer, !answer.isEmpty {
                 answerInTop.append(top.contains { containsWord(texts[$0] ?? "", answer) })
-            } else { answerInTop.append(nil) }
+                answerDocuments.append(answerCounts[q])
+                answerChance.append(1 - (0..<K).reduce(1.0) { p, i in p * Double(max(D - answerCounts[q] - i, 0)) / Double(D - i) })
+            } else { answerInTop.append(nil); answerDocuments.append(nil); answerChance.append(nil) }
             let grams = queryNgrams[q]
             overlapTop.append(grams.isEmpty ? .nan : top.map { Double(grams.intersection(wantedNgrams[$0] ?? []).count) / Double(grams.count) }
                 .reduce(0, +) / Double(max(top.count, 1)))
@@ -148,6 +159,7 @@ public struct InfluenceAnalysis {
                                  magnitudeCorrelation: magnitudeCorrelation, taskMagnitudeCorrelation: taskMeans(magnitudeCorrelation),
                                  signAgreement: signAgreement, taskSignAgreement: taskMeans(signAgreement),
                                  cumulativeShare: shares, powerLawAlpha: alphas, answerInTop: answerInTop,
+                                 answerDocuments: answerDocuments, answerInTopChance: answerChance,
                                  procedureOverlapTop: overlapTop, procedureOverlapAll: overlapAll, sources: sources,
                                  topSourceShare: topShare, bottomSourceShare: bottomShare,
                                  topRepresentation: representation(topShare), bottomRepresentation: representation(bottomShare),

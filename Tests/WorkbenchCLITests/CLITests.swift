@@ -338,6 +338,14 @@ final class CLITests: XCTestCase {
             }
         }
         XCTAssertTrue(a5.contains("task_magnitude_correlation") && a5.contains("task_sign_agreement"))
+        // (3)'s baseline: the chance that 5 random documents of 24 hold one of the m with the answer.
+        let counts = try a5.readInts("answer_documents").values, chance = try a5.readFloats("answer_in_top_chance").values
+        for q in 0..<3 where counts[q] >= 0 {
+            let m = Double(counts[q])
+            XCTAssertLessThanOrEqual(m, 24)
+            let none = (0..<5).reduce(1.0) { $0 * max(24 - m - Double($1), 0) / (24 - Double($1)) }
+            XCTAssertEqual(Double(chance[q]), 1 - none, accuracy: 1e-6)
+        }
         let shares = try a5.readFloats("cumulative_share")
         XCTAssertEqual(shares.shape, [3, 8])
         for q in 0..<3 {
