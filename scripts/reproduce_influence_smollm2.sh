@@ -6,7 +6,8 @@
 # of all 30 blocks, then scores and the five analyses under each query-token mask.
 # Usage: bash scripts/reproduce_influence_smollm2.sh [OUT_DIR]   (default out/influence-smollm2)
 # Environment: RANK (query rank, default 8), MASKS (default "all answer procedure"), PY (a Python
-# with numpy and h5py for the rank check; default the notebooks' venv, else python3).
+# with numpy and h5py for the rank check and the by-source tables; default the notebooks' venv,
+# else python3).
 # Every step is skipped when its output exists; fit and score resume from their own
 # checkpoints, so rerunning after an interruption continues where it stopped.
 # Time on 2 cores (Zen 3): fit ≈ 35 min, each score ≈ 15 min, the rest a few minutes.
@@ -32,11 +33,11 @@ fi
 # What the query rank costs in accuracy: the first two queries of each task against the first
 # 96 documents, rank RANK and 32 against full rank (318 MB per query, so only a few).
 PY=${PY:-$([ -x .venv-notebooks/bin/python ] && echo .venv-notebooks/bin/python || echo python3)}
+if ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
+    echo "error: $PY has no numpy or h5py; give one that has them as PY=... (bash scripts/check_notebooks.sh builds .venv-notebooks)" >&2
+    exit 1
+fi
 if [ ! -f "$OUT/rank-check.md" ]; then
-    if ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
-        echo "error: $PY has no numpy or h5py; give one that has them as PY=... (bash scripts/check_notebooks.sh builds .venv-notebooks)" >&2
-        exit 1
-    fi
     mkdir -p "$OUT/rank-check"
     head -n 96 "$OUT/docs.jsonl" > "$OUT/rank-check/docs.jsonl"
     python3 -c 'import json, sys
@@ -65,5 +66,6 @@ for mask in $MASKS; do
     fi
     "$BIN/influence" analyze "$OUT/scores-$mask.h5" --docs "$OUT/docs.jsonl" --queries "$OUT/queries.jsonl" \
         --out "$OUT/analysis-$mask.h5" --top-k 10 >/dev/null
-    echo "wrote $OUT/analysis-$mask.md"
+    "$PY" scripts/influence_by_source.py "$OUT/scores-$mask.h5" "$OUT/queries.jsonl" > "$OUT/by-source-$mask.md"
+    echo "wrote $OUT/analysis-$mask.md and $OUT/by-source-$mask.md"
 done
