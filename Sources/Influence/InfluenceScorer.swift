@@ -152,6 +152,12 @@ public final class InfluenceScorer {
     /// once per batch rather than once per document. A document's numbers depend on the batch
     /// it is in only through the GEMM's blocking; `ScoreRun` keeps batches fixed.
     public func score(_ documents: [Document], perModule: Bool = false, perToken: Bool = false) throws -> [DocumentScores] {
+        // Rank-r queries need no batch GEMM: each document is captured, scored and dropped
+        // before the next, so memory holds one document's activations (195 MB for 256 tokens
+        // over SmolLM2's 90 MLP modules) rather than a batch's. The numbers are the same.
+        if lowRank != nil && documents.count > 1 {
+            return try documents.flatMap { try score([$0], perModule: perModule, perToken: perToken) }
+        }
         let Q = queries.count, M = moduleCount
         var results: [DocumentScores] = []
         var activities: [[LinearID: ModuleActivity]?] = []
