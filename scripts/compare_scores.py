@@ -44,7 +44,7 @@ def main() -> None:
         spearman = float(np.corrcoef(ranks(x[q]), ranks(y[q]))[0, 1])
         top_a = set(np.argsort(-x[q], kind="stable")[: args.top])
         top_b = set(np.argsort(-y[q], kind="stable")[: args.top])
-        overlap = len(top_a & top_b) / args.top
+        overlap = len(top_a & top_b) / min(args.top, x.shape[1])
         rows.append((pearson, spearman, overlap))
         print(f"| {qid} | {pearson:.4f} | {spearman:.4f} | {overlap:.2f} |")
     m = np.array(rows)

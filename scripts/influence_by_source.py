@@ -20,8 +20,9 @@ import numpy as np
 def mean_pair_correlation(rows: np.ndarray) -> float:
     if rows.shape[0] < 2 or rows.shape[1] < 3:
         return float("nan")
-    c = np.corrcoef(rows)
-    return float(c[~np.eye(len(c), dtype=bool)].mean())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.corrcoef(rows)
+    return float(np.nanmean(c[~np.eye(len(c), dtype=bool)]))   # a constant row has no correlation: skipped, as analyze does
 
 
 def main() -> None:

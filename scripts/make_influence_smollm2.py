@@ -88,6 +88,8 @@ def solution_documents(count: int) -> list[dict]:
     """The RL tasks' worked solutions as documents: word problems and linear equations, half each."""
     words = task_data.word_sft_records()[: count // 2]
     linear = [r for r in task_data.linear_problems(BIN) if r.get("completion")][100 : 100 + count // 2]
+    if len(words) + len(linear) < count:
+        sys.exit(f"error: only {len(words)} word problems and {len(linear)} linear equations for --solutions {count}")
     return [{"id": f"solution-{r['id']}", "text": r["prompt"] + r["completion"], "source": "rl-solutions"} for r in words + linear]
 
 
@@ -117,7 +119,8 @@ def candidates() -> list[dict]:
 
 def correct(row: dict, completion: str) -> bool:
     if row["task"] == "capital":
-        return row["answer"] in completion   # as written, so that --query-tokens answer finds it
+        # As a word and as written, as `influence analyze` and --query-tokens answer look for it.
+        return re.search(r"(?<!\w)" + re.escape(row["answer"]) + r"(?!\w)", completion) is not None
     numbers = re.findall(r"-?\d+", completion)
     return bool(numbers) and numbers[-1] == row["answer"]
 
@@ -146,8 +149,8 @@ def queries(args: argparse.Namespace) -> None:
         random.Random(3).shuffle(good)
         total = sum(v["task"] == task for v in verdicts)
         print(f"{task}: {len(good)} of {total} answered correctly (greedy, ended with EOS); keeping {min(len(good), args.per_task)}")
-        if len(good) < 20:
-            sys.exit(f"error: only {len(good)} correct {task} queries; the reproduction needs at least 20")
+        if len(good) < args.per_task:
+            sys.exit(f"error: only {len(good)} correct {task} queries, fewer than --per-task {args.per_task}")
         kept += [{k: v[k] for k in ("id", "prompt", "completion", "answer", "task")} for v in good[: args.per_task]]
     # The prompt is the whole ChatML text the model saw; the completion is its own answer.
     for q in kept:

@@ -8,8 +8,9 @@
 # Environment: RANK (query rank, default 8), MASKS (default "all answer procedure"), PY (a Python
 # with numpy and h5py for the rank check and the by-source tables; default the notebooks' venv,
 # else python3).
-# Every step is skipped when its output exists; fit and score resume from their own
-# checkpoints, so rerunning after an interruption continues where it stopped.
+# Every step but the analyses (seconds) is skipped when its output exists; fit and score resume
+# from their own checkpoints, so rerunning after an interruption continues where it stopped.
+# Outputs are named by mask, not by RANK: give another OUT_DIR to compare ranks.
 # Time on 2 cores (Zen 3): fit ≈ 35 min, each score ≈ 15 min, the rest a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,11 @@ swift build -c release --product workbench >/dev/null
 swift build -c release --product influence >/dev/null
 [ -d "$MODEL" ] || bash scripts/get_smollm2.sh
 [ -f data/real/python-docs.jsonl ] || python3 scripts/make_real_corpus.py
+PY=${PY:-$([ -x .venv-notebooks/bin/python ] && echo .venv-notebooks/bin/python || echo python3)}
+if ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
+    echo "error: $PY has no numpy or h5py; give one that has them as PY=... (bash scripts/check_notebooks.sh builds .venv-notebooks)" >&2
+    exit 1
+fi
 mkdir -p "$OUT"
 [ -f "$OUT/docs.jsonl" ] || python3 scripts/make_influence_smollm2.py corpus "$OUT"
 [ -f "$OUT/queries.jsonl" ] || python3 scripts/make_influence_smollm2.py queries "$OUT" --model "$MODEL"
@@ -32,11 +38,6 @@ if [ ! -f "$OUT/factors.h5" ]; then
 fi
 # What the query rank costs in accuracy: the first two queries of each task against the first
 # 96 documents, rank RANK and 32 against full rank (318 MB per query, so only a few).
-PY=${PY:-$([ -x .venv-notebooks/bin/python ] && echo .venv-notebooks/bin/python || echo python3)}
-if ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
-    echo "error: $PY has no numpy or h5py; give one that has them as PY=... (bash scripts/check_notebooks.sh builds .venv-notebooks)" >&2
-    exit 1
-fi
 if [ ! -f "$OUT/rank-check.md" ]; then
     mkdir -p "$OUT/rank-check"
     head -n 96 "$OUT/docs.jsonl" > "$OUT/rank-check/docs.jsonl"
@@ -48,9 +49,9 @@ for line in open(sys.argv[1]):
     if seen[q["task"]] <= 2: print(line, end="")' "$OUT/queries.jsonl" > "$OUT/rank-check/queries.jsonl"
     for rank in full 32 "$RANK"; do
         [ -f "$OUT/rank-check/rank-$rank.h5" ] && continue
-        option=(); [ "$rank" = full ] || option=(--query-rank "$rank")
+        option=(--normalize nll); [ "$rank" = full ] || option+=(--query-rank "$rank")
         "$BIN/influence" score --model "$MODEL" --queries "$OUT/rank-check/queries.jsonl" --docs "$OUT/rank-check/docs.jsonl" \
-            --factors "$OUT/factors.h5" "${option[@]}" --normalize nll --out "$OUT/rank-check/rank-$rank.h5"
+            --factors "$OUT/factors.h5" "${option[@]}" --out "$OUT/rank-check/rank-$rank.h5"
     done
     { "$PY" scripts/compare_scores.py "$OUT/rank-check/rank-full.h5" "$OUT/rank-check/rank-$RANK.h5"; echo
       "$PY" scripts/compare_scores.py "$OUT/rank-check/rank-full.h5" "$OUT/rank-check/rank-32.h5"; } > "$OUT/rank-check.md.tmp"

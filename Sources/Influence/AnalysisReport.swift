@@ -19,6 +19,8 @@ extension InfluenceAnalysis {
         try file.writeFloats("task_magnitude_correlation", shape: [T, T], taskMagnitudeCorrelation.flatMap { $0.map { Float($0) } })
         try file.writeFloats("sign_agreement", shape: [Q, Q], signAgreement.flatMap { $0.map { Float($0) } })
         try file.writeFloats("task_sign_agreement", shape: [T, T], taskSignAgreement.flatMap { $0.map { Float($0) } })
+        try file.writeFloats("sign_agreement_chance", shape: [Q, Q], signAgreementChance.flatMap { $0.map { Float($0) } })
+        try file.writeFloats("task_sign_agreement_chance", shape: [T, T], taskSignAgreementChance.flatMap { $0.map { Float($0) } })
         try file.writeFloats("percentiles", shape: [options.percentiles.count], options.percentiles.map { Float($0) })
         try file.writeFloats("cumulative_share", shape: [Q, options.percentiles.count], cumulativeShare.flatMap { $0.map { Float($0) } })
         try file.writeFloats("power_law_alpha", shape: [Q], powerLawAlpha.map { Float($0) })
@@ -49,10 +51,11 @@ extension InfluenceAnalysis {
         md += "| task | " + tasks.joined(separator: " | ") + " |\n|---|" + tasks.map { _ in "---|" }.joined() + "\n"
         for (i, t) in tasks.enumerated() { md += "| \(t) | " + taskCorrelation[i].map { f($0) }.joined(separator: " | ") + " |\n" }
         md += "\nThe same pairs split into magnitude and sign: Pearson correlation of the documents' |scores|, and the fraction of "
-            + "documents whose scores have the same sign for both queries (0.50 is a coin flip).\n\n"
-            + "| task | score r | \\|score\\| r | same sign |\n|---|---|---|---|\n"
+            + "documents whose scores have the same sign for both queries, beside that fraction were the two queries' signs independent "
+            + "(p₁p₂ + (1 − p₁)(1 − p₂), p the share of positive scores: 0.50 only when one share is 0.50).\n\n"
+            + "| task | score r | \\|score\\| r | same sign | same sign if independent |\n|---|---|---|---|---|\n"
         for (i, t) in tasks.enumerated() {
-            md += "| \(t) | \(f(taskCorrelation[i][i])) | \(f(taskMagnitudeCorrelation[i][i])) | \(f(taskSignAgreement[i][i])) |\n"
+            md += "| \(t) | \(f(taskCorrelation[i][i])) | \(f(taskMagnitudeCorrelation[i][i])) | \(f(taskSignAgreement[i][i])) | \(f(taskSignAgreementChance[i][i])) |\n"
         }
         md += "\n## 2. How concentrated the positive influence is\n\nShare of the total positive influence held by the top p% of documents, "
             + "and the power-law exponent α (score ∝ rank^−α) over the top \(options.powerLawDocuments) positive documents, mean per task. "

@@ -25,11 +25,16 @@ public struct InfluenceAnalysis {
     public var taskCorrelation: [[Double]]
     /// (1) split into magnitude and sign: Pearson correlation of the documents' |scores|
     /// between queries, and the fraction of documents (non-zero on both sides) whose scores
-    /// have the same sign for both queries (0.5: a coin flip), [Q][Q]; their task means, [T][T].
+    /// have the same sign for both queries, [Q][Q]; their task means, [T][T]. The sign
+    /// agreement is read against its value for independent signs, p_i p_j + (1 − p_i)(1 − p_j)
+    /// with p the query's share of positive scores over the same documents (0.5 only when
+    /// one of them is 0.5).
     public var magnitudeCorrelation: [[Double]]
     public var taskMagnitudeCorrelation: [[Double]]
     public var signAgreement: [[Double]]
     public var taskSignAgreement: [[Double]]
+    public var signAgreementChance: [[Double]]
+    public var taskSignAgreementChance: [[Double]]
     /// (2) Share of the total positive influence held by the top p% of documents, [Q][P].
     public var cumulativeShare: [[Double]]
     /// Power-law exponent α of score ∝ rank^(−α) over the top positive documents, [Q].
@@ -64,6 +69,8 @@ public struct InfluenceAnalysis {
         }
         let Q = ordered.count, D = table.documentIDs.count
         let K = min(options.topK, D)
+        var used = options   // what the tables report: k is at most the corpus's size
+        used.topK = K
         let queryTasks = ordered.map { $0.task ?? "query" }
         var tasks: [String] = []
         for t in queryTasks where !tasks.contains(t) { tasks.append(t) }
@@ -71,15 +78,15 @@ public struct InfluenceAnalysis {
         // (1) correlations, and the same split into magnitude and sign.
         let magnitudes = table.scores.map { $0.map(abs) }
         var correlation = [[Double]](repeating: [Double](repeating: .nan, count: Q), count: Q)
-        var magnitudeCorrelation = correlation, signAgreement = correlation
+        var magnitudeCorrelation = correlation, signAgreement = correlation, signChance = correlation
         for i in 0..<Q {
             for j in i..<Q {   // each measure is symmetric bit for bit: fill one triangle, mirror it
                 correlation[i][j] = pearson(table.scores[i], table.scores[j])
                 correlation[j][i] = correlation[i][j]
                 magnitudeCorrelation[i][j] = pearson(magnitudes[i], magnitudes[j])
                 magnitudeCorrelation[j][i] = magnitudeCorrelation[i][j]
-                signAgreement[i][j] = sameSignFraction(table.scores[i], table.scores[j])
-                signAgreement[j][i] = signAgreement[i][j]
+                (signAgreement[i][j], signChance[i][j]) = sameSignFraction(table.scores[i], table.scores[j])
+                (signAgreement[j][i], signChance[j][i]) = (signAgreement[i][j], signChance[i][j])
             }
         }
         func taskMeans(_ pairs: [[Double]]) -> [[Double]] {
@@ -158,12 +165,13 @@ public struct InfluenceAnalysis {
         return InfluenceAnalysis(tasks: tasks, queryTasks: queryTasks, correlation: correlation, taskCorrelation: taskMeans(correlation),
                                  magnitudeCorrelation: magnitudeCorrelation, taskMagnitudeCorrelation: taskMeans(magnitudeCorrelation),
                                  signAgreement: signAgreement, taskSignAgreement: taskMeans(signAgreement),
+                                 signAgreementChance: signChance, taskSignAgreementChance: taskMeans(signChance),
                                  cumulativeShare: shares, powerLawAlpha: alphas, answerInTop: answerInTop,
                                  answerDocuments: answerDocuments, answerInTopChance: answerChance,
                                  procedureOverlapTop: overlapTop, procedureOverlapAll: overlapAll, sources: sources,
                                  topSourceShare: topShare, bottomSourceShare: bottomShare,
                                  topRepresentation: representation(topShare), bottomRepresentation: representation(bottomShare),
-                                 corpusSourceShare: corpusShare, options: options)
+                                 corpusSourceShare: corpusShare, options: used)
     }
 
     static func pearson(_ a: [Float], _ b: [Float]) -> Double {
@@ -178,14 +186,19 @@ public struct InfluenceAnalysis {
         return saa > 0 && sbb > 0 ? sab / (saa * sbb).squareRoot() : .nan
     }
 
-    /// Fraction of the positions where both are non-zero at which they have the same sign.
-    static func sameSignFraction(_ a: [Float], _ b: [Float]) -> Double {
-        var same = 0, counted = 0
+    /// Over the positions where both are non-zero: the fraction at which they have the same
+    /// sign, and that fraction's expectation were the signs independent, p_a p_b + (1 − p_a)(1 − p_b).
+    static func sameSignFraction(_ a: [Float], _ b: [Float]) -> (observed: Double, chance: Double) {
+        var same = 0, counted = 0, positiveA = 0, positiveB = 0
         for i in a.indices where a[i] != 0 && b[i] != 0 {
             counted += 1
+            if a[i] > 0 { positiveA += 1 }
+            if b[i] > 0 { positiveB += 1 }
             if (a[i] > 0) == (b[i] > 0) { same += 1 }
         }
-        return counted > 0 ? Double(same) / Double(counted) : .nan
+        guard counted > 0 else { return (.nan, .nan) }
+        let pa = Double(positiveA) / Double(counted), pb = Double(positiveB) / Double(counted)
+        return (Double(same) / Double(counted), pa * pb + (1 - pa) * (1 - pb))
     }
 
     /// Least-squares slope of log(score) against log(rank) (ranks from 1), negated.

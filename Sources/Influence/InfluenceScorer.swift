@@ -89,7 +89,8 @@ public final class InfluenceScorer {
             for (i, f) in factors.modules.enumerated() {
                 let act = activity[f.module.id]!
                 if let r = queryRank {
-                    // Seeded per query and module, so a query's factors do not depend on the others.
+                    // Seeded by the query's position in the list and the module: the same query file
+                    // gives the same factors (a reordered or partial one gives other sketches).
                     let seed = UInt64(truncatingIfNeeded: (nll.count - 1) &* 1_000_003 &+ i)
                     let (u, v, retained) = identity
                         ? try Self.compress(weightGradient(act, f.module), rows: f.module.outputDimension, columns: f.module.inputDimension, rank: r, seed: seed)

@@ -324,6 +324,7 @@ final class CLITests: XCTestCase {
         for q in 0..<3 { XCTAssertEqual(correlation[q * 3 + q], 1, accuracy: 1e-5) }
         // The sign/magnitude split, recomputed here from the scores.
         let magnitude = try a5.readFloats("magnitude_correlation").values, sameSign = try a5.readFloats("sign_agreement").values
+        let signChance = try a5.readFloats("sign_agreement_chance").values
         func row(_ q: Int) -> [Double] { (0..<24).map { Double(reference[q * 24 + $0]) } }
         func pearson(_ x: [Double], _ y: [Double]) -> Double {
             let mx = x.reduce(0, +) / Double(x.count), my = y.reduce(0, +) / Double(y.count)
@@ -335,6 +336,8 @@ final class CLITests: XCTestCase {
                 XCTAssertEqual(Double(magnitude[i * 3 + j]), pearson(row(i).map(abs), row(j).map(abs)), accuracy: 1e-5)
                 let both = zip(row(i), row(j)).filter { $0 != 0 && $1 != 0 }
                 XCTAssertEqual(Double(sameSign[i * 3 + j]), Double(both.filter { ($0 > 0) == ($1 > 0) }.count) / Double(both.count), accuracy: 1e-6)
+                let pi = Double(both.filter { $0.0 > 0 }.count) / Double(both.count), pj = Double(both.filter { $0.1 > 0 }.count) / Double(both.count)
+                XCTAssertEqual(Double(signChance[i * 3 + j]), pi * pj + (1 - pi) * (1 - pj), accuracy: 1e-6)
             }
         }
         XCTAssertTrue(a5.contains("task_magnitude_correlation") && a5.contains("task_sign_agreement"))
