@@ -173,20 +173,13 @@ extension ModuleFactors {
         -> (u: [Float], v: [Float], retained: (kept: Double, total: Double)) {
         let (n, o) = (module.inputDimension, module.outputDimension)
         var tilde = rotate(activity)
-        var total = 0.0
-        for i in 0..<tilde.count {
-            let x = Double(tilde[i]) / (Double(lambda[i]) + damping)
-            tilde[i] = Float(x)
-            total += x * x
-        }
-        let (u, sigma, v) = try LinearAlgebra.randomizedSVD(tilde, rows: o, columns: n, rank: rank, seed: seed)
-        let r = sigma.count
-        var us = u
-        for i in 0..<o { for k in 0..<r { us[i * r + k] *= sigma[k] } }
+        for i in 0..<tilde.count { tilde[i] = Float(Double(tilde[i]) / (Double(lambda[i]) + damping)) }
+        let (us, v, retained) = try lowRankFactors(tilde, rows: o, columns: n, rank: rank, seed: seed)
+        let r = us.count / o
         var U = [Float](repeating: 0, count: o * r), V = [Float](repeating: 0, count: n * r)
         sgemm(m: o, n: r, k: o, a: qs, lda: o, b: us, ldb: r, c: &U, ldc: r)
         sgemm(m: n, n: r, k: n, a: qa, lda: n, b: v, ldb: r, c: &V, ldc: r)
-        return (U, V, (sigma.reduce(0.0) { $0 + Double($1) * Double($1) }, total))
+        return (U, V, retained)
     }
 
     /// (G + λI)⁻¹ applied to a weight gradient G in the EK-FAC approximation:
@@ -201,4 +194,14 @@ extension ModuleFactors {
         sgemm(transB: true, m: o, n: n, k: n, a: tmp, lda: n, b: qa, ldb: n, c: &rotated, ldc: n)
         return rotated
     }
+}
+
+/// Rank-r factors of a [rows, columns] block by the randomized SVD: u [rows, r] with σ folded
+/// in, v [columns, r], and the squared Frobenius norm they keep out of the block's.
+func lowRankFactors(_ block: [Float], rows o: Int, columns n: Int, rank: Int, seed: UInt64) throws
+    -> (u: [Float], v: [Float], retained: (kept: Double, total: Double)) {
+    var (u, sigma, v) = try LinearAlgebra.randomizedSVD(block, rows: o, columns: n, rank: rank, seed: seed)
+    let r = sigma.count
+    for i in 0..<o { for k in 0..<r { u[i * r + k] *= sigma[k] } }
+    return (u, v, (sigma.reduce(0.0) { $0 + Double($1) * Double($1) }, block.reduce(0.0) { $0 + Double($1) * Double($1) }))
 }

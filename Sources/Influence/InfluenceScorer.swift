@@ -93,7 +93,7 @@ public final class InfluenceScorer {
                     // gives the same factors (a reordered or partial one gives other sketches).
                     let seed = UInt64(truncatingIfNeeded: (nll.count - 1) &* 1_000_003 &+ i)
                     let (u, v, retained) = identity
-                        ? try Self.compress(weightGradient(act, f.module), rows: f.module.outputDimension, columns: f.module.inputDimension, rank: r, seed: seed)
+                        ? try lowRankFactors(weightGradient(act, f.module), rows: f.module.outputDimension, columns: f.module.inputDimension, rank: r, seed: seed)
                         : try f.lowRankPrecondition(act, damping: dampings[i], rank: r, seed: seed)
                     compressed[i].append((u, v))
                     kept += retained.kept; total += retained.total
@@ -118,16 +118,6 @@ public final class InfluenceScorer {
             lowRank = nil
             preconditioned = stacks
         }
-    }
-
-    /// Rank-r factors of one query's [rows, columns] block: u [rows, r] (σ folded in), v [columns, r],
-    /// and the squared norm they keep out of the block's.
-    static func compress(_ block: [Float], rows o: Int, columns n: Int, rank: Int, seed: UInt64) throws
-        -> (u: [Float], v: [Float], retained: (kept: Double, total: Double)) {
-        var (u, sigma, v) = try LinearAlgebra.randomizedSVD(block, rows: o, columns: n, rank: rank, seed: seed)
-        let r = sigma.count
-        for i in 0..<o { for k in 0..<r { u[i * r + k] *= sigma[k] } }
-        return (u, v, (sigma.reduce(0.0) { $0 + Double($1) * Double($1) }, block.reduce(0.0) { $0 + Double($1) * Double($1) }))
     }
 
     /// The queries' factors side by side: U [rows, Q·r] with query q in columns q·r ..< (q+1)·r, V likewise.
