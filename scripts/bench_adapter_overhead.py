@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.qwen05b:
         model_dir = bench_runtime.DEFAULT_MODEL_DIR
-        bench_runtime.ensure_checkpoint(model_dir)
+        bench_runtime.ensure_checkpoint(model_dir, advice="move it away; this benchmark builds its random checkpoint there")
         shape = ["--prefill", "256", "--batch", "8", "--prompt", "16", "--new", "32", "--repeats", "2"]
     else:
         model_dir = ROOT / "notebooks-data" / "model"

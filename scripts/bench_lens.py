@@ -3,8 +3,9 @@
 
 This is a benchmark, not a test. It uses the random Qwen2.5-0.5B-shaped
 checkpoint that ``scripts/bench_runtime.py`` builds (24 layers, hidden 896,
-vocab 151936; built into --model-dir when missing) and a prompt of --tokens
-seeded random token ids.
+vocab 151936; built in its directory when missing), or the checkpoint --model-dir
+names (measured as it is, never written to), and a prompt of --tokens seeded
+random token ids.
 
 PyTorch side (a fresh subprocess, all CPU cores): one forward of the base
 model with forward hooks that keep the embedding output and every decoder
@@ -43,7 +44,7 @@ SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS_DIR))
 
 from bench_runtime import (  # noqa: E402
-    DEFAULT_MODEL_DIR, QWEN05B_CONFIG, ensure_checkpoint, last_json_object, load_torch_model, log,
+    DEFAULT_MODEL_DIR, QWEN05B_CONFIG, last_json_object, load_torch_model, log, resolve_model,
 )
 
 REPO_ROOT = SCRIPTS_DIR.parent
@@ -242,7 +243,9 @@ def print_table(torch_res: dict[str, Any], wb_res: dict[str, Any] | None, tokens
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="lens run vs a PyTorch logit lens (Qwen2.5-0.5B shape, random weights)")
-    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help=f"checkpoint directory (default {DEFAULT_MODEL_DIR})")
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help=f"checkpoint directory, measured as it is (default: the random checkpoint in "
+                             f"{DEFAULT_MODEL_DIR}, built there if missing)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per side after one warm-up (default 3)")
     parser.add_argument("--workbench-lens", type=Path, default=DEFAULT_LENS, help=f"lens binary (default {DEFAULT_LENS})")
     parser.add_argument("--tokens", type=int, default=TOKENS, help=f"prompt length (default {TOKENS})")
@@ -258,9 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_torch(args.model_dir, args.tokens, repeats, args.chunk)))
         return 0
 
-    ensure_checkpoint(args.model_dir)
-    torch_res = run_torch(args.model_dir, args.tokens, repeats, args.chunk)
-    wb_res = None if args.torch_only else run_workbench(args.workbench_lens, args.model_dir, args.tokens, repeats, args.h5)
+    model_dir = resolve_model(args.model_dir, advice=f"pass --model-dir {DEFAULT_MODEL_DIR} to measure it as it is")
+    torch_res = run_torch(model_dir, args.tokens, repeats, args.chunk)
+    wb_res = None if args.torch_only else run_workbench(args.workbench_lens, model_dir, args.tokens, repeats, args.h5)
 
     print_table(torch_res, wb_res, args.tokens)
     if wb_res:

@@ -334,9 +334,12 @@ def run_trl(model_dir: Path, problems: Path, method: str, work: Path, threads: i
 
 
 def qwen_with_tokenizer() -> Path:
+    advice = "move it away; this benchmark builds its random checkpoint there"
     src = bench_runtime.DEFAULT_MODEL_DIR
-    bench_runtime.ensure_checkpoint(src)
+    bench_runtime.ensure_checkpoint(src, advice)
     dst = QWEN_TOKENIZED_DIR
+    # Ours once it holds the copied marker: a directory that does not is someone else's.
+    bench_runtime.refuse_foreign_dir(dst, advice)
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "generation_config.json", bench_runtime.MARKER_NAME):
         if (src / name).exists():

@@ -1,25 +1,38 @@
 #!/usr/bin/env python3
-"""Compare the workbench runtime against PyTorch (fp32, CPU) on a
-Qwen2.5-0.5B-shaped checkpoint with random weights.
+"""Compare the workbench runtime against PyTorch (fp32, CPU).
 
-This is a benchmark, not a test. Steps:
+This is a benchmark, not a test. Which checkpoint:
 
-1. Build (or reuse) a random Qwen2 checkpoint with the Qwen2.5-0.5B shape
-   (hidden 896, intermediate 4864, 24 layers, 14 heads / 2 KV heads, vocab
-   151936, tied embeddings, q/k/v biases) stored as float32.
+* ``--model DIR`` measures the Hugging Face checkpoint in DIR exactly as it is:
+  nothing is ever written there.
+* Without it, a random Qwen2 checkpoint with the Qwen2.5-0.5B shape (hidden 896,
+  intermediate 4864, 24 layers, 14 heads / 2 KV heads, vocab 151936, tied
+  embeddings, q/k/v biases, float32) is built in a directory this script owns:
+  ``--random-dir`` (default /tmp/qwen05b-random). It is (re)built only when that
+  directory does not exist, is empty, or carries this script's marker file
+  (written last, after a complete build) with other settings; a non-empty
+  directory without the marker is refused, never overwritten.
+
+Steps:
+
+1. Check (``--model``) or build/reuse (``--random-dir``) the checkpoint.
 2. Measure PyTorch in fresh subprocesses (one per measurement, so the peak RSS
    belongs to that measurement alone), using all CPU cores:
-   * prefill: one forward over 1 x 512 tokens (KV cache built, logits only for
-     the last position), one warm-up, then ``--repeats`` timed runs;
-   * sampling: ``generate`` on 8 rows x 16 prompt tokens, 32 new tokens each,
-     do_sample=True, temperature 1.0, top_k 0 (disabled), top_p 1.0,
-     min_new_tokens 32; tokens/s = 8 * 32 / wall time of the whole generate
-     call (prompt prefill included). One warm-up, then ``--repeats`` runs.
+   * prefill: one forward over 1 x ``--prefill`` tokens (KV cache built, logits
+     only for the last position), one warm-up, then ``--repeats`` timed runs;
+   * sampling: ``generate`` on ``--batch`` rows x ``--prompt`` prompt tokens,
+     ``--new`` new tokens each, do_sample=True, temperature 1.0, top_k 0
+     (disabled), top_p 1.0, min_new_tokens = ``--new``; tokens/s = batch * new /
+     wall time of the whole generate call (prompt prefill included). One
+     warm-up, then ``--repeats`` runs.
    Prefill reports the best timed run (as ``workbench bench`` does), sampling
    the median; the other statistic is printed underneath the table.
-3. Run ``workbench bench --model DIR --prefill 512 --batch 8 --prompt 16
-   --new 32 --repeats N --json`` and read the JSON object it prints.
+3. Run ``workbench bench --model DIR --prefill P --batch B --prompt T --new N
+   --repeats R --json`` and read the JSON object it prints.
 4. Print a table with both sides and the workbench/PyTorch ratios.
+
+torch and transformers are imported only where a measurement or a build needs
+them, so checking arguments and directories works without them.
 """
 
 from __future__ import annotations
@@ -28,16 +41,21 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The directory this script owns for its random checkpoint; the other benchmarks import this name.
 DEFAULT_MODEL_DIR = Path("/tmp/qwen05b-random")
 DEFAULT_WORKBENCH = REPO_ROOT / ".build" / "release" / "workbench"
+# Written into a random checkpoint's directory after a complete build: its presence is what
+# makes a directory this script's to rebuild. Never written anywhere else.
 MARKER_NAME = ".bench-checkpoint.json"
 
 PREFILL_TOKENS = 512
@@ -45,6 +63,21 @@ BATCH = 8
 PROMPT_TOKENS = 16
 NEW_TOKENS = 32
 SEED = 1234
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The token counts of one run; the defaults are the documented benchmark."""
+
+    prefill: int = PREFILL_TOKENS
+    batch: int = BATCH
+    prompt: int = PROMPT_TOKENS
+    new: int = NEW_TOKENS
+
+    def options(self) -> list[str]:
+        """The same shape as command-line options (this script's and `workbench bench`'s)."""
+        return ["--prefill", str(self.prefill), "--batch", str(self.batch),
+                "--prompt", str(self.prompt), "--new", str(self.new)]
 
 # Qwen2.5-0.5B geometry; the values the runtime reads come from config.json.
 QWEN05B_CONFIG: dict[str, Any] = dict(
@@ -71,6 +104,11 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def fail(message: str) -> NoReturn:
+    """Stop with one line on stderr and exit status 1, without a traceback."""
+    raise SystemExit(f"error: {message}")
+
+
 def peak_rss_mib() -> float:
     # ru_maxrss is in KiB on Linux (bytes on macOS).
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -84,6 +122,25 @@ def peak_rss_mib() -> float:
 # --------------------------------------------------------------------------
 
 
+def check_given_checkpoint(model_dir: Path) -> Path:
+    """A checkpoint the user named: it is measured as it is and never written to."""
+    if not model_dir.exists():
+        fail(f"{model_dir}: no such directory")
+    if not model_dir.is_dir():
+        fail(f"{model_dir}: not a directory; a Hugging Face checkpoint directory is needed")
+    if not (model_dir / "config.json").is_file():
+        fail(f"{model_dir}: no config.json there, so not a Hugging Face checkpoint directory")
+    return model_dir
+
+
+def resolve_model(given: Path | None, random_dir: Path = DEFAULT_MODEL_DIR, advice: str | None = None) -> Path:
+    """The checkpoint to measure: `given` as it is, else the random one in `random_dir`."""
+    if given is not None:
+        return check_given_checkpoint(given)
+    ensure_checkpoint(random_dir, advice)
+    return random_dir
+
+
 def checkpoint_ready(model_dir: Path) -> bool:
     marker = model_dir / MARKER_NAME
     if not marker.is_file():
@@ -94,8 +151,25 @@ def checkpoint_ready(model_dir: Path) -> bool:
         return False
 
 
+def is_empty_dir(directory: Path) -> bool:
+    return directory.is_dir() and next(directory.iterdir(), None) is None
+
+
+def refuse_foreign_dir(directory: Path, advice: str | None = None) -> None:
+    """Stop unless `directory` may hold a random checkpoint: it does not exist, is empty, or
+    carries this script's marker (so this script created it)."""
+    if not directory.exists() and not directory.is_symlink():
+        return
+    if directory.is_symlink() or not directory.is_dir():
+        fail(f"{directory} exists and is not a directory this script created; choose another --random-dir")
+    if (directory / MARKER_NAME).is_file() or is_empty_dir(directory):
+        return
+    advice = advice or f"pass --model {directory} to measure it as it is, or choose another --random-dir"
+    fail(f"{directory} exists and was not created by this script; {advice}")
+
+
 def build_checkpoint(model_dir: Path) -> None:
-    """Runs in a child process (see --_build)."""
+    """Runs in a child process (see --_build); `model_dir` is a fresh staging directory."""
     import torch
     import transformers
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -116,21 +190,48 @@ def build_checkpoint(model_dir: Path) -> None:
                 param.normal_(0.0, WEIGHT_STD, generator=gen)
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(model_dir)
+    # Last, so that only a complete checkpoint carries it.
     (model_dir / MARKER_NAME).write_text(json.dumps(MARKER, indent=2, sort_keys=True) + "\n")
 
 
-def ensure_checkpoint(model_dir: Path) -> None:
-    if checkpoint_ready(model_dir):
-        log(f"reusing checkpoint in {model_dir}")
+def ensure_checkpoint(random_dir: Path, advice: str | None = None) -> None:
+    """Make sure `random_dir` holds the current random checkpoint, building it if needed.
+
+    Only a directory this script owns is written (see refuse_foreign_dir); `advice` ends the
+    refusal's line (the default names this script's options). The checkpoint is built in a
+    staging directory beside it and moved into place when complete, so an interrupted build
+    leaves `random_dir` as it was."""
+    random_dir = Path(os.path.abspath(random_dir))  # "." has no name to stage beside; links kept
+    if checkpoint_ready(random_dir):
+        log(f"reusing checkpoint in {random_dir}")
         return
-    marker = model_dir / MARKER_NAME
-    if marker.exists():
-        marker.unlink()
-    log(f"building random Qwen2.5-0.5B-shaped checkpoint in {model_dir} ...")
+    refuse_foreign_dir(random_dir, advice)
+    staging = random_dir.with_name(f".{random_dir.name}.building-{os.getpid()}")
+    random_dir.parent.mkdir(parents=True, exist_ok=True)
+    log(f"building random Qwen2.5-0.5B-shaped checkpoint in {random_dir} ...")
     start = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--_build", str(model_dir)], check=True)
-    size = sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file())
+    build = subprocess.run([sys.executable, __file__, "--_build", str(staging)])
+    if build.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        fail(f"{random_dir}: building the random checkpoint failed (status {build.returncode}; "
+             "its error is above; it needs torch and transformers)")
+    replace_owned_dir(random_dir, staging, advice)
+    size = sum(p.stat().st_size for p in random_dir.iterdir() if p.is_file())
     log(f"  done in {time.perf_counter() - start:.1f} s ({size / 2**30:.2f} GiB)")
+
+
+def replace_owned_dir(random_dir: Path, staging: Path, advice: str | None) -> None:
+    """Move the finished `staging` to `random_dir`, dropping a stale checkpoint of ours there."""
+    try:
+        refuse_foreign_dir(random_dir, advice)  # again: it may have changed during the build
+    except SystemExit:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if is_empty_dir(random_dir):
+        random_dir.rmdir()
+    elif random_dir.exists():
+        shutil.rmtree(random_dir)  # carries our marker: a stale build of this script
+    staging.rename(random_dir)
 
 
 # --------------------------------------------------------------------------
@@ -150,13 +251,13 @@ def load_torch_model(model_dir: Path):
     return model
 
 
-def measure_prefill(model_dir: Path, repeats: int) -> dict[str, Any]:
+def measure_prefill(model_dir: Path, repeats: int, shape: Shape) -> dict[str, Any]:
     import torch
 
     model = load_torch_model(model_dir)
     gen = torch.Generator().manual_seed(SEED + 1)
     vocab = model.config.vocab_size
-    ids = torch.randint(0, vocab, (1, PREFILL_TOKENS), generator=gen)
+    ids = torch.randint(0, vocab, (1, shape.prefill), generator=gen)
     mask = torch.ones_like(ids)
 
     def once() -> float:
@@ -170,29 +271,29 @@ def measure_prefill(model_dir: Path, repeats: int) -> dict[str, Any]:
     times = [once() for _ in range(repeats)]
     return {
         "prefill_times_s": times,
-        "prefill_tokens_per_s": PREFILL_TOKENS / min(times),
-        "prefill_tokens_per_s_median": PREFILL_TOKENS / statistics.median(times),
+        "prefill_tokens_per_s": shape.prefill / min(times),
+        "prefill_tokens_per_s_median": shape.prefill / statistics.median(times),
         "peak_rss_mib": peak_rss_mib(),
         "threads": torch.get_num_threads(),
         "attn_implementation": model.config._attn_implementation,
     }
 
 
-def measure_sampling(model_dir: Path, repeats: int) -> dict[str, Any]:
+def measure_sampling(model_dir: Path, repeats: int, shape: Shape) -> dict[str, Any]:
     import torch
 
     model = load_torch_model(model_dir)
     gen = torch.Generator().manual_seed(SEED + 2)
     vocab = model.config.vocab_size
-    prompt = torch.randint(0, vocab, (BATCH, PROMPT_TOKENS), generator=gen)
+    prompt = torch.randint(0, vocab, (shape.batch, shape.prompt), generator=gen)
     mask = torch.ones_like(prompt)
     kwargs = dict(
         do_sample=True,
         temperature=1.0,
         top_k=0,
         top_p=1.0,
-        max_new_tokens=NEW_TOKENS,
-        min_new_tokens=NEW_TOKENS,
+        max_new_tokens=shape.new,
+        min_new_tokens=shape.new,
         pad_token_id=model.config.eos_token_id,
     )
 
@@ -202,14 +303,14 @@ def measure_sampling(model_dir: Path, repeats: int) -> dict[str, Any]:
         with torch.inference_mode():
             out = model.generate(input_ids=prompt, attention_mask=mask, **kwargs)
         elapsed = time.perf_counter() - start
-        new = out.shape[1] - PROMPT_TOKENS
-        if new != NEW_TOKENS:
-            raise RuntimeError(f"generate produced {new} new tokens, expected {NEW_TOKENS}")
+        new = out.shape[1] - shape.prompt
+        if new != shape.new:
+            raise RuntimeError(f"generate produced {new} new tokens, expected {shape.new}")
         return elapsed
 
     once(SEED)  # warm-up
     times = [once(SEED + 1 + i) for i in range(repeats)]
-    total = BATCH * NEW_TOKENS
+    total = shape.batch * shape.new
     return {
         "sample_times_s": times,
         "sample_tokens_per_s": total / statistics.median(times),
@@ -219,16 +320,17 @@ def measure_sampling(model_dir: Path, repeats: int) -> dict[str, Any]:
     }
 
 
-def run_child(mode: str, model_dir: Path, repeats: int) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--_measure", mode, "--model-dir", str(model_dir), "--repeats", str(repeats)]
+def run_child(mode: str, model_dir: Path, repeats: int, shape: Shape) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--_measure", mode, "--model", str(model_dir), "--repeats", str(repeats),
+           *shape.options()]
     log(f"pytorch: measuring {mode} ...")
     proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure_torch(model_dir: Path, repeats: int) -> dict[str, Any]:
-    prefill = run_child("prefill", model_dir, repeats)
-    sample = run_child("sample", model_dir, repeats)
+def measure_torch(model_dir: Path, repeats: int, shape: Shape) -> dict[str, Any]:
+    prefill = run_child("prefill", model_dir, repeats, shape)
+    sample = run_child("sample", model_dir, repeats, shape)
     return {
         "prefill_tokens_per_s": prefill["prefill_tokens_per_s"],
         "prefill_tokens_per_s_median": prefill["prefill_tokens_per_s_median"],
@@ -249,17 +351,14 @@ def measure_torch(model_dir: Path, repeats: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
-def measure_workbench(binary: Path, model_dir: Path, repeats: int) -> dict[str, Any] | None:
+def measure_workbench(binary: Path, model_dir: Path, repeats: int, shape: Shape) -> dict[str, Any] | None:
     if not binary.is_file() or not os.access(binary, os.X_OK):
         print(f"workbench binary not found at {binary}; reporting PyTorch numbers only.")
         return None
     cmd = [
         str(binary), "bench",
         "--model", str(model_dir),
-        "--prefill", str(PREFILL_TOKENS),
-        "--batch", str(BATCH),
-        "--prompt", str(PROMPT_TOKENS),
-        "--new", str(NEW_TOKENS),
+        *shape.options(),
         "--repeats", str(repeats),
         "--json",
     ]
@@ -302,10 +401,10 @@ def fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def print_table(torch_res: dict[str, Any] | None, wb_res: dict[str, Any] | None) -> None:
+def print_table(torch_res: dict[str, Any] | None, wb_res: dict[str, Any] | None, shape: Shape) -> None:
     rows = [
-        (f"prefill tokens/s (1x{PREFILL_TOKENS})", "prefill_tokens_per_s"),
-        (f"sample tokens/s ({BATCH}x{NEW_TOKENS})", "sample_tokens_per_s"),
+        (f"prefill tokens/s (1×{shape.prefill})", "prefill_tokens_per_s"),
+        (f"sampling tokens/s ({shape.batch}×{shape.new})", "sample_tokens_per_s"),
         ("peak RSS MiB", "peak_rss_mib"),
     ]
     header = ("metric", "PyTorch", "workbench", "ratio")
@@ -344,9 +443,26 @@ def torch_version() -> str:
         return "?"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="workbench vs PyTorch benchmark (Qwen2.5-0.5B shape, random weights)")
-    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help=f"checkpoint directory (default {DEFAULT_MODEL_DIR})")
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="workbench vs PyTorch benchmark (fp32, CPU)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", type=Path, metavar="DIR",
+                       help="Hugging Face checkpoint directory to measure as it is (never written to)")
+    which.add_argument("--model-dir", dest="model_dir_alias", type=Path, metavar="DIR", help="deprecated alias of --model")
+    which.add_argument("--random-dir", type=Path, default=DEFAULT_MODEL_DIR, metavar="DIR",
+                       help=f"without --model: directory this script owns for its random Qwen2.5-0.5B-shaped "
+                            f"checkpoint (default {DEFAULT_MODEL_DIR}); an existing one it did not create is refused")
+    parser.add_argument("--prefill", type=positive_int, default=PREFILL_TOKENS, help=f"prefill tokens (default {PREFILL_TOKENS})")
+    parser.add_argument("--batch", type=positive_int, default=BATCH, help=f"sampling rows (default {BATCH})")
+    parser.add_argument("--prompt", type=positive_int, default=PROMPT_TOKENS, help=f"prompt tokens per row (default {PROMPT_TOKENS})")
+    parser.add_argument("--new", type=positive_int, default=NEW_TOKENS, help=f"new tokens per row (default {NEW_TOKENS})")
     parser.add_argument("--workbench", type=Path, default=DEFAULT_WORKBENCH, help="path to the workbench binary")
     parser.add_argument("--skip-torch", action="store_true", help="do not measure PyTorch")
     parser.add_argument("--skip-swift", action="store_true", help="do not run workbench")
@@ -355,26 +471,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--_build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_measure", choices=["prefill", "sample"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.model_dir_alias is not None:
+        log("note: --model-dir is deprecated and now means --model: the checkpoint is measured as it is, never written")
+        args.model = args.model_dir_alias
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    shape = Shape(prefill=args.prefill, batch=args.batch, prompt=args.prompt, new=args.new)
+    repeats = max(1, args.repeats)
 
     if args._build is not None:
         build_checkpoint(args._build)
         return 0
     if args._measure is not None:
         fn = measure_prefill if args._measure == "prefill" else measure_sampling
-        print(json.dumps(fn(args.model_dir, max(1, args.repeats))))
+        print(json.dumps(fn(args.model, repeats, shape)))
         return 0
 
-    model_dir: Path = args.model_dir
-    ensure_checkpoint(model_dir)
+    model_dir = resolve_model(args.model, args.random_dir)
+    torch_res = None if args.skip_torch else measure_torch(model_dir, repeats, shape)
+    wb_res = None if args.skip_swift else measure_workbench(args.workbench, model_dir, repeats, shape)
 
-    torch_res = None if args.skip_torch else measure_torch(model_dir, max(1, args.repeats))
-    wb_res = None if args.skip_swift else measure_workbench(args.workbench, model_dir, max(1, args.repeats))
-
-    print_table(torch_res, wb_res)
+    print_table(torch_res, wb_res, shape)
     if args.json_out:
-        args.json_out.write_text(
-            json.dumps({"model_dir": str(model_dir), "pytorch": torch_res, "workbench": wb_res}, indent=2) + "\n"
-        )
+        args.json_out.write_text(json.dumps(
+            {"model_dir": str(model_dir), "shape": asdict(shape), "pytorch": torch_res, "workbench": wb_res},
+            indent=2) + "\n")
         print(f"wrote {args.json_out}")
     return 0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Training throughput, workbench vs PyTorch fp32, on the Qwen2.5-0.5B-shaped random
-checkpoint of bench_runtime.py (built there if missing). A benchmark, not a test.
+checkpoint of bench_runtime.py (built in its directory if missing), or on the checkpoint
+--model-dir names, which is measured as it is and never written to. A benchmark, not a test.
 
 One step = forward + backward + AdamW on 4 sequences x 128 random tokens (all
 weights trainable, summed-token mean cross-entropy). Each side: one warm-up step
@@ -51,7 +52,9 @@ def torch_training(model_dir: Path, steps: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model-dir", type=Path, default=bench_runtime.DEFAULT_MODEL_DIR)
+    ap.add_argument("--model-dir", type=Path, default=None,
+                    help=f"checkpoint directory, measured as it is (default: the random checkpoint in "
+                         f"{bench_runtime.DEFAULT_MODEL_DIR}, built there if missing)")
     ap.add_argument("--workbench", type=Path, default=bench_runtime.DEFAULT_WORKBENCH)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
@@ -59,13 +62,13 @@ def main() -> int:
     if args._child:
         print(json.dumps(torch_training(args.model_dir, args.steps)))
         return 0
-    bench_runtime.ensure_checkpoint(args.model_dir)
+    model_dir = bench_runtime.resolve_model(args.model_dir, advice=f"pass --model-dir {bench_runtime.DEFAULT_MODEL_DIR} to measure it as it is")
     print("pytorch: training ...", flush=True)
-    child = subprocess.run([sys.executable, __file__, "--_child", "--model-dir", str(args.model_dir), "--steps", str(args.steps)],
+    child = subprocess.run([sys.executable, __file__, "--_child", "--model-dir", str(model_dir), "--steps", str(args.steps)],
                            check=True, capture_output=True, text=True)
     torch_res = bench_runtime.last_json_object(child.stdout)
     print("workbench: training ...", flush=True)
-    wb = subprocess.run([str(args.workbench), "bench", "--model", str(args.model_dir), "--train", "--train-batch", str(BATCH),
+    wb = subprocess.run([str(args.workbench), "bench", "--model", str(model_dir), "--train", "--train-batch", str(BATCH),
                          "--train-length", str(LENGTH), "--train-steps", str(args.steps), "--json"],
                         check=True, capture_output=True, text=True)
     wb_res = bench_runtime.last_json_object(wb.stdout)

@@ -29,6 +29,8 @@ if [ -n "$summary" ]; then
 fi
 # Every command against every class of bad input (docs/testing.md, "Bad input").
 bash scripts/bad_inputs.sh > "$log" 2>&1 && echo "bad inputs: every cell refused cleanly" || { cat "$log"; status=1; }
+# The runtime benchmark measures a checkpoint it is given as it is, never writing there (stdlib only).
+python3 scripts/check_bench_readonly.py > "$log" 2>&1 && echo "benchmarks: a given checkpoint is left unchanged" || { cat "$log"; status=1; }
 # A short run of the fuzz targets under AddressSanitizer, starting from the seeds and every
 # input the fuzzers ever found (FUZZ_SECONDS each, 5 by default; 0 skips).
 if [ "${FUZZ_SECONDS:-5}" -gt 0 ]; then
