@@ -75,28 +75,50 @@ static float dot_avx512(int k, const float *a, const float *b) {
     return _mm512_reduce_add_ps(acc);
 }
 
-__attribute__((target("avx512f")))
-static void skinny_avx512(int m, int k, int j_begin, int j_end, const float *x, const float *w,
-                          float *y, int ldy, int accumulate) {
-    const int m4 = m & ~3;
-    int j = j_begin;
-    for (; j + 4 <= j_end; j += 4) {
-        const float *wj = w + (size_t)j * k;
-        for (int i = 0; i < m4; i += 4)
-            tile_4x4(k, x + (size_t)i * k, wj, y + (size_t)i * ldy + j, ldy, accumulate);
-        for (int i = m4; i < m; i++)
-            for (int q = 0; q < 4; q++) {
-                float v = dot_avx512(k, x + (size_t)i * k, wj + (size_t)q * k);
-                float *d = y + (size_t)i * ldy + j + q;
-                *d = accumulate ? *d + v : v;
+/* The blocking both vector kernels share. Rows come in blocks small enough to
+   stay in L2 while 4 (or 3) weight rows at a time pass over them from L1, and
+   the weight columns in panels that stay in L2 across the row blocks, so each
+   weight is read from memory once however many rows there are, and nothing is
+   packed (a general GEMM copies the whole weight first, which costs more than
+   the product itself below a few dozen rows). */
+typedef void (*wb_tile_fn)(int k, const float *x, const float *w, float *y, int ldy, int accumulate);
+typedef float (*wb_dot_fn)(int k, const float *a, const float *b);
+
+static inline int wb_round_down(int value, int multiple, int at_least) {
+    int r = value / multiple * multiple;
+    return r < at_least ? at_least : r;
+}
+
+static void skinny_blocked(int m, int k, int j_begin, int j_end, const float *x, const float *w,
+                           float *y, int ldy, int accumulate, int tile_w, wb_tile_fn tile, wb_dot_fn dot) {
+    const size_t row_bytes = (size_t)k * sizeof(float);
+    const int row_block = wb_round_down((int)((96u << 10) / row_bytes), 4, 4);
+    const int panel = wb_round_down((int)((128u << 10) / row_bytes), tile_w, tile_w);
+    for (int jp = j_begin; jp < j_end; jp += panel) {
+        const int jp_end = jp + panel < j_end ? jp + panel : j_end;
+        for (int ib = 0; ib < m; ib += row_block) {
+            const int ib_end = ib + row_block < m ? ib + row_block : m;
+            const int ib4 = ib + (ib_end - ib) / 4 * 4;
+            int j = jp;
+            for (; j + tile_w <= jp_end; j += tile_w) {
+                const float *wj = w + (size_t)j * k;
+                for (int i = ib; i < ib4; i += 4)
+                    tile(k, x + (size_t)i * k, wj, y + (size_t)i * ldy + j, ldy, accumulate);
+                for (int i = ib4; i < ib_end; i++)
+                    for (int q = 0; q < tile_w; q++) {
+                        float v = dot(k, x + (size_t)i * k, wj + (size_t)q * k);
+                        float *d = y + (size_t)i * ldy + j + q;
+                        *d = accumulate ? *d + v : v;
+                    }
             }
-    }
-    for (; j < j_end; j++)
-        for (int i = 0; i < m; i++) {
-            float v = dot_avx512(k, x + (size_t)i * k, w + (size_t)j * k);
-            float *d = y + (size_t)i * ldy + j;
-            *d = accumulate ? *d + v : v;
+            for (; j < jp_end; j++)
+                for (int i = ib; i < ib_end; i++) {
+                    float v = dot(k, x + (size_t)i * k, w + (size_t)j * k);
+                    float *d = y + (size_t)i * ldy + j;
+                    *d = accumulate ? *d + v : v;
+                }
         }
+    }
 }
 
 __attribute__((target("avx2,fma")))
@@ -107,43 +129,87 @@ static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* Lanes below `count` set: the mask of a tail load of `count` < 8 floats. */
 __attribute__((target("avx2,fma")))
-static void skinny_avx2(int m, int k, int j_begin, int j_end, const float *x, const float *w,
-                        float *y, int ldy, int accumulate) {
+static inline __m256i tail_mask256(int count) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* AVX2 register block of 4 input rows x 3 weight rows: 12 accumulators, 3
+   weight and 1 input register fill the 16 ymm registers; 7 loads feed 12 FMAs. */
+#define WB_STORE(r, v) do { float v_ = (v); float *d_ = (r); *d_ = accumulate ? *d_ + v_ : v_; } while (0)
+
+__attribute__((target("avx2,fma")))
+static void tile_4x3_avx2(int k, const float *x, const float *w0, float *y, int ldy, int accumulate) {
     const int kv = k & ~7;
-    for (int j = j_begin; j < j_end; j += 2) {
-        const int two = (j + 1 < j_end);
-        const float *w0 = w + (size_t)j * k, *w1 = two ? w0 + k : w0;
-        for (int i = 0; i < m; i++) {
-            const float *xi = x + (size_t)i * k;
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-            for (int p = 0; p < kv; p += 8) {
-                __m256 xv = _mm256_loadu_ps(xi + p);
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + p), xv, a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + p), xv, a1);
-            }
-            float r0 = hsum256(a0), r1 = hsum256(a1);
-            for (int p = kv; p < k; p++) { r0 += w0[p] * xi[p]; r1 += w1[p] * xi[p]; }
-            float *yi = y + (size_t)i * ldy + j;
-            yi[0] = accumulate ? yi[0] + r0 : r0;
-            if (two) yi[1] = accumulate ? yi[1] + r1 : r1;
+    const __m256i tail = tail_mask256(k - kv);
+    const float *w1 = w0 + k, *w2 = w1 + k;
+    const float *x0 = x, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+#define WB_STEP(LOAD) do { \
+        __m256 b0 = LOAD(w0 + p), b1 = LOAD(w1 + p), b2 = LOAD(w2 + p), a; \
+        a = LOAD(x0 + p); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01); c02 = _mm256_fmadd_ps(a, b2, c02); \
+        a = LOAD(x1 + p); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11); c12 = _mm256_fmadd_ps(a, b2, c12); \
+        a = LOAD(x2 + p); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21); c22 = _mm256_fmadd_ps(a, b2, c22); \
+        a = LOAD(x3 + p); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31); c32 = _mm256_fmadd_ps(a, b2, c32); \
+    } while (0)
+#define WB_FULL_LOAD(ptr) _mm256_loadu_ps(ptr)
+#define WB_TAIL_LOAD(ptr) _mm256_maskload_ps(ptr, tail)
+    const float *ahead = w0 + 3 * (size_t)k;   /* the next tile's weight rows (see tile_4x4) */
+    int p = 0;
+    for (; p < kv; p += 8) {
+        if ((p & 15) == 0) {
+            _mm_prefetch((const char *)(ahead + p), _MM_HINT_T1);
+            _mm_prefetch((const char *)(ahead + k + p), _MM_HINT_T1);
+            _mm_prefetch((const char *)(ahead + 2 * k + p), _MM_HINT_T1);
         }
+        WB_STEP(WB_FULL_LOAD);
     }
+    if (kv < k) WB_STEP(WB_TAIL_LOAD);
+#undef WB_STEP
+#undef WB_FULL_LOAD
+#undef WB_TAIL_LOAD
+    float *y0 = y, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
+    WB_STORE(y0, hsum256(c00)); WB_STORE(y0 + 1, hsum256(c01)); WB_STORE(y0 + 2, hsum256(c02));
+    WB_STORE(y1, hsum256(c10)); WB_STORE(y1 + 1, hsum256(c11)); WB_STORE(y1 + 2, hsum256(c12));
+    WB_STORE(y2, hsum256(c20)); WB_STORE(y2 + 1, hsum256(c21)); WB_STORE(y2 + 2, hsum256(c22));
+    WB_STORE(y3, hsum256(c30)); WB_STORE(y3 + 1, hsum256(c31)); WB_STORE(y3 + 2, hsum256(c32));
+}
+#undef WB_STORE
+
+__attribute__((target("avx2,fma")))
+static float dot_avx2(int k, const float *a, const float *b) {
+    const int kv = k & ~7;
+    __m256 acc = _mm256_setzero_ps();
+    for (int p = 0; p < kv; p += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b + p), acc);
+    if (kv < k) {
+        const __m256i tail = tail_mask256(k - kv);
+        acc = _mm256_fmadd_ps(_mm256_maskload_ps(a + kv, tail), _mm256_maskload_ps(b + kv, tail), acc);
+    }
+    return hsum256(acc);
 }
 #endif
 
-int wb_skinny_gemm_nt(int m, int k, int j_begin, int j_end,
-                      const float *x, const float *w, float *y, int ldy, int accumulate) {
+int wb_skinny_gemm_nt_isa(int isa, int m, int k, int j_begin, int j_end,
+                          const float *x, const float *w, float *y, int ldy, int accumulate) {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f")) {
-        skinny_avx512(m, k, j_begin, j_end, x, w, y, ldy, accumulate);
+    if (isa == WB_SKINNY_AVX512 && __builtin_cpu_supports("avx512f")) {
+        skinny_blocked(m, k, j_begin, j_end, x, w, y, ldy, accumulate, 4, tile_4x4, dot_avx512);
         return 1;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        skinny_avx2(m, k, j_begin, j_end, x, w, y, ldy, accumulate);
+    if (isa == WB_SKINNY_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        skinny_blocked(m, k, j_begin, j_end, x, w, y, ldy, accumulate, 3, tile_4x3_avx2, dot_avx2);
         return 1;
     }
 #endif
-    (void)m; (void)k; (void)j_begin; (void)j_end; (void)x; (void)w; (void)y; (void)ldy; (void)accumulate;
+    (void)isa; (void)m; (void)k; (void)j_begin; (void)j_end; (void)x; (void)w; (void)y; (void)ldy; (void)accumulate;
     return 0;
+}
+
+int wb_skinny_gemm_nt(int m, int k, int j_begin, int j_end,
+                      const float *x, const float *w, float *y, int ldy, int accumulate) {
+    return wb_skinny_gemm_nt_isa(WB_SKINNY_AVX512, m, k, j_begin, j_end, x, w, y, ldy, accumulate)
+        || wb_skinny_gemm_nt_isa(WB_SKINNY_AVX2, m, k, j_begin, j_end, x, w, y, ldy, accumulate);
 }

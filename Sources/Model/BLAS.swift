@@ -53,28 +53,43 @@ package func sgemmParallel(transA: Bool = false, transB: Bool = false, m: Int, n
     }
 }
 
-/// x · Wᵀ for a handful of rows. OpenBLAS packs W before multiplying, which for
-/// a few rows costs more than the product: decoding 8 sequences reads each
-/// weight matrix about twice. This kernel (Sources/CKernels) streams W once,
-/// split by output columns across the cores.
+/// x · Wᵀ for up to `maxRows` rows. OpenBLAS packs W before multiplying, which
+/// for a few dozen rows costs more than the product (decoding 32 sequences of
+/// SmolLM2 spent 31% of its time in that packing). This kernel (Sources/CKernels)
+/// streams W once without packing, split by output columns across the cores.
 package enum SkinnyGemm {
-    package static let maxRows = 16
+    /// The instruction set of the kernel, named only by tests and benchmarks.
+    package enum Kernel: Int32, CaseIterable, Sendable { case avx2 = 1, avx512 = 2 }
+
+    /// Up to this many rows the kernel beats OpenBLAS's sgemm on the real models'
+    /// shapes (`workbench bench --products` measures both; docs/benchmarks.md).
+    package static let maxRows = 128
+
     /// Whether this CPU has a vector kernel (AVX-512 or AVX2 + FMA).
-    package static let isAvailable: Bool = {
+    package static let isAvailable: Bool = isAvailable(nil)
+
+    package static func isAvailable(_ kernel: Kernel?) -> Bool {
         var y: Float = 0, v: Float = 0
-        return wb_skinny_gemm_nt(0, 1, 0, 0, &v, &v, &y, 1, 0) == 1
-    }()
+        return call(kernel, 0, 1, 0, 0, &v, &v, &y, 1, 0) == 1
+    }
 
     /// Returns false (and does nothing) when the shape or the CPU does not suit.
     package static func run(_ x: UnsafePointer<Float>, rows: Int, weight w: UnsafePointer<Float>,
                            inFeatures: Int, outFeatures: Int, into y: UnsafeMutablePointer<Float>,
-                           accumulate: Bool) -> Bool {
-        guard isAvailable, rows >= 1, rows <= maxRows, inFeatures * outFeatures >= 16_384 else { return false }
+                           accumulate: Bool, kernel: Kernel? = nil, rowLimit: Int = maxRows) -> Bool {
+        guard isAvailable(kernel), rows >= 1, rows <= rowLimit, inFeatures * outFeatures >= 16_384 else { return false }
         Parallel.forEachChunk(outFeatures, costPerItem: inFeatures * rows) { range in
-            _ = wb_skinny_gemm_nt(Int32(rows), Int32(inFeatures), Int32(range.lowerBound), Int32(range.upperBound),
-                                  x, w, y, Int32(outFeatures), accumulate ? 1 : 0)
+            _ = call(kernel, Int32(rows), Int32(inFeatures), Int32(range.lowerBound), Int32(range.upperBound),
+                     x, w, y, Int32(outFeatures), accumulate ? 1 : 0)
         }
         return true
+    }
+
+    private static func call(_ kernel: Kernel?, _ m: Int32, _ k: Int32, _ j0: Int32, _ j1: Int32,
+                             _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                             _ ldy: Int32, _ accumulate: Int32) -> Int32 {
+        guard let kernel else { return wb_skinny_gemm_nt(m, k, j0, j1, x, w, y, ldy, accumulate) }
+        return wb_skinny_gemm_nt_isa(kernel.rawValue, m, k, j0, j1, x, w, y, ldy, accumulate)
     }
 }
 

@@ -40,6 +40,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure training instead: forward + backward + AdamW on --train-batch × --train-length tokens.")
     var train = false
 
+    @Flag(help: "Measure the model's linear products instead, at 8 to 256 rows, through the few-row kernel and through sgemm (GFLOP/s).")
+    var products = false
+
     @Option(help: "Training sequences per step.") var trainBatch: Int = 4
     @Option(help: "Training tokens per sequence.") var trainLength: Int = 128
     @Option(help: "Timed training steps (after one warm-up step).") var trainSteps: Int = 3
@@ -48,6 +51,10 @@ struct Bench: ParsableCommand {
         if train {
             guard adapter == nil else { throw WorkbenchError("--adapter measures inference; --train measures full training") }
             return try runTraining()
+        }
+        if products {
+            guard adapter == nil else { throw WorkbenchError("--adapter measures inference; --products measures the bare products") }
+            return try runProducts()
         }
         let loaded = try openModel(model).model
         let applied = try adapter.map { try AppliedAdapter.load($0, model: loaded) }

@@ -35,27 +35,36 @@ final class BLASRuntimeTests: XCTestCase {
 }
 
 final class SkinnyGemmTests: XCTestCase {
-    /// The few-row kernel against sgemm on awkward shapes: every row count it takes,
-    /// k not a multiple of 16, n not a multiple of 4, with and without accumulation.
+    /// Each few-row kernel this CPU has against sgemm on awkward shapes: row counts below
+    /// and above a register block, k not a multiple of the vector width, n not a multiple
+    /// of the tile, rows and columns past one cache block, with and without accumulation.
     func testMatchesSgemm() throws {
         try XCTSkipUnless(SkinnyGemm.isAvailable, "no AVX2/AVX-512 on this CPU")
         var rng = SeededGenerator(seed: 11)
-        for (m, k, n) in [(1, 33, 517), (3, 64, 300), (4, 896, 129), (5, 100, 1000), (8, 257, 258), (16, 1031, 67)] {
+        let shapes = [(1, 33, 517), (3, 64, 300), (4, 896, 129), (5, 100, 1000), (8, 257, 258), (16, 1031, 67),
+                      (32, 576, 190), (47, 1536, 101), (64, 7, 4099)]
+        let kernels = SkinnyGemm.Kernel.allCases.filter { SkinnyGemm.isAvailable($0) }
+        for (m, k, n) in shapes {
             let x = (0..<(m * k)).map { _ in rng.nextUnitFloat() - 0.5 }
             let w = (0..<(n * k)).map { _ in rng.nextUnitFloat() - 0.5 }
             let start = (0..<(m * n)).map { _ in rng.nextUnitFloat() }
             for accumulate in [false, true] {
-                var expected = start, got = start
+                var expected = start
                 sgemm(transB: true, m: m, n: n, k: k, a: x, lda: k, b: w, ldb: k, beta: accumulate ? 1 : 0, c: &expected, ldc: n)
-                let ran = SkinnyGemm.run(x, rows: m, weight: w, inFeatures: k, outFeatures: n, into: &got, accumulate: accumulate)
-                XCTAssertTrue(ran, "shape \(m)×\(k)×\(n) should use the kernel")
-                let diff = zip(expected, got).map { abs($0 - $1) }.max()!
-                XCTAssertLessThan(diff, 1e-4, "m=\(m) k=\(k) n=\(n) accumulate=\(accumulate)")
+                for kernel in [nil] + kernels.map(Optional.some) {
+                    var got = start
+                    let ran = SkinnyGemm.run(x, rows: m, weight: w, inFeatures: k, outFeatures: n, into: &got,
+                                             accumulate: accumulate, kernel: kernel)
+                    XCTAssertTrue(ran, "shape \(m)×\(k)×\(n) should use the kernel")
+                    let diff = zip(expected, got).map { abs($0 - $1) }.max()!
+                    XCTAssertLessThan(diff, 1e-4, "m=\(m) k=\(k) n=\(n) accumulate=\(accumulate) kernel=\(String(describing: kernel))")
+                }
             }
         }
         var y: [Float] = [0]
-        XCTAssertFalse(SkinnyGemm.run([1], rows: 17, weight: [1], inFeatures: 1, outFeatures: 1, into: &y, accumulate: false),
-                       "more than 16 rows go to BLAS")
+        let tooMany = SkinnyGemm.maxRows + 1
+        XCTAssertFalse(SkinnyGemm.run([1], rows: tooMany, weight: [1], inFeatures: 1, outFeatures: 1, into: &y, accumulate: false),
+                       "more than maxRows rows go to BLAS")
     }
 }
 
