@@ -152,17 +152,21 @@ public enum TokenDistribution {
                               rng: inout SeededGenerator) -> Int {
         if o.temperature == 0 { return argmax(logits) }
         let V = logits.count
-        // Softmax of logits / T.
+        // Softmax of logits / T: e_i = exp(x_i / T − max / T) by the vectorised exp, drawn
+        // from unnormalised when nothing is truncated (the draw scales u by Σ e instead).
         let invT = 1 / o.temperature
         var maxV = -Float.infinity
         for v in logits { maxV = max(maxV, v) }
-        var probs = [Float](repeating: 0, count: V)
-        var total: Float = 0
-        for i in 0..<V { let e = exp((logits[i] - maxV) * invT); probs[i] = e; total += e }
-        for i in 0..<V { probs[i] /= total }
+        var probs = [Float](unsafeUninitializedCapacity: V) { buffer, count in
+            for i in 0..<V { buffer[i] = logits[i] * invT }
+            count = V
+        }
+        let total = probs.withUnsafeMutableBufferPointer { wb_exp_shifted_sum($0.baseAddress!, V, maxV * invT) }
 
         let restrict = (o.topK > 0 && o.topK < V) || o.topP < 1
-        if !restrict { return draw(from: probs, indices: nil, mass: 1, rng: &rng) }
+        if !restrict { return draw(from: probs, indices: nil, mass: total, rng: &rng) }
+        let inverseTotal = 1 / total
+        for i in 0..<V { probs[i] *= inverseTotal }
 
         // Candidates in descending probability; a partial pass usually suffices.
         let keepK = o.topK > 0 ? min(o.topK, V) : V

@@ -4,9 +4,22 @@ import Model
 import XCTest
 
 /// The vectorised exp behind softmax and SwiGLU against libm, over the whole range
-/// the forward pass feeds it (including underflow to exactly 0).
+/// the forward pass feeds it (including underflow to exactly 0). Each test runs once per
+/// instruction set the kernels can use (AVX-512, AVX2, scalar), as far as the CPU has them.
 final class VectorMathTests: XCTestCase {
-    func testShiftedExpSumMatchesLibm() {
+    private func forEachInstructionSet(_ body: () -> Void) {
+        for isa in [WB_ISA_AVX512, WB_ISA_AVX2, WB_ISA_SCALAR] {
+            let previous = wb_vector_math_limit_isa(Int32(isa))
+            body()
+            _ = wb_vector_math_limit_isa(previous)
+        }
+    }
+
+    func testShiftedExpSumMatchesLibm() { forEachInstructionSet(checkShiftedExpSum) }
+    func testSwiGLUMatchesDefinition() { forEachInstructionSet(checkSwiGLU) }
+    func testSwiGLUBackwardAndSumOfSquares() { forEachInstructionSet(checkSwiGLUBackwardAndSumOfSquares) }
+
+    private func checkShiftedExpSum() {
         var x: [Float] = stride(from: -100, through: 20, by: 0.37).map { Float($0) } + [-.infinity, 0, 1e-8]
         let shift: Float = 3.5
         let expected = x.map { exp($0 - shift) }
@@ -18,7 +31,7 @@ final class VectorMathTests: XCTestCase {
         XCTAssertEqual(x[x.count - 3], 0, "exp(-inf) is exactly 0 (padding)")
     }
 
-    func testSwiGLUMatchesDefinition() {
+    private func checkSwiGLU() {
         let g: [Float] = stride(from: -30, through: 30, by: 0.13).map { Float($0) }
         let up = g.indices.map { Float(sin(Double($0))) }
         var gate = g
@@ -31,7 +44,7 @@ final class VectorMathTests: XCTestCase {
         }
     }
 
-    func testSwiGLUBackwardAndSumOfSquares() {
+    private func checkSwiGLUBackwardAndSumOfSquares() {
         let n = 53
         let g = (0..<n).map { Float($0) * 0.37 - 9 }, u = (0..<n).map { Float(cos(Double($0))) }
         let da = (0..<n).map { Float(sin(Double($0) * 0.7)) }

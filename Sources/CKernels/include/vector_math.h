@@ -19,4 +19,10 @@ void wb_silu_mul_backward(const float *gate, const float *up, const float *d_act
 /* Sum of squares, accumulated in double. */
 double wb_sum_squares(const float *x, size_t n);
 
+/* The functions above use AVX-512 where the CPU has it, else AVX2 + FMA, else
+   scalar code. Tests lower the limit to check each path on one CPU; returns the
+   previous limit. */
+enum { WB_ISA_SCALAR = 0, WB_ISA_AVX2 = 1, WB_ISA_AVX512 = 2 };
+int wb_vector_math_limit_isa(int isa);
+
 #endif
