@@ -11,15 +11,30 @@ public struct RolloutBatch: Sendable {
     public var advantages: [Double]
     /// Per sequence, per completion token; nil: the current policy's own (ratio 1).
     public var oldLogProbabilities: [[Double]]?
+    /// The completion lengths of every sequence of the step, which the loss normalisers count
+    /// (`PolicyObjective.tokenWeight`); more than `completionLengths` once sequences that carry
+    /// no gradient are left out (`keeping`).
+    public private(set) var stepCompletionLengths: [Int]
 
     public init(prompts: [[Int]], completions: [[Int]], advantages: [Double], oldLogProbabilities: [[Double]]? = nil) {
         precondition(prompts.count == completions.count && completions.count == advantages.count, "one prompt, completion and advantage per sequence")
         self.prompts = prompts; self.completions = completions; self.advantages = advantages
         self.oldLogProbabilities = oldLogProbabilities
+        stepCompletionLengths = completions.map(\.count)
     }
 
     public var count: Int { prompts.count }
     public var completionLengths: [Int] { completions.map(\.count) }
+
+    /// The listed sequences only, normalised as the whole step still (for sequences left out
+    /// because their terms are zero whatever the parameters: `RLTrainer`).
+    public func keeping(_ indices: [Int]) -> RolloutBatch {
+        var kept = RolloutBatch(prompts: indices.map { prompts[$0] }, completions: indices.map { completions[$0] },
+                                advantages: indices.map { advantages[$0] },
+                                oldLogProbabilities: oldLogProbabilities.map { old in indices.map { old[$0] } })
+        kept.stepCompletionLengths = stepCompletionLengths
+        return kept
+    }
 }
 
 /// What one pass measured, over the completion tokens of the batch.
@@ -76,7 +91,8 @@ public enum PolicyGradient {
             }
             let record = ForwardRecord()
             let logits = try model.forward(tokenBatch, hooks: hooks, logits: .rows(logitRows), record: record).logits!
-            let weights = members.map { objective.tokenWeight(sequence: $0, lengths: lengths, microBatch: members,
+            let weights = members.map { objective.tokenWeight(sequence: $0, lengths: lengths, stepLengths: batch.stepCompletionLengths,
+                                                              microBatch: members,
                                                               microBatches: microBatches, maxCompletionLength: maxCompletionLength) }
             func term(_ row: Int, _ lp: Double) -> (value: Double, derivative: Double, clipped: Bool) {
                 let (b, j) = tokenOf[row]

@@ -99,18 +99,27 @@ public struct PolicyObjective: Sendable, Codable, Equatable {
     }
 
     /// The weight w_{i,t} of each of sequence i's completion tokens in the loss
-    /// L = Σ_i Σ_t w_i ℓ_{i,t}: `lengths` are the step's completion lengths, `microBatch` the
-    /// indices trained together and `microBatches` how many there are (for `bnpo`),
-    /// `maxCompletionLength` the generation limit.
-    public func tokenWeight(sequence i: Int, lengths: [Int], microBatch: [Int], microBatches: Int = 1,
-                            maxCompletionLength: Int) -> Double {
+    /// L = Σ_i Σ_t w_i ℓ_{i,t}: `lengths` are the completion lengths of the sequences trained,
+    /// `stepLengths` those of every sequence of the step (the normalisers count them all;
+    /// nil: the same), `microBatch` the indices trained together and `microBatches` how many
+    /// there are (for `bnpo`), `maxCompletionLength` the generation limit.
+    public func tokenWeight(sequence i: Int, lengths: [Int], stepLengths: [Int]? = nil, microBatch: [Int],
+                            microBatches: Int = 1, maxCompletionLength: Int) -> Double {
+        let step = stepLengths ?? lengths
         switch reduction {
-        case .grpo: return 1 / (Double(max(lengths[i], 1)) * Double(lengths.count))
+        case .grpo: return 1 / (Double(max(lengths[i], 1)) * Double(step.count))
         case .bnpo: return 1 / (Double(max(1, microBatch.reduce(0) { $0 + lengths[$1] })) * Double(max(1, microBatches)))
-        case .drGrpo: return 1 / (Double(lengths.count) * Double(max(maxCompletionLength, 1)))
-        case .dapo: return 1 / Double(max(1, lengths.reduce(0, +)))
+        case .drGrpo: return 1 / (Double(step.count) * Double(max(maxCompletionLength, 1)))
+        case .dapo: return 1 / Double(max(1, step.reduce(0, +)))
         }
     }
+
+    /// Whether a sequence with a zero advantage adds nothing to the loss or its gradient, for any
+    /// parameters and in every iteration: with β = 0 its terms are −min(ρ·0, clip(ρ)·0) = 0. Such
+    /// sequences can be left out of the training pass, their tokens still counted by the
+    /// normalisers (`RolloutBatch.keeping`). Not with the KL term (it has a gradient at every
+    /// token), nor with bnpo (its normaliser depends on which sequences share a micro-batch).
+    public var zeroAdvantageCarriesNoGradient: Bool { klCoefficient == 0 && reduction != .bnpo }
 
     /// One completion token's term and its derivative in log π:
     /// ℓ = −min(ρA, clip(ρ, 1 − low, 1 + high) A) + β k3, with ρ = π / π_old. Returns the term,

@@ -169,13 +169,19 @@ public final class RLTrainer: StepTrainer {
         metrics.rolloutTokensPerSecond = lengths.reduce(0, +) / max(rolloutSeconds, 1e-9)
 
         let trainingStart = clock.now
-        if rollouts.isEmpty {
+        var batch = RolloutBatch(prompts: rollouts.map(\.prompt), completions: rollouts.map(\.completion),
+                                 advantages: objective.advantages(rewards: rollouts.map(\.reward), groupSize: G))
+        // Sequences whose advantage is 0 (every group with equal rewards) add exactly nothing when
+        // β = 0: they are not computed, and the update is the one over all sequences up to float
+        // rounding (`PolicyObjective.zeroAdvantageCarriesNoGradient`).
+        if objective.zeroAdvantageCarriesNoGradient {
+            batch = batch.keeping(batch.advantages.indices.filter { batch.advantages[$0] != 0 })
+        }
+        if batch.count == 0 {
             // Every group was flat: no signal. The step still takes its `iterations` updates with a
             // zero gradient (AdamW's momentum moves on, as in TRL), so the schedule stays in step.
             for _ in 0..<settings.iterations { metrics.learningRate = Double(try loop.step { _ in 0 }.learningRate) }
         } else {
-            var batch = RolloutBatch(prompts: rollouts.map(\.prompt), completions: rollouts.map(\.completion),
-                                     advantages: objective.advantages(rewards: rollouts.map(\.reward), groupSize: G))
             for iteration in 0..<settings.iterations {
                 var report: PolicyGradientReport!
                 let r = try loop.step { _ in
@@ -195,11 +201,11 @@ public final class RLTrainer: StepTrainer {
                 }
                 metrics.clippedFraction = max(metrics.clippedFraction, report.clippedFraction)
             }
-            let tokens = rollouts.reduce(0) { $0 + $1.prompt.count + $1.completion.count } * settings.iterations
+            let tokens = (batch.prompts.reduce(0) { $0 + $1.count } + batch.completionLengths.reduce(0, +)) * settings.iterations
             metrics.trainingSeconds = (clock.now - trainingStart).seconds
             metrics.trainingTokensPerSecond = Double(tokens) / max(metrics.trainingSeconds, 1e-9)
         }
-        if rollouts.isEmpty { metrics.trainingSeconds = (clock.now - trainingStart).seconds }
+        if batch.count == 0 { metrics.trainingSeconds = (clock.now - trainingStart).seconds }
         history.append(metrics)
         return metrics
     }

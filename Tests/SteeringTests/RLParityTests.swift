@@ -111,6 +111,40 @@ final class RLParityTests: XCTestCase {
         }
     }
 
+    /// With β = 0 the sequences of a group whose rewards are all equal (advantage 0) can be left
+    /// out of the training pass: the loss and the gradient over the others, normalised by the
+    /// whole step, are those over every sequence, also with ratios ≠ 1 (a later iteration).
+    func testLeavingOutZeroAdvantagesKeepsTheUpdate() throws {
+        let s = try setup()
+        var rewards = s.rewards
+        for i in 0..<3 { rewards[i] = 1 }   // the first group of 3 has no spread
+        for reduction in [LossReduction.dapo, .grpo, .drGrpo] {
+            for advantage in AdvantageEstimator.allCases {
+                let objective = PolicyObjective(advantage: advantage, scaling: .group, reduction: reduction, clipLow: 0.2, clipHigh: 0.28)
+                XCTAssertTrue(objective.zeroAdvantageCarriesNoGradient)
+                let full = RolloutBatch(prompts: s.prompts, completions: s.completions,
+                                        advantages: objective.advantages(rewards: rewards, groupSize: 3), oldLogProbabilities: s.old)
+                let kept = full.advantages.indices.filter { full.advantages[$0] != 0 }
+                XCTAssertEqual(kept, [3, 4, 5])
+                var results: [(Double, [Float])] = []
+                for batch in [full, full.keeping(kept)] {
+                    let vectors = SteeringVectors(vectors: s.vectors)
+                    let report = try PolicyGradient.accumulate(model: s.model, trainable: vectors, referenceModel: nil, batch: batch,
+                                                               objective: objective, microBatchSize: 2, maxCompletionLength: 8)
+                    results.append((report.loss, vectors.parameters.flatMap(\.gradient.values)))
+                }
+                let name = "\(advantage.rawValue).\(reduction.rawValue)"
+                XCTAssertEqual(results[1].0, results[0].0, accuracy: 1e-4 * max(abs(results[0].0), 1e-3), name)   // float32 rows packed differently
+                let scale = results[0].1.map(abs).max()!
+                XCTAssertGreaterThan(scale, 0, name)
+                XCTAssertLessThan(zip(results[1].1, results[0].1).map { abs($0 - $1) }.max()!, 1e-5 * scale, name)
+            }
+        }
+        XCTAssertFalse(PolicyObjective(advantage: .rloo, scaling: .none, reduction: .dapo, klCoefficient: 0.05).zeroAdvantageCarriesNoGradient,
+                       "the KL term has a gradient at every token")
+        XCTAssertFalse(PolicyObjective.preset("bnpo")!.zeroAdvantageCarriesNoGradient, "bnpo normalises by micro-batch")
+    }
+
     /// The log-probabilities the sampling pass records (cached decoding, few-row kernels) are
     /// those the training pass computes for the same tokens.
     func testSamplingLogProbabilitiesMatchTraining() throws {
