@@ -74,6 +74,10 @@ DEFAULT_PROBLEMS = REPO_ROOT / "notebooks-data" / "rl" / "train.jsonl"
 QWEN_TOKENIZED_DIR = Path("/tmp/qwen05b-random-tok")
 
 PROMPTS, GROUP, MAX_NEW = 16, 8, 48
+TEMPLATE = "raw"  # --template: raw prompt text, or chatml with SYSTEM_LINE on both sides
+# steer's default system line for the chat templates (the published steering code's).
+SYSTEM_LINE = "Please reason step by step, and put your final answer within \\boxed{}."
+SMOLLM2_DIR = REPO_ROOT / "models" / "smollm2-135m-instruct"
 STEPS = 2  # --steps; the first is a warm-up
 LR = {"full": 1e-6, "vectors": 1e-3, "lora": 1e-4}
 LORA_RANK, LORA_ALPHA = 1, 2
@@ -105,9 +109,11 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-def answer_reward(completions: list[str], answer: list[str], **_: Any) -> list[float]:
+def answer_reward(completions: list[Any], answer: list[str], **_: Any) -> list[float]:
     out = []
-    for text, ans in zip(completions, answer):
+    for completion, ans in zip(completions, answer):
+        # Conversational prompts give completions as [{"role": "assistant", "content": ...}].
+        text = completion[0]["content"] if isinstance(completion, list) else completion
         got = last_boxed(text)
         try:
             ok = got is not None and int(got.strip().replace(",", "")) == int(str(ans).strip().replace(",", ""))
@@ -115,6 +121,18 @@ def answer_reward(completions: list[str], answer: list[str], **_: Any) -> list[f
             ok = False
         out.append(1.0 if ok else -1.0)
     return out
+
+
+def addition_problems(count: int, seed: int = 0) -> list[str]:
+    """`count` problem lines "What is a + b?" for seeded single digits (answers 0-18)."""
+    import random
+    rng = random.Random(seed)
+    lines = []
+    for i in range(count):
+        a, b = rng.randint(0, 9), rng.randint(0, 9)
+        lines.append(json.dumps({"id": f"add-{i}", "prompt": f"What is {a} + {b}?", "answer": str(a + b),
+                                 "task": "single_digit_addition"}))
+    return lines
 
 
 # --------------------------------------------------------------------------
@@ -187,7 +205,7 @@ def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: P
            "--method", method, "--lr", str(LR[method]), "--steps", str(STEPS), "--prompts-per-step", str(PROMPTS),
            "--group", str(GROUP), "--max-new", str(MAX_NEW), "--temperature", "1", "--top-p", "1",
            "--objective", "dapo", "--scaling", "none", "--kl", "0", "--iterations", "1", "--clip", str(CLIP),
-           "--micro-batch", "16", "--checkpoint-every", "0", "--template", "raw", "--seed", str(SEED)]
+           "--micro-batch", "16", "--checkpoint-every", "0", "--template", TEMPLATE, "--seed", str(SEED)]
     if method == "lora":
         cmd += ["--rank", str(LORA_RANK), "--alpha", str(LORA_ALPHA), "--targets", "all-linear"]
     log("steer: " + " ".join(cmd))
@@ -207,6 +225,7 @@ def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: P
             "completion_mean": cols["completion_mean"][i],
             "training_tokens": cols["training_tokens_per_second"][i] * training,
             "reward_mean": cols["reward_mean"][i],
+            "flat_groups": cols["zero_spread_fraction"][i],
         })
     return {"steps": steps, "peak_rss_mib": run["peak_rss_mib"], "steps_peak_rss_mib": run["sampled_peak_rss_mib"],
             "wall_s": run["wall_s"], "run_dir": str(run_dir)}
@@ -230,9 +249,20 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
     torch.manual_seed(SEED)
 
     rows = [json.loads(line) for line in problems.read_text().splitlines() if line.strip()]
-    dataset = Dataset.from_list([{"prompt": r["prompt"], "answer": str(r["answer"])} for r in rows])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"),
-                                        eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    if TEMPLATE == "chatml":
+        # Conversational prompts: TRL renders them with the model's own chat template, as steer's
+        # --template chatml does, with the same system line.
+        from transformers import AutoTokenizer
+        dataset = Dataset.from_list([{"prompt": [{"role": "system", "content": SYSTEM_LINE},
+                                                 {"role": "user", "content": r["prompt"]}],
+                                      "answer": str(r["answer"])} for r in rows])
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+    else:
+        dataset = Dataset.from_list([{"prompt": r["prompt"], "answer": str(r["answer"])} for r in rows])
+        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"),
+                                            eos_token="<|endoftext|>", pad_token="<|endoftext|>")
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if method == "vectors":
         model.requires_grad_(False)
@@ -314,7 +344,8 @@ def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threa
 def run_trl(model_dir: Path, problems: Path, method: str, work: Path, threads: int) -> dict[str, Any]:
     out_dir = work / f"trl-{method}"
     cmd = [sys.executable, __file__, "--_trl", method, "--model-dir", str(model_dir), "--_problems", str(problems),
-           "--_out", str(out_dir), "--threads", str(threads), "--steps", str(STEPS)]
+           "--_out", str(out_dir), "--threads", str(threads), "--steps", str(STEPS), "--max-new", str(MAX_NEW),
+           "--template", TEMPLATE]
     log(f"trl: GRPOTrainer, {method} ...")
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
     run = run_measured(cmd, env, pass_stderr=True)
@@ -391,7 +422,7 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
         return statistics.median(values) if values else None
 
     keys = ("step_s", "rollout_s", "training_s", "rollout_tokens_per_s", "training_tokens_per_s",
-            "completion_mean", "reward_mean")
+            "completion_mean", "reward_mean", "flat_groups")
     return {**{k: median(k) for k in keys}, "peak_rss_mib": res["peak_rss_mib"],
             "steps_peak_rss_mib": res.get("steps_peak_rss_mib") or res["peak_rss_mib"]}
 
@@ -406,6 +437,7 @@ def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> No
         ("training tokens/s (prompt+completion)", "training_tokens_per_s", "rate"),
         ("completion mean tokens", "completion_mean", None),
         ("reward mean", "reward_mean", None),
+        ("groups with equal rewards (steer leaves them out)", "flat_groups", None),
         ("peak RSS MiB, steps", "steps_peak_rss_mib", "rss"),
         ("peak RSS MiB, whole process", "peak_rss_mib", "rss"),
     ]
@@ -415,7 +447,7 @@ def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> No
         ratio = "-"
         if kind and isinstance(a, (int, float)) and isinstance(b, (int, float)) and a and b:
             ratio = f"{a / b:.2f}x" if kind in ("time", "rss") else f"{b / a:.2f}x"
-        digits = 3 if key == "reward_mean" else (2 if kind == "time" else 1)
+        digits = 3 if key in ("reward_mean", "flat_groups") else (2 if kind == "time" else 1)
         table.append((label, bench_runtime.fmt(a, digits), bench_runtime.fmt(b, digits), ratio))
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     print(f"\n{title}", flush=True)
@@ -426,13 +458,22 @@ def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    global STEPS
+    global STEPS, MAX_NEW, TEMPLATE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steer", type=Path, default=DEFAULT_STEER, help=f"steer binary (default {DEFAULT_STEER})")
     ap.add_argument("--model-dir", type=Path, default=None, help=f"model directory (default {DEFAULT_MODEL})")
     ap.add_argument("--qwen05b", action="store_true", help="use the Qwen2.5-0.5B-shaped random checkpoint")
     ap.add_argument("--problems", type=Path, default=DEFAULT_PROBLEMS,
                     help="problems .jsonl (the first 16 x --steps are used)")
+    ap.add_argument("--smollm2", action="store_true",
+                    help="SmolLM2-135M-Instruct (scripts/get_smollm2.sh) with --template chatml, --max-new 128 and "
+                         "--addition unless given otherwise")
+    ap.add_argument("--addition", action="store_true",
+                    help="problems 'What is a + b?' for seeded single digits a, b instead of --problems: a task "
+                         "SmolLM2 gets right some of the time, so groups' rewards vary as in real training")
+    ap.add_argument("--max-new", type=int, help=f"new tokens per completion (default {MAX_NEW}; 128 with --smollm2)")
+    ap.add_argument("--template", choices=["raw", "chatml"],
+                    help="raw prompt text (default) or ChatML with steer's system line on both sides (--smollm2)")
     ap.add_argument("--comparisons", default="full,vectors", help="comma-separated: full, vectors, lora")
     ap.add_argument("--threads", type=int, default=2, help="torch threads on the TRL side")
     ap.add_argument("--steps", type=int, default=STEPS,
@@ -444,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     STEPS = max(2, args.steps)
+    MAX_NEW = args.max_new or (128 if args.smollm2 else MAX_NEW)
+    TEMPLATE = args.template or ("chatml" if args.smollm2 else TEMPLATE)
+    if MAX_NEW < 1:
+        ap.error("--max-new must be at least 1")
 
     if args._trl:
         print(json.dumps(trl_child(args.model_dir, args._problems, args._trl, args._out, args.threads)))
@@ -454,11 +499,17 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--comparisons takes full, vectors and/or lora")
     if not args.steer.is_file():
         ap.error(f"steer binary not found at {args.steer} (swift build -c release, or --steer PATH)")
-    model_dir = args.model_dir or (qwen_with_tokenizer() if args.qwen05b else DEFAULT_MODEL)
+    if args.smollm2 and not (SMOLLM2_DIR / "model.safetensors").is_file():
+        ap.error(f"{SMOLLM2_DIR}: SmolLM2 is not there; run bash scripts/get_smollm2.sh first")
+    model_dir = args.model_dir or (SMOLLM2_DIR if args.smollm2 else
+                                   qwen_with_tokenizer() if args.qwen05b else DEFAULT_MODEL)
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-rl-"))
     work.mkdir(parents=True, exist_ok=True)
-    lines = [line for line in args.problems.read_text().splitlines() if line.strip()][: PROMPTS * STEPS]
+    if args.addition or (args.smollm2 and args.problems == DEFAULT_PROBLEMS):
+        lines = addition_problems(PROMPTS * STEPS)
+    else:
+        lines = [line for line in args.problems.read_text().splitlines() if line.strip()][: PROMPTS * STEPS]
     problems = work / "problems.jsonl"
     problems.write_text("\n".join(lines) + "\n")
 
@@ -471,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     names = {"full": f"full fine-tuning (lr {LR['full']:g})",
              "vectors": f"steering vectors (lr {LR['vectors']:g}; TRL: zero bias on every mlp.down_proj)",
              "lora": f"LoRA r {LORA_RANK}, alpha {LORA_ALPHA}, all linears (lr {LR['lora']:g}; TRL: GRPOTrainer with PEFT's LoraConfig)"}
-    print(f"model {model_dir}; {PROMPTS} prompts x {GROUP} samples, <= {MAX_NEW} new tokens, dapo, scaling none, "
+    print(f"model {model_dir}; {PROMPTS} prompts x {GROUP} samples, <= {MAX_NEW} new tokens, template {TEMPLATE}, "
+          f"dapo, scaling none, "
           f"beta 0, 1 iteration; {STEPS} steps, " + ("step 2 shown" if STEPS == 2 else f"median of steps 2-{STEPS}")
           + " (step 1 = warm-up)", flush=True)
     for method in comparisons:
@@ -494,7 +546,8 @@ def main(argv: list[str] | None = None) -> int:
           + (f"; run directories in {work}" if args.work_dir else ""))
     if args.json_out:
         args.json_out.write_text(json.dumps({"model_dir": str(model_dir), "cpu_busy_before": busy, "settings": {
-            "prompts": PROMPTS, "group": GROUP, "max_new": MAX_NEW, "steps": STEPS, "lr": LR, "clip": CLIP},
+            "prompts": PROMPTS, "group": GROUP, "max_new": MAX_NEW, "template": TEMPLATE, "steps": STEPS, "lr": LR,
+            "clip": CLIP},
             "results": results}, indent=2) + "\n")
         print(f"wrote {args.json_out}")
     if args.work_dir is None:

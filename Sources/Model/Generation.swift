@@ -67,6 +67,10 @@ extension TransformerModel {
 
         var (logits, cache) = try prefill(prompts, batch: batch, capacity: capacity, hooks: hooks,
                                           share: options.sharePromptPrefill)
+        // Row r of the cache and of `logits` holds sequence active[r]. Finished sequences are
+        // dropped from the cache once they are an eighth of its rows (or 4), so later steps do
+        // not compute them; every row's numbers are independent of the others'.
+        var active = Array(0..<B)
         for step in 0..<options.maxNewTokens {
             let V = config.vocabSize
             var next = [Int](repeating: 0, count: B)
@@ -74,25 +78,33 @@ extension TransformerModel {
             // Each sequence samples independently: split the batch across cores.
             rngs.withUnsafeMutableBufferPointer { rngBuf in
                 next.withUnsafeMutableBufferPointer { nextBuf in
-                    Parallel.forEachChunk(B, costPerItem: V * 4) { range in
-                        for b in range where !done[b] {
-                            nextBuf[b] = TokenDistribution.sample(UnsafeBufferPointer(start: lp + b * V, count: V),
-                                                        options: options.sampling, rng: &rngBuf[b])
+                    Parallel.forEachChunk(active.count, costPerItem: V * 4) { range in
+                        for r in range where !done[active[r]] {
+                            let b = active[r]
+                            nextBuf[b] = TokenDistribution.sample(UnsafeBufferPointer(start: lp + r * V, count: V),
+                                                                  options: options.sampling, rng: &rngBuf[b])
                         }
                     }
                 }
             }
-            for b in 0..<B where !done[b] {
+            for (r, b) in active.enumerated() where !done[b] {
                 out[b].append(next[b])
                 if options.returnLogProbabilities {
-                    let st = TokenDistribution.statistics(lp + b * V, count: V)
-                    logProbabilities[b].append(Float(st.logProbability(ofLogit: lp[b * V + next[b]])))
+                    let st = TokenDistribution.statistics(lp + r * V, count: V)
+                    logProbabilities[b].append(Float(st.logProbability(ofLogit: lp[r * V + next[b]])))
                 }
                 if options.stopTokens.contains(next[b]) { done[b] = true; stopped[b] = true }
             }
             progress?(step + 1)
             if step + 1 == options.maxNewTokens || done.allSatisfy({ $0 }) { break }
-            let stepBatch = TokenBatch(batchSize: B, length: 1, tokens: next, isReal: done.map { !$0 })
+            let finishedRows = active.indices.filter { done[active[$0]] }
+            if finishedRows.count >= max(4, active.count / 8) {
+                let keep = active.indices.filter { !done[active[$0]] }
+                cache.compact(keeping: keep)
+                active = keep.map { active[$0] }
+            }
+            let stepBatch = TokenBatch(batchSize: active.count, length: 1, tokens: active.map { next[$0] },
+                                       isReal: active.map { !done[$0] })
             logits = try forward(stepBatch, hooks: hooks, cache: cache, logits: .last).logits!
         }
         return GenerationResult(tokens: out, stopped: stopped, logProbabilities: logProbabilities)

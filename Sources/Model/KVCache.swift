@@ -5,7 +5,7 @@ import Foundation
 /// remembered so attention skips them. K and V are stored per layer as
 /// [batch, kvHeads, capacity, headDim] (after RoPE for K).
 public final class KVCache {
-    public let batchSize: Int
+    public private(set) var batchSize: Int
     public let capacity: Int
     let kvHeads: Int
     let headDim: Int
@@ -53,6 +53,26 @@ public final class KVCache {
         copy.length = length
         copy.promptLengths = promptLengths.map { lengths in sources.map { lengths[$0] } }
         return copy
+    }
+
+    /// Keeps only the listed sequences (ascending), as sequences 0..<rows.count, in place:
+    /// generation drops the sequences that have finished, so later steps compute only the
+    /// others. Each kept block moves to a lower or equal index, so copying in order is safe.
+    func compact(keeping rows: [Int]) {
+        precondition(zip(rows, rows.dropFirst()).allSatisfy { $0 < $1 } && (rows.last ?? -1) < batchSize,
+                     "rows to keep must be ascending sequences of the cache")
+        let block = kvHeads * capacity * headDim
+        for (b, source) in rows.enumerated() where b != source {
+            for layer in 0..<keys.count {
+                (keys[layer].mutableData + b * block).update(from: keys[layer].data + source * block, count: block)
+                (values[layer].mutableData + b * block).update(from: values[layer].data + source * block, count: block)
+            }
+            for s in 0..<capacity { slotIsReal[b * capacity + s] = slotIsReal[source * capacity + s] }
+        }
+        slotIsReal.removeLast((batchSize - rows.count) * capacity)
+        realTokens = rows.map { realTokens[$0] }
+        promptLengths = promptLengths.map { lengths in rows.map { lengths[$0] } }
+        batchSize = rows.count
     }
 
     /// Reserves `count` new slots for the rows described by `isReal` ([batch, count]),

@@ -110,6 +110,31 @@ final class SamplingTests: XCTestCase {
         XCTAssertEqual(stopped.tokens[0], Array(free.tokens[0][...firstEOS]))
         XCTAssertEqual(stopped.stopped, [true])
     }
+
+    /// Sequences that stop early are dropped from the batch and its KV cache as generation goes
+    /// on; every sequence still gets what it gets when generated alone.
+    func testFinishedSequencesLeaveTheBatchWithoutChangingTheOthers() throws {
+        let m = try Fixtures.model("llama_gqa_llama3rope")
+        let stops = Set(stride(from: 0, to: m.config.vocabSize, by: 3))   // about a third of the tokens stop
+        let prompts = (0..<16).map { i in (0..<(2 + i % 5)).map { (i * 7 + $0 * 3) % m.config.vocabSize } }
+        let seeds = (0..<16).map { UInt64(100 + $0) }
+        func options(_ seeds: [UInt64]) -> GenerationOptions {
+            GenerationOptions(maxNewTokens: 12, sampling: SamplingOptions(temperature: 1), stopTokens: stops,
+                              sequenceSeeds: seeds, returnLogProbabilities: true)
+        }
+        let together = try m.generate(prompts: prompts, options: options(seeds))
+        let lengths = together.tokens.map(\.count)
+        XCTAssertGreaterThanOrEqual(lengths.filter { $0 <= 3 }.count, 4, "enough sequences stop early to be dropped: \(lengths)")
+        XCTAssertTrue(lengths.contains { $0 > 6 }, "some sequences go on after the others are dropped: \(lengths)")
+        for i in prompts.indices {
+            let alone = try m.generate(prompts: [prompts[i]], options: options([seeds[i]]))
+            XCTAssertEqual(together.tokens[i], alone.tokens[0], "sequence \(i)")
+            XCTAssertEqual(together.stopped[i], alone.stopped[0], "sequence \(i)")
+            for (a, b) in zip(together.logProbabilities[i], alone.logProbabilities[0]) {
+                XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "sequence \(i)")
+            }
+        }
+    }
 }
 
 final class HDF5Tests: XCTestCase {
