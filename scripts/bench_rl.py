@@ -66,6 +66,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_runtime  # noqa: E402  (checkpoint creation, helpers)
+import fp32_floor  # noqa: E402  (the products a step must do)
 
 REPO_ROOT = bench_runtime.REPO_ROOT
 DEFAULT_STEER = REPO_ROOT / ".build" / "release" / "steer"
@@ -195,10 +196,11 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, pass_stderr:
                 "peak_rss_mib": usage.ru_maxrss / 1024, "sampled_peak_rss_mib": peak[0] or None}
 
 
-def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: Path) -> dict[str, Any]:
+def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: Path,
+              train_flat_groups: bool = False) -> dict[str, Any]:
     import h5py
 
-    run_dir = work / f"steer-{method}"
+    run_dir = work / (f"steer-{method}" + ("-all" if train_flat_groups else ""))
     if run_dir.exists():
         shutil.rmtree(run_dir)
     cmd = [str(steer), "train", "--problems", str(problems), "--out", str(run_dir), "--model", str(model_dir),
@@ -208,6 +210,8 @@ def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: P
            "--micro-batch", "16", "--checkpoint-every", "0", "--template", TEMPLATE, "--seed", str(SEED)]
     if method == "lora":
         cmd += ["--rank", str(LORA_RANK), "--alpha", str(LORA_ALPHA), "--targets", "all-linear"]
+    if train_flat_groups:
+        cmd.append("--train-flat-groups")
     log("steer: " + " ".join(cmd))
     run = run_measured(cmd, until=f"step {STEPS}/{STEPS}")
     if run["status"] != 0:
@@ -228,7 +232,7 @@ def run_steer(steer: Path, model_dir: Path, problems: Path, method: str, work: P
             "flat_groups": cols["zero_spread_fraction"][i],
         })
     return {"steps": steps, "peak_rss_mib": run["peak_rss_mib"], "steps_peak_rss_mib": run["sampled_peak_rss_mib"],
-            "wall_s": run["wall_s"], "run_dir": str(run_dir)}
+            "wall_s": run["wall_s"], "run_dir": str(run_dir), "train_flat_groups": train_flat_groups}
 
 
 def trl_child(model_dir: Path, problems: Path, method: str, out_dir: Path, threads: int) -> dict[str, Any]:
@@ -445,7 +449,7 @@ def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> No
     for label, key, kind in rows:
         a, b = t.get(key), o.get(key)
         ratio = "-"
-        if kind and isinstance(a, (int, float)) and isinstance(b, (int, float)) and a and b:
+        if kind and isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > 0.01 and b > 0.01:
             ratio = f"{a / b:.2f}x" if kind in ("time", "rss") else f"{b / a:.2f}x"
         digits = 3 if key in ("reward_mean", "flat_groups") else (2 if kind == "time" else 1)
         table.append((label, bench_runtime.fmt(a, digits), bench_runtime.fmt(b, digits), ratio))
@@ -455,6 +459,49 @@ def print_table(title: str, trl_res: dict[str, Any], ours: dict[str, Any]) -> No
         print("  ".join(cell.ljust(widths[j]) if j == 0 else cell.rjust(widths[j]) for j, cell in enumerate(row)))
         if i == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def prompt_token_mean(model_dir: Path, lines: list[str]) -> float:
+    """Mean prompt length in tokens as both sides render it (ChatML with the system line, or raw)."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    prompts = [json.loads(line)["prompt"] for line in lines]
+    if TEMPLATE == "chatml":
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        counts = [len(tok.apply_chat_template([{"role": "system", "content": SYSTEM_LINE}, {"role": "user", "content": p}],
+                                              add_generation_prompt=True, tokenize=True, return_dict=False)) for p in prompts]
+    else:
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"))
+        counts = [len(tok.encode(p)) for p in prompts]
+    return sum(counts) / len(counts)
+
+
+def print_floor(method: str, ours: dict[str, Any], trl_res: dict[str, Any], model_dir: Path, prompt_tokens: float,
+                gflops: float | None) -> dict[str, Any] | None:
+    """steer's step against the fp32 floor of the products it must do (fp32_floor.py)."""
+    if not gflops:
+        print("(no sgemm rate from `workbench info`: floor not computed)")
+        return None
+    timed = ours["steps"][1:] or ours["steps"]
+    floors = []
+    for s in timed:
+        sequences = PROMPTS * GROUP
+        trained = sequences if ours.get("train_flat_groups") else round(sequences * (1 - s["flat_groups"]))
+        trained_completion = max(0.0, s["training_tokens"] - prompt_tokens * trained)
+        g = fp32_floor.rl_step_gflop(model_dir, prompt_tokens=prompt_tokens, prompts=PROMPTS, group=GROUP,
+                                     completion_tokens=s["completion_tokens"], trained_sequences=trained,
+                                     trained_completion_tokens=trained_completion, weight_gradients=method == "full")
+        floors.append({"rollout_s": g["rollout_gflop"] / gflops, "training_s": g["training_gflop"] / gflops,
+                       "step_s": (g["rollout_gflop"] + g["training_gflop"]) / gflops, "measured_s": s["step_s"],
+                       "measured_rollout_s": s["rollout_s"], "measured_training_s": s["training_s"]})
+    f = {k: statistics.median(x[k] for x in floors) for k in floors[0]}
+    trl_step = summary(trl_res)["step_s"]
+    which = "with --train-flat-groups" if ours.get("train_flat_groups") else "as run"
+    print(f"fp32 floor of steer's step ({which}) at {gflops:.1f} GFLOP/s (sgemm, workbench info): {f['step_s']:.1f} s "
+          f"(rollout {f['rollout_s']:.1f} s, training {f['training_s']:.1f} s); steer runs at "
+          f"{100 * f['step_s'] / f['measured_s']:.0f}% of it (rollout {100 * f['rollout_s'] / f['measured_rollout_s']:.0f}%, "
+          f"training {100 * f['training_s'] / max(f['measured_training_s'], 1e-9):.0f}%); TRL / floor = "
+          f"{trl_step / f['step_s']:.1f}x, the best ratio an fp32 implementation of this step could show")
+    return f
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -526,12 +573,22 @@ def main(argv: list[str] | None = None) -> int:
           f"dapo, scaling none, "
           f"beta 0, 1 iteration; {STEPS} steps, " + ("step 2 shown" if STEPS == 2 else f"median of steps 2-{STEPS}")
           + " (step 1 = warm-up)", flush=True)
+    gflops = fp32_floor.sgemm_gflops(args.steer.parent / "workbench")
+    prompt_tokens = prompt_token_mean(model_dir, lines)
     for method in comparisons:
         trl_res = run_trl(model_dir, problems, method, work, args.threads)
         ours = run_steer(args.steer, model_dir, problems, method, work)
-        results[method] = {"trl": trl_res, "steer": ours,
-                           "trl_summary": summary(trl_res), "steer_summary": summary(ours)}
+        # The same step with the groups whose rewards are all equal trained too (they change nothing
+        # at beta 0, and steer leaves them out by default; TRL computes them): like for like.
+        every = run_steer(args.steer, model_dir, problems, method, work, train_flat_groups=True)
+        results[method] = {"trl": trl_res, "steer": ours, "steer_train_flat_groups": every,
+                           "trl_summary": summary(trl_res), "steer_summary": summary(ours),
+                           "steer_train_flat_groups_summary": summary(every)}
         print_table(f"{names[method]}: TRL trains {trl_res['trainable_parameters']:,} parameters", trl_res, ours)
+        print_table("the same, steer with --train-flat-groups (every sequence through the training pass, as TRL)",
+                    trl_res, every)
+        results[method]["floor"] = print_floor(method, ours, trl_res, model_dir, prompt_tokens, gflops)
+        results[method]["floor_train_flat_groups"] = print_floor(method, every, trl_res, model_dir, prompt_tokens, gflops)
 
     print()
     print("ratio = TRL / steer for seconds and RSS (>1: steer is faster / uses less), steer / TRL for tokens/s")
@@ -547,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_out:
         args.json_out.write_text(json.dumps({"model_dir": str(model_dir), "cpu_busy_before": busy, "settings": {
             "prompts": PROMPTS, "group": GROUP, "max_new": MAX_NEW, "template": TEMPLATE, "steps": STEPS, "lr": LR,
-            "clip": CLIP},
+            "clip": CLIP, "prompt_tokens": prompt_tokens, "sgemm_gflops": gflops},
             "results": results}, indent=2) + "\n")
         print(f"wrote {args.json_out}")
     if args.work_dir is None:

@@ -20,6 +20,27 @@ public struct PolicyEvaluation: Sendable {
     }
     public var passAtK: Double { fraction(sampleCorrect.map { $0.contains(true) }) }
 
+    /// Whether each completion states a final answer the checker reads (`AnswerChecker.extract`:
+    /// a `\boxed{}`, "#### N" or "The answer is N"), right or wrong: a gain in accuracy can be a
+    /// gain in format (answers given) or in correctness (right among those given).
+    public var greedyAnswered: [Bool] { greedyTexts.map(Self.givesAnswer) }
+    /// [problem][sample]
+    public var sampleAnswered: [[Bool]] { sampleTexts.map { $0.map(Self.givesAnswer) } }
+    public var greedyFormatRate: Double { fraction(greedyAnswered) }
+    public var sampleFormatRate: Double { fraction(Array(sampleAnswered.joined())) }
+    /// Correct among the completions that give an answer (0 when none does).
+    public var greedyAnsweredAccuracy: Double { Self.accuracy(greedyCorrect, among: greedyAnswered) }
+    public var sampleAnsweredAccuracy: Double {
+        Self.accuracy(Array(sampleCorrect.joined()), among: Array(sampleAnswered.joined()))
+    }
+
+    static func givesAnswer(_ text: String) -> Bool { AnswerChecker.extract(text) != nil }
+
+    static func accuracy(_ correct: [Bool], among answered: [Bool]) -> Double {
+        let given = zip(correct, answered).filter { $0.1 }
+        return given.isEmpty ? 0 : Double(given.filter { $0.0 }.count) / Double(given.count)
+    }
+
     private func fraction(_ x: [Bool]) -> Double { x.isEmpty ? 0 : Double(x.filter { $0 }.count) / Double(x.count) }
 
     /// Samples are seeded from `seed` and the problem's position only, so evaluations at

@@ -25,7 +25,17 @@ public struct RLSettings: Sendable, Codable, Equatable {
     /// and draw further prompts, up to 4 × promptsPerStep per step.
     public var skipZeroSpread = false
     public var seed: UInt64 = 0
+    /// Run the training pass over the sequences whose advantage is 0 as well, which with β = 0
+    /// add nothing (`PolicyObjective.zeroAdvantageCarriesNoGradient`): the same update at more
+    /// cost, for comparing a step's cost with trainers that compute them. A choice of how to
+    /// compute, not of what: config.json does not record it.
+    public var trainZeroAdvantages = false
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case steps, promptsPerStep, groupSize, learningRate, warmupFraction, weightDecay, clipNorm, iterations, sampling,
+             microBatchSize, skipZeroSpread, seed
+    }
 
     /// Constant after the warm-up; counted in optimiser updates (steps × iterations).
     public var schedule: LearningRateSchedule {
@@ -174,7 +184,7 @@ public final class RLTrainer: StepTrainer {
         // Sequences whose advantage is 0 (every group with equal rewards) add exactly nothing when
         // β = 0: they are not computed, and the update is the one over all sequences up to float
         // rounding (`PolicyObjective.zeroAdvantageCarriesNoGradient`).
-        if objective.zeroAdvantageCarriesNoGradient {
+        if objective.zeroAdvantageCarriesNoGradient && !settings.trainZeroAdvantages {
             batch = batch.keeping(batch.advantages.indices.filter { batch.advantages[$0] != 0 })
         }
         if batch.count == 0 {

@@ -58,6 +58,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
             a[keyPath: c] = ""; b[keyPath: c] = ""
         }
         a.checkpointEvery = 0; b.checkpointEvery = 0
+        a.settings.trainZeroAdvantages = false; b.settings.trainZeroAdvantages = false
         a.evalProblems = a.evalProblems.map { _ in "" }; b.evalProblems = b.evalProblems.map { _ in "" }
         return a == b
     }

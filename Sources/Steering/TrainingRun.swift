@@ -245,11 +245,15 @@ public func writeEvaluation(_ e: PolicyEvaluation, to file: HDF5Writer) throws {
     try file.setAttribute("greedy_accuracy", .double(e.greedyAccuracy))
     try file.setAttribute("mean_at_k", .double(e.meanAtK))
     try file.setAttribute("pass_at_k", .double(e.passAtK))
+    try file.setAttribute("greedy_format_rate", .double(e.greedyFormatRate))
     try file.writeStrings("problem_ids", e.problemIDs)
     try file.writeStrings("greedy_texts", e.greedyTexts)
     try file.writeInt32("greedy_correct", shape: [P], e.greedyCorrect.map { $0 ? 1 : 0 })
+    try file.writeInt32("greedy_answered", shape: [P], e.greedyAnswered.map { $0 ? 1 : 0 })
     if e.k > 0 {
+        try file.setAttribute("sample_format_rate", .double(e.sampleFormatRate))
         try file.writeStrings("sample_texts", shape: [P, e.k], e.sampleTexts.flatMap { $0 })
         try file.writeInt32("sample_correct", shape: [P, e.k], e.sampleCorrect.flatMap { $0.map { $0 ? 1 : 0 } })
+        try file.writeInt32("sample_answered", shape: [P, e.k], e.sampleAnswered.flatMap { $0.map { $0 ? 1 : 0 } })
     }
 }

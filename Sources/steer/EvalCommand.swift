@@ -64,6 +64,9 @@ struct Eval: ParsableCommand {
                                          seed: seed ?? run?.settings.seed ?? 0)
         print("\(applied?.description ?? "the model without adapter") on \(list.count) problems of \(problems), template \(chosenTemplate.name)")
         print(String(format: "greedy accuracy %.3f   mean@%d %.3f   pass@%d %.3f", e.greedyAccuracy, samples, e.meanAtK, samples, e.passAtK))
+        print(String(format: "answer given: greedy %.3f", e.greedyFormatRate) + (samples > 0 ? String(format: ", samples %.3f", e.sampleFormatRate) : "")
+              + String(format: "   right among those given: greedy %.3f", e.greedyAnsweredAccuracy)
+              + (samples > 0 ? String(format: ", samples %.3f", e.sampleAnsweredAccuracy) : ""))
         if let out {
             let file = try HDF5Writer(path: out)
             try Provenance(model: base).write(to: file)
@@ -75,8 +78,9 @@ struct Eval: ParsableCommand {
         if let jsonl {
             var text = ""
             for (i, id) in e.problemIDs.enumerated() {
-                var record: [String: Any] = ["id": id, "greedy_text": e.greedyTexts[i], "greedy_correct": e.greedyCorrect[i]]
-                if e.k > 0 { record["sample_correct"] = e.sampleCorrect[i] }
+                var record: [String: Any] = ["id": id, "greedy_text": e.greedyTexts[i], "greedy_correct": e.greedyCorrect[i],
+                                             "greedy_answered": e.greedyAnswered[i]]
+                if e.k > 0 { record["sample_correct"] = e.sampleCorrect[i]; record["sample_answered"] = e.sampleAnswered[i] }
                 text += String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]),
                                as: UTF8.self) + "\n"
             }

@@ -90,6 +90,8 @@ struct Train: ParsableCommand {
     @Option(help: "TinyLoRA's grouping of tied modules: depth (neighbours in model order) or type.") var tieBy: String = "depth"
     @Option(help: "Reward: pm1 (+1 / −1, default) or 01 (1 / 0); add ',format' for a 0.1 \\boxed{} bonus.") var reward: String = "pm1"
     @Flag(help: "Skip groups whose rewards are all equal and draw more prompts (DAPO dynamic sampling).") var skipZeroSpread = false
+    @Flag(help: "Run the training pass over groups whose rewards are all equal too. With --kl 0 their advantage is 0 and they change nothing, so by default they are left out; this is for comparing a step's cost with trainers that compute them.")
+    var trainFlatGroups = false
     @Option(help: "Prompt template: auto, raw, chatml, llama3, or text with {prompt}.") var template: String = "auto"
     @Option(help: "System line of the chat templates (default: the published steering code's boxed-answer line; template: the model's own template's default line).")
     var system: String = PromptTemplate.defaultSystem
@@ -134,6 +136,7 @@ struct Train: ParsableCommand {
         settings.sampling.topP = topP; settings.sampling.topK = topK; settings.sampling.batchSize = rolloutBatch
         try settings.sampling.sampling.validate()
         settings.microBatchSize = microBatch; settings.skipZeroSpread = skipZeroSpread; settings.seed = seed
+        settings.trainZeroAdvantages = trainFlatGroups
 
         let (source, loaded) = try openModel(model)
         var m = loaded

@@ -33,3 +33,29 @@ struct Corpus: ParsableCommand {
     }
 }
 
+
+struct Tasks: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write short-answer RL task families (train and held-out test problems) for real models.",
+        discussion: """
+        DIR/FAMILY/train.jsonl and DIR/FAMILY/test.jsonl, lines {"id", "prompt", "completion", \
+        "answer", "task"}: the completion is a short worked answer ending in \\boxed{answer} (for \
+        steer train --objective sft). Train and test share no question. The same seed always gives \
+        the same files. Families: \(TaskFamily.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")).
+        """)
+
+    @Option(help: "Output directory.") var out: String
+    @Option(help: "Comma-separated families, or all.") var families: String = "all"
+    @Option(help: "Training problems per family (fewer where a family has fewer distinct questions left).") var train: Int = 1000
+    @Option(help: "Held-out test problems per family.") var test: Int = 300
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func run() throws {
+        for family in try TaskFamily.parseList(families) {
+            let problems = try TaskProblems(family: family, train: train, test: test, seed: seed)
+            try problems.write(to: out)
+            print("wrote \((out as NSString).appendingPathComponent(family.rawValue)): "
+                  + "\(problems.train.count) train, \(problems.test.count) test (\(family.summary))")
+        }
+    }
+}

@@ -16,7 +16,7 @@ struct Workbench: ParsableCommand {
         Results are written as HDF5; docs/formats.md lists every dataset.
         """,
         version: WorkbenchVersion.current,
-        subcommands: [Demo.self, Info.self, Import.self, ReportCommand.self, Forward.self, Generate.self, Tokenize.self, Detokenize.self, TokenizerTrain.self, Corpus.self, Pretrain.self, TokenizerBench.self, Bench.self])
+        subcommands: [Demo.self, Info.self, Import.self, ReportCommand.self, Forward.self, Generate.self, Tokenize.self, Detokenize.self, TokenizerTrain.self, Corpus.self, Tasks.self, Pretrain.self, TokenizerBench.self, Bench.self])
 
     static func main() { runCommand(Workbench.self) }
 }
