@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import fp32_floor  # noqa: E402  (scripts/fp32_floor.py: the products a benchmark must do)
 import task_data  # noqa: E402  (scripts/task_data.py, beside this file)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,16 +105,45 @@ def main() -> None:
     ap.add_argument("--steer", type=Path, default=ROOT / ".build" / "release" / "steer")
     ap.add_argument("--model", type=Path, default=ROOT / "notebooks-data" / "model")
     ap.add_argument("--steps", type=int, help="steps instead of one epoch (a quick check)")
+    ap.add_argument("--skip-pyreft", action="store_true",
+                    help="measure steer alone against the floor (where pyreft's environment is not at hand)")
     args = ap.parse_args()
     rows = task_data.word_sft_records()
     steps = args.steps or len(rows) // BATCH
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "sft.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        theirs = run_pyreft(args.model, rows, steps)
+        theirs = None if args.skip_pyreft else run_pyreft(args.model, rows, steps)
         ours = run_steer(args.steer, args.model, data, Path(tmp), steps)
     print(f"model {args.model}: {steps} steps of {BATCH} records ({steps * BATCH / len(rows):.2f} epochs), LoReFT rank {RANK}, f{FIRST}+l{LAST} untied, blocks {LAYERS}")
-    print(f"pyreft {theirs:8.2f} s   steer {ours:8.2f} s   steer is {theirs / ours:.1f}x faster")
+    if theirs is None:
+        print(f"steer {ours:8.2f} s (pyreft not measured)")
+    else:
+        print(f"pyreft {theirs:8.2f} s   steer {ours:8.2f} s   steer is {theirs / ours:.1f}x faster")
+    print_floor(args, rows, steps, ours, theirs)
+
+
+def print_floor(args: argparse.Namespace, rows: list[dict], steps: int, ours: float, theirs: float | None) -> None:
+    """The epoch's fp32 floor: forward and backward to block 0 (the lowest intervened block) over
+    every row, logits on the completion rows only (what steer computes), at the sgemm rate."""
+    from transformers import PreTrainedTokenizerFast
+    gflops = fp32_floor.sgemm_gflops(args.steer.parent / "workbench")
+    if not gflops:
+        print("(no sgemm rate from `workbench info`: floor not computed)")
+        return
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(args.model / "tokenizer.json"))
+    blocks, unembed = fp32_floor.linear_weights(args.model)
+    all_rows = logit_rows = 0
+    for step in range(steps):
+        for i in range(BATCH):
+            r = rows[(step * BATCH + i) % len(rows)]
+            prompt, completion = len(tok(r["prompt"])["input_ids"]), len(tok(r["completion"])["input_ids"]) + 1
+            all_rows += prompt + completion
+            logit_rows += completion
+    floor = 2 * (2 * blocks * all_rows + 2 * unembed * logit_rows) / 1e9 / gflops
+    print(f"fp32 floor at {gflops:.1f} GFLOP/s (sgemm, workbench info): {floor:.2f} s ({all_rows:,} rows, logits on "
+          f"{logit_rows:,}, forward and backward to the inputs); steer at {100 * floor / ours:.0f}% of it"
+          + (f"; pyreft / floor = {theirs / floor:.1f}x, the best ratio an fp32 implementation could show" if theirs else ""))
 
 
 if __name__ == "__main__":

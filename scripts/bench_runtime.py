@@ -434,6 +434,30 @@ def print_table(torch_res: dict[str, Any] | None, wb_res: dict[str, Any] | None,
         print(f"workbench blas_core: {wb_res['blas_core']}")
 
 
+def print_floor(workbench: Path, model_dir: Path, shape: Shape, torch_res: dict[str, Any] | None,
+                wb_res: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Prefill and sampling against their fp32 floors: the linear products they must do at the
+    sgemm rate `workbench info` measures (scripts/fp32_floor.py; attention left out)."""
+    import fp32_floor
+    gflops = fp32_floor.sgemm_gflops(workbench)
+    if not gflops or not wb_res:
+        return None
+    blocks, unembed = fp32_floor.linear_weights(model_dir)
+    prefill_s = (2 * blocks * shape.prefill + 2 * unembed) / 1e9 / gflops
+    sample_s = fp32_floor.sampling_gflop(model_dir, shape.batch, shape.prompt, shape.new) / gflops
+    floor = {"sgemm_gflops": gflops, "prefill_tokens_per_s": shape.prefill / prefill_s,
+             "sample_tokens_per_s": shape.batch * shape.new / sample_s}
+    parts = []
+    for key, label in (("prefill_tokens_per_s", "prefill"), ("sample_tokens_per_s", "sampling")):
+        ours = wb_res.get(key)
+        share = f", workbench at {100 * ours / floor[key]:.0f}% of it" if ours else ""
+        theirs = torch_res.get(key) if torch_res else None
+        best = f", best possible ratio {floor[key] / theirs:.2f}x" if theirs else ""
+        parts.append(f"{label} {floor[key]:.1f} tokens/s{share}{best}")
+    print(f"fp32 floor at {gflops:.1f} GFLOP/s (sgemm, workbench info; linear products only): " + "; ".join(parts))
+    return floor
+
+
 def torch_version() -> str:
     try:
         import importlib.metadata as md
@@ -495,9 +519,10 @@ def main(argv: list[str] | None = None) -> int:
     wb_res = None if args.skip_swift else measure_workbench(args.workbench, model_dir, repeats, shape)
 
     print_table(torch_res, wb_res, shape)
+    floor = None if args.skip_swift else print_floor(args.workbench, model_dir, shape, torch_res, wb_res)
     if args.json_out:
         args.json_out.write_text(json.dumps(
-            {"model_dir": str(model_dir), "shape": asdict(shape), "pytorch": torch_res, "workbench": wb_res},
+            {"model_dir": str(model_dir), "shape": asdict(shape), "pytorch": torch_res, "workbench": wb_res, "floor": floor},
             indent=2) + "\n")
         print(f"wrote {args.json_out}")
     return 0

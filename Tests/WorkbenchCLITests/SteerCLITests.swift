@@ -79,7 +79,23 @@ extension CLITests {
                             "-k", "0", "--max-new", "24", "--out", dir + "/eval.h5"], tool: "steer")
         XCTAssertEqual(eval.status, 0, eval.stderr)
         XCTAssertTrue(eval.stdout.contains("greedy accuracy"), eval.stdout)
-        XCTAssertEqual(try HDF5Reader(path: dir + "/eval.h5").readStrings("problem_ids").count, 200)
+        XCTAssertTrue(eval.stdout.contains("answer given: greedy"), eval.stdout)
+        let evalFile = try HDF5Reader(path: dir + "/eval.h5")
+        XCTAssertEqual(try evalFile.readStrings("problem_ids").count, 200)
+        XCTAssertEqual(try evalFile.readInts("greedy_answered").values.count, 200)
+
+        // Groups whose rewards are all equal are left out of the training pass; --train-flat-groups
+        // computes them too, for the same update up to float rounding. It is not one of the run's
+        // settings: a run started with it resumes without it.
+        XCTAssertGreaterThan(try metrics.readFloats("zero_spread_fraction").values.max()!, 0, "the run has flat groups to leave out")
+        let every = try run(steerArgs(out: dir + "/c") + ["--train-flat-groups"], tool: "steer")
+        XCTAssertEqual(every.status, 0, every.stderr)
+        let computed = try VectorFile.load(dir + "/c/vectors.bin", config: m.config).rows
+        let scale = trained.joined().map(abs).max()!
+        XCTAssertLessThan(zip(computed.joined(), trained.joined()).map { abs($0 - $1) }.max()!, 1e-3 * scale)
+        try killOnceExists(dir + "/d/checkpoint.safetensors", steerArgs(out: dir + "/d") + ["--train-flat-groups"], tool: "steer")
+        let resumedWithout = try run(steerArgs(out: dir + "/d"), tool: "steer")
+        XCTAssertEqual(resumedWithout.status, 0, resumedWithout.stderr)
     }
 
     func testSteerRefusesBadInput() throws {
