@@ -42,6 +42,14 @@ up to 15x (the embedded model: 50 s instead of 1.6 s per step) while steer slowe
     pip install trl peft     # with the CPU torch of the other benchmarks
     python3 scripts/bench_rl.py [--qwen05b] [--comparisons full,vectors,lora] [--steps N] [--json-out FILE]
 
+--smollm2 runs SmolLM2-135M-Instruct (scripts/get_smollm2.sh) with ChatML and steer's boxed-answer
+system line on both sides (TRL renders conversational prompts with the model's own template), up
+to 128 new tokens and single-digit additions as problems. Each method's steer run is repeated
+with --train-flat-groups: steer leaves the sequences whose advantage is 0 (groups with equal
+rewards) out of its training pass, which with beta 0 changes nothing; the second run computes
+them, as TRL does, for a like-for-like step. After each method the script prints the fp32 floor
+of steer's step (scripts/fp32_floor.py) at the sgemm rate `workbench info` measures.
+
 --qwen05b runs the Qwen2.5-0.5B-shaped random checkpoint of bench_runtime.py (built there if
 missing) instead of the embedded model, from a copy of its directory (weights linked) with the
 embedded model's tokenizer.json and a tokenizer_config.json without a chat template added

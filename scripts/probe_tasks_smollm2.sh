@@ -28,7 +28,7 @@ swift build -c release --product workbench >/dev/null
 swift build -c release --product steer >/dev/null
 [ -d "$MODEL" ] || bash scripts/get_smollm2.sh
 mkdir -p "$OUT"
-"$BIN/workbench" tasks --out "$OUT/tasks" --families "$FAMILIES" --train 1000 --test 300 >/dev/null
+"$BIN/workbench" tasks --out "$OUT/tasks" --families "$FAMILIES" --train 1000 --test 200 >/dev/null
 for dir in "$OUT"/tasks/*/; do
     family=$(basename "$dir")
     [ "$FAMILIES" = all ] || [[ ",$FAMILIES," == *",$family,"* ]] || continue
