@@ -6,7 +6,9 @@
 # greedy, mean@K, pass@K, the format rate and standard errors (scripts/probe_table.py).
 # Usage: bash scripts/probe_tasks_smollm2.sh [OUT_DIR]   (default out/probe-smollm2)
 # Environment: FAMILIES (default all), PROBLEMS (200), K (8), MAX_NEW (96), SETTINGS (default
-# "t1 t07"), PY (a Python with h5py and numpy; default the notebooks' venv, else python3).
+# "t1 t07"), SYSTEM (the system line; default the published boxed-answer line), PY (a Python
+# with h5py and numpy; default the notebooks' venv, else python3). Probe another system line
+# into its own OUT_DIR.
 # Each (family, setting) evaluation is skipped when its file exists, so a rerun continues.
 # Time on 2 cores: about 5 minutes per family and setting.
 set -euo pipefail
@@ -17,6 +19,7 @@ PROBLEMS=${PROBLEMS:-200}
 K=${K:-8}
 MAX_NEW=${MAX_NEW:-96}
 SETTINGS=${SETTINGS:-t1 t07}
+SYSTEM=${SYSTEM:-'Please reason step by step, and put your final answer within \boxed{}.'}
 BIN=.build/release
 MODEL=models/smollm2-135m-instruct
 PY=${PY:-$([ -x .venv-notebooks/bin/python ] && echo .venv-notebooks/bin/python || echo python3)}
@@ -43,7 +46,7 @@ for dir in "$OUT"/tasks/*/; do
         [ -f "$file" ] && continue
         echo "== $family, $setting"
         "$BIN/steer" eval --model "$MODEL" --problems "$OUT/$family-probe.jsonl" -k "$K" --max-new "$MAX_NEW" \
-            "${sampling[@]}" --template chatml --seed 0 --out "$file"
+            "${sampling[@]}" --template chatml --system "$SYSTEM" --seed 0 --out "$file"
     done
 done
 "$PY" scripts/probe_table.py "$OUT" | tee "$OUT/probe.md"
