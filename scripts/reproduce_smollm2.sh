@@ -3,12 +3,16 @@
 # (docs/reproduction-smollm2.md): for each task, the base model and every run in RUNS, each
 # trained with `steer train` (RL: RLOO, ±1 reward; or SFT on the tasks' worked answers) and
 # evaluated with `steer eval` on the same 200 held-out problems (greedy, 8 samples); then one
-# table per task (scripts/smollm2_table.py) and the vectors through the lens.
+# table per task (scripts/smollm2_table.py), the vectors through the lens, and each task's
+# vectors evaluated on the other task.
 # Usage: bash scripts/reproduce_smollm2.sh [OUT_DIR]   (default out/repro-smollm2)
 # Environment:
 #   TASKS   task families (default "multiplication addition")
-#   RUNS    run specs NAME:OBJECTIVE:METHOD:LR[:extra steer train options, comma-separated]
-#           (default: the list below); NAME is the row and the run directory
+#   RUNS    run specs NAME:OBJECTIVE:METHOD:LR[:extra steer train options, space-separated],
+#           one per line (default: the list below); NAME is the row and the run directory;
+#           RUNS=" " trains nothing (the lens stage alone)
+#   LENS_RUN  the vectors run read through the lens and evaluated with the last block's vector
+#           at the first token and off (default rl-vectors-1e-2)
 #   STEPS   steps per run (default 40); PROMPTS (8) prompts per step; GROUP (8) samples per prompt
 #   PY      a Python with h5py and numpy (default the notebooks' venv, else python3)
 #   BIN     the binaries' directory; set it to skip the build
@@ -29,16 +33,19 @@ SYSTEM=${SYSTEM:-'Solve the problem. End your reply with "The answer is N." wher
 # Order: the rows that answer the papers' main questions first (a partial run still fills them).
 DEFAULT_RUNS="rl-vectors-1e-2:rloo:vectors:1e-2
 rl-full-1e-5:rloo:full:1e-5
-rl-lora-r1:rloo:lora:1e-3:--rank,1
-rl-tinylora-13:rloo:tinylora:1e-2:--u,13,--tie,all
+rl-lora-r1:rloo:lora:1e-3:--rank 1
+rl-tinylora-13-1e-2:rloo:tinylora:1e-2:--u 13 --tie all
+rl-tinylora-13-1e-3:rloo:tinylora:1e-3:--u 13 --tie all
 sft-vectors-1e-2:sft:vectors:1e-2
 sft-full-1e-5:sft:full:1e-5
-sft-tinylora-13:sft:tinylora:1e-2:--u,13,--tie,all
+sft-tinylora-13-1e-3:sft:tinylora:1e-3:--u 13 --tie all
 rl-vectors-1e-3:rloo:vectors:1e-3
 rl-vectors-3e-2:rloo:vectors:3e-2
-rl-loraxs-r2:rloo:loraxs:1e-3:--rank,2
-rl-tinylora-117:rloo:tinylora:1e-2:--u,13,--tie,24
-rl-loreft:rloo:loreft:3e-3:--layers,6,12,18,24,--positions,l1,--rank,4"
+rl-loraxs-r2:rloo:loraxs:1e-3:--rank 2
+rl-tinylora-117:rloo:tinylora:1e-3:--u 13 --tie 24
+rl-loreft:rloo:loreft:3e-3:--layers 6,12,18,24 --positions l1 --rank 4
+rl-vectors-first-half:rloo:vectors:1e-2:--layers 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14
+rl-vectors-second-half:rloo:vectors:1e-2:--layers 15,16,17,18,19,20,21,22,23,24,25,26,27,28,29"
 RUNS=${RUNS:-$DEFAULT_RUNS}
 PY=${PY:-$([ -x .venv-notebooks/bin/python ] && echo .venv-notebooks/bin/python || echo python3)}
 if ! "$PY" -c 'import h5py, numpy' 2>/dev/null; then
@@ -65,12 +72,12 @@ for task in $TASKS; do
         mv "$dir/evals/base.h5.tmp.h5" "$dir/evals/base.h5"
     fi
     while IFS= read -r spec; do
-        [ -n "$spec" ] || continue
+        [[ $spec =~ ^[[:space:]]*$ ]] && continue
         IFS=: read -r name objective method lr extra <<< "$spec"
         eval_file="$dir/evals/$name.h5"
         [ -f "$eval_file" ] && continue
         options=()
-        [ -z "$extra" ] || IFS=, read -r -a options <<< "$extra"
+        [ -z "$extra" ] || read -r -a options <<< "$extra"
         echo "== $task: $name ($(date +%H:%M))"
         start=$(date +%s)
         /usr/bin/time -f "peak RSS %M KiB" -o "$dir/runs/$name.time" \
@@ -102,6 +109,20 @@ for task in $TASKS; do
         [ -f "$eval_file" ] && continue
         "$BIN/steer" eval --adapter "$run" --problems "$OUT/tasks/$task/test.jsonl" -k 8 "${SAMPLING[@]}" \
             --last-block "$where" --out "$eval_file.tmp.h5" | grep -E "greedy|answer given"
+        mv "$eval_file.tmp.h5" "$eval_file"
+    done
+done
+
+# Transfer: each task's vectors evaluated on the other tasks (rows transfer-from-TASK-RUN).
+for task in $TASKS; do
+    run="$OUT/$task/runs/$LENS_RUN"
+    [ -f "$run/vectors.bin" ] && [ -f "$OUT/$task/evals/$LENS_RUN.h5" ] || continue
+    for other in $TASKS; do
+        [ "$other" != "$task" ] && [ -f "$OUT/$other/evals/base.h5" ] || continue
+        eval_file="$OUT/$other/evals/transfer-from-$task-$LENS_RUN.h5"
+        [ -f "$eval_file" ] && continue
+        "$BIN/steer" eval --adapter "$run" --problems "$OUT/tasks/$other/test.jsonl" -k 8 "${SAMPLING[@]}" \
+            --out "$eval_file.tmp.h5" | grep -E "greedy|answer given"
         mv "$eval_file.tmp.h5" "$eval_file"
     done
 done

@@ -11,7 +11,7 @@ The families draw small numbers, so a held-out question (never seen in training,
 often asks a fact a training question asked in other words ("Compute 9 * 4." against "What is
 4 x 9?"); the last column is mean@k over the held-out problems whose numbers appear in no
 training question (from OUT/tasks/TASK/{train,test}.jsonl), the part only generalisation
-explains.
+explains. Last, the cosine per block between the steering vectors the tasks learned.
 Usage: python3 scripts/smollm2_table.py [OUT]   (default out/repro-smollm2)"""
 import json
 import re
@@ -20,6 +20,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+
+MODEL_CONFIG = "models/smollm2-135m-instruct/config.json"   # the width of the vectors
 
 
 def se(values: np.ndarray) -> float:
@@ -65,7 +68,7 @@ def unseen_facts(out: Path, task: str) -> np.ndarray | None:
 
 
 def table(task_dir: Path) -> list[str]:
-    files = sorted((task_dir / "evals").glob("*.h5"))
+    files = sorted((task_dir / "evals").glob("*.h5"), key=lambda p: p.stem)
     base_path = task_dir / "evals" / "base.h5"
     if not base_path.exists():
         return [f"{task_dir.name}: no base.h5 yet"]
@@ -87,9 +90,27 @@ def table(task_dir: Path) -> list[str]:
         right_among = run["correct_total"] / run["answered_total"] if run["answered_total"] else 0.0
         delta = "—" if path == base_path else cell(run["mean"] - base["mean"], signed=True)
         delta_format = "—" if path == base_path else cell(run["format"] - base["format"], signed=True)
-        lines.append(f"| {path.stem} | {counts.get(path.stem, '0' if path == base_path else '?')} | {cell(run['greedy'])} "
+        # An evaluation variant of a run (its last block moved, or another task's run): the run's count.
+        trained = re.sub(r"^transfer-from-[a-z_]+-", "", path.stem.split("-last-")[0])
+        lines.append(f"| {path.stem} | {counts.get(trained, '0' if path == base_path else '?')} | {cell(run['greedy'])} "
                      f"| {cell(run['mean'])} | {cell(run['pass'])} | {cell(run['format'])} | {100 * right_among:.1f} "
                      f"| {delta} | {delta_format} | {'—' if unseen is None else cell(run['mean'][unseen])} |")
+    return lines
+
+
+def vector_cosines(tasks: list[Path], width: int, run: str = "rl-vectors-1e-2") -> list[str]:
+    """Per block, the cosine between the steering vectors ([blocks · width] float32) that two
+    tasks' runs named `run` learned."""
+    vectors = {t.name: np.fromfile(t / "runs" / run / "vectors.bin", dtype=np.float32).reshape(-1, width)
+               for t in tasks if (t / "runs" / run / "vectors.bin").exists()}
+    names = sorted(vectors)
+    lines = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            va, vb = vectors[a], vectors[b]
+            cos = (va * vb).sum(1) / (np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1))
+            lines.append(f"Cosine between the {run} vectors of {a} and {b}, blocks 0–{len(cos) - 1}: "
+                         + " ".join(f"{c:.2f}" for c in cos))
     return lines
 
 
@@ -102,6 +123,9 @@ def main() -> int:
     for task_dir in tasks:
         print("\n".join(table(task_dir)))
         print()
+    width = json.loads(Path(MODEL_CONFIG).read_text())["hidden_size"] if Path(MODEL_CONFIG).exists() else None
+    if width:
+        print("\n".join(vector_cosines(tasks, width)))
     return 0
 
 

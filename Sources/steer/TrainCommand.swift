@@ -11,8 +11,9 @@ struct Train: ParsableCommand {
         abstract: "Train by online RL: sample groups of completions, reward correct final answers, update.",
         discussion: """
         Each step samples --group completions for each of --prompts-per-step problems \
-        with the trainable attached, rewards each (+1 / −1 for the last \\boxed{} \
-        answer, see --reward), turns rewards into advantages and takes --iterations \
+        with the trainable attached, rewards each (+1 / −1 for its final answer: the \
+        last \\boxed{}, else "#### N", else "The answer is N"; see --reward), turns \
+        rewards into advantages and takes --iterations \
         AdamW steps on the objective:
 
           ℓ  = −min(ρ A, clip(ρ, 1 − ε_low, 1 + ε_high) A) + β k3
