@@ -61,6 +61,12 @@ fi
 mkdir -p "$OUT"
 SAMPLING=(--template chatml --system "$SYSTEM" --temperature 0.7 --top-p 0.9 --max-new 64 --seed 0)
 
+evaluate() {   # evaluate FILE PROBLEMS [steer eval options]: greedy + 8 samples, written atomically
+    local file=$1 problems=$2; shift 2
+    "$BIN/steer" eval --problems "$problems" -k 8 "${SAMPLING[@]}" "$@" --out "$file.tmp.h5" | grep -E "greedy|answer given"
+    mv "$file.tmp.h5" "$file"
+}
+
 for task in $TASKS; do
     dir="$OUT/$task"
     mkdir -p "$dir/evals" "$dir/runs"
@@ -68,8 +74,7 @@ for task in $TASKS; do
     test="$OUT/tasks/$task/test.jsonl" train="$OUT/tasks/$task/train.jsonl"
     if [ ! -f "$dir/evals/base.h5" ]; then
         echo "== $task: base"
-        "$BIN/steer" eval --model "$MODEL" --problems "$test" -k 8 "${SAMPLING[@]}" --out "$dir/evals/base.h5.tmp.h5" | grep -E "greedy|answer given"
-        mv "$dir/evals/base.h5.tmp.h5" "$dir/evals/base.h5"
+        evaluate "$dir/evals/base.h5" "$test" --model "$MODEL"
     fi
     while IFS= read -r spec; do
         [[ $spec =~ ^[[:space:]]*$ ]] && continue
@@ -88,9 +93,7 @@ for task in $TASKS; do
         echo "$name ${count:-?}" >> "$dir/params.txt"
         echo "$name: train $(( $(date +%s) - start )) s, $(cat "$dir/runs/$name.time")" | tee -a "$dir/cost.txt"
         start=$(date +%s)
-        "$BIN/steer" eval --adapter "$dir/runs/$name" --problems "$test" -k 8 "${SAMPLING[@]}" --out "$eval_file.tmp.h5" \
-            | grep -E "greedy|answer given"
-        mv "$eval_file.tmp.h5" "$eval_file"
+        evaluate "$eval_file" "$test" --adapter "$dir/runs/$name"
         echo "$name: eval $(( $(date +%s) - start )) s" >> "$dir/cost.txt"
     done <<< "$RUNS"
 done
@@ -102,14 +105,14 @@ LENS_RUN=${LENS_RUN:-rl-vectors-1e-2}
 for task in $TASKS; do
     dir="$OUT/$task" run="$OUT/$task/runs/$LENS_RUN"
     [ -f "$run/vectors.bin" ] && [ -f "$dir/evals/$LENS_RUN.h5" ] || continue
-    [ -f "$dir/lens-$LENS_RUN.txt" ] || "$BIN/lens" inspect "$run/vectors.bin" --model "$MODEL" --top-tokens 10 \
-        --out "$dir/lens-$LENS_RUN.h5" > "$dir/lens-$LENS_RUN.txt"
+    if [ ! -f "$dir/lens-$LENS_RUN.txt" ]; then
+        "$BIN/lens" inspect "$run/vectors.bin" --model "$MODEL" --top-tokens 10 --out "$dir/lens-$LENS_RUN.h5" \
+            > "$dir/lens-$LENS_RUN.txt.tmp"
+        mv "$dir/lens-$LENS_RUN.txt.tmp" "$dir/lens-$LENS_RUN.txt"
+    fi
     for where in first-token off; do
         eval_file="$dir/evals/$LENS_RUN-last-$where.h5"
-        [ -f "$eval_file" ] && continue
-        "$BIN/steer" eval --adapter "$run" --problems "$OUT/tasks/$task/test.jsonl" -k 8 "${SAMPLING[@]}" \
-            --last-block "$where" --out "$eval_file.tmp.h5" | grep -E "greedy|answer given"
-        mv "$eval_file.tmp.h5" "$eval_file"
+        [ -f "$eval_file" ] || evaluate "$eval_file" "$OUT/tasks/$task/test.jsonl" --adapter "$run" --last-block "$where"
     done
 done
 
@@ -120,10 +123,7 @@ for task in $TASKS; do
     for other in $TASKS; do
         [ "$other" != "$task" ] && [ -f "$OUT/$other/evals/base.h5" ] || continue
         eval_file="$OUT/$other/evals/transfer-from-$task-$LENS_RUN.h5"
-        [ -f "$eval_file" ] && continue
-        "$BIN/steer" eval --adapter "$run" --problems "$OUT/tasks/$other/test.jsonl" -k 8 "${SAMPLING[@]}" \
-            --out "$eval_file.tmp.h5" | grep -E "greedy|answer given"
-        mv "$eval_file.tmp.h5" "$eval_file"
+        [ -f "$eval_file" ] || evaluate "$eval_file" "$OUT/tasks/$other/test.jsonl" --adapter "$run"
     done
 done
 
