@@ -18,8 +18,10 @@ def se(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
-def cell(values: np.ndarray) -> str:
-    return f"{100 * values.mean():.1f} ± {100 * se(values):.1f}"
+def cell(values: np.ndarray, signed: bool = False) -> str:
+    """A rate in percent with one standard error; signed for a difference."""
+    mean = 100 * values.mean()
+    return (f"{mean:+.1f}" if signed else f"{mean:.1f}") + f" ± {100 * se(values):.1f}"
 
 
 def row(path: Path) -> tuple[str, str, list[str], bool]:

@@ -21,17 +21,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from probe_table import cell   # one standard error over problems, as the probe reports it
+
 
 MODEL_CONFIG = "models/smollm2-135m-instruct/config.json"   # the width of the vectors
-
-
-def se(values: np.ndarray) -> float:
-    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-
-
-def cell(values: np.ndarray, signed: bool = False) -> str:
-    mean = 100 * values.mean()
-    return (f"{mean:+.1f}" if signed else f"{mean:.1f}") + f" ± {100 * se(values):.1f}"
 
 
 def load(path: Path) -> dict[str, np.ndarray]:
