@@ -7,10 +7,33 @@
    loads feed 16 FMAs. The four weight rows (4 * k floats) stay in L1 while
    the blocks of input rows pass over them, so each weight is read from memory
    once. */
-#define WB_TILE_STORE(r, a) do { float v_ = _mm512_reduce_add_ps(a); \
-    float *d_ = (r); *d_ = accumulate ? *d_ + v_ : v_; } while (0)
+__attribute__((target("avx2,fma")))
+static inline __m128 sum4_256(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    /* Horizontal adds pair the lanes up until each 128-bit half holds a partial
+       sum of each input; adding the halves gives the four sums in order. */
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+/* y[0..4) (+)= the four sums; the lanes of a 4-wide store lie side by side in a row of y. */
+__attribute__((target("avx2,fma")))
+static inline void store4(float *y, __m128 sums, int accumulate) {
+    _mm_storeu_ps(y, accumulate ? _mm_add_ps(_mm_loadu_ps(y), sums) : sums);
+}
 
 __attribute__((target("avx512f")))
+static inline __m256 fold512(__m512 a) {
+    return _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+}
+
+/* The sums of four accumulators at once: a few shuffles and adds for all four,
+   where reducing each alone costs about as many for one. */
+__attribute__((target("avx512f,avx2,fma")))
+static inline void store_row4(float *y, __m512 a0, __m512 a1, __m512 a2, __m512 a3, int accumulate) {
+    store4(y, sum4_256(fold512(a0), fold512(a1), fold512(a2), fold512(a3)), accumulate);
+}
+
+__attribute__((target("avx512f,avx2,fma")))
 static void tile_4x4(int k, const float *x, const float *w0, float *y, int ldy, int accumulate) {
     const int kv = k & ~15;
     const __mmask16 tail = (__mmask16)((1u << (k - kv)) - 1u);
@@ -55,11 +78,10 @@ static void tile_4x4(int k, const float *x, const float *w0, float *y, int ldy, 
 #undef WB_TILE_STEP
 #undef WB_FULL_LOAD
 #undef WB_TAIL_LOAD
-    float *y0 = y, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
-    WB_TILE_STORE(y0, c00); WB_TILE_STORE(y0 + 1, c01); WB_TILE_STORE(y0 + 2, c02); WB_TILE_STORE(y0 + 3, c03);
-    WB_TILE_STORE(y1, c10); WB_TILE_STORE(y1 + 1, c11); WB_TILE_STORE(y1 + 2, c12); WB_TILE_STORE(y1 + 3, c13);
-    WB_TILE_STORE(y2, c20); WB_TILE_STORE(y2 + 1, c21); WB_TILE_STORE(y2 + 2, c22); WB_TILE_STORE(y2 + 3, c23);
-    WB_TILE_STORE(y3, c30); WB_TILE_STORE(y3 + 1, c31); WB_TILE_STORE(y3 + 2, c32); WB_TILE_STORE(y3 + 3, c33);
+    store_row4(y, c00, c01, c02, c03, accumulate);
+    store_row4(y + ldy, c10, c11, c12, c13, accumulate);
+    store_row4(y + 2 * (size_t)ldy, c20, c21, c22, c23, accumulate);
+    store_row4(y + 3 * (size_t)ldy, c30, c31, c32, c33, accumulate);
 }
 
 /* One input row against one weight row: the edges the 4x4 tiles leave. */
@@ -135,10 +157,15 @@ static inline __m256i tail_mask256(int count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* y[0..3) (+)= the first three of `sums` (the fourth lane, a copy, is not stored). */
+__attribute__((target("avx2,fma")))
+static inline void store3(float *y, __m128 sums, int accumulate) {
+    const __m128i first3 = _mm_setr_epi32(-1, -1, -1, 0);
+    _mm_maskstore_ps(y, first3, accumulate ? _mm_add_ps(_mm_maskload_ps(y, first3), sums) : sums);
+}
+
 /* AVX2 register block of 4 input rows x 3 weight rows: 12 accumulators, 3
    weight and 1 input register fill the 16 ymm registers; 7 loads feed 12 FMAs. */
-#define WB_STORE(r, v) do { float v_ = (v); float *d_ = (r); *d_ = accumulate ? *d_ + v_ : v_; } while (0)
-
 __attribute__((target("avx2,fma")))
 static void tile_4x3_avx2(int k, const float *x, const float *w0, float *y, int ldy, int accumulate) {
     const int kv = k & ~7;
@@ -170,13 +197,11 @@ static void tile_4x3_avx2(int k, const float *x, const float *w0, float *y, int 
 #undef WB_STEP
 #undef WB_FULL_LOAD
 #undef WB_TAIL_LOAD
-    float *y0 = y, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
-    WB_STORE(y0, hsum256(c00)); WB_STORE(y0 + 1, hsum256(c01)); WB_STORE(y0 + 2, hsum256(c02));
-    WB_STORE(y1, hsum256(c10)); WB_STORE(y1 + 1, hsum256(c11)); WB_STORE(y1 + 2, hsum256(c12));
-    WB_STORE(y2, hsum256(c20)); WB_STORE(y2 + 1, hsum256(c21)); WB_STORE(y2 + 2, hsum256(c22));
-    WB_STORE(y3, hsum256(c30)); WB_STORE(y3 + 1, hsum256(c31)); WB_STORE(y3 + 2, hsum256(c32));
+    store3(y, sum4_256(c00, c01, c02, c02), accumulate);
+    store3(y + ldy, sum4_256(c10, c11, c12, c12), accumulate);
+    store3(y + 2 * (size_t)ldy, sum4_256(c20, c21, c22, c22), accumulate);
+    store3(y + 3 * (size_t)ldy, sum4_256(c30, c31, c32, c32), accumulate);
 }
-#undef WB_STORE
 
 __attribute__((target("avx2,fma")))
 static float dot_avx2(int k, const float *a, const float *b) {

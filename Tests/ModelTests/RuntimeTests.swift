@@ -194,3 +194,57 @@ final class HDF5Tests: XCTestCase {
         XCTAssertTrue(try r.stringAttribute("model_dir")!.hasSuffix("llama_sharded"))
     }
 }
+
+final class WorkerPoolTests: XCTestCase {
+    /// Runs a region over `count` items big enough to go to the pool and returns how often
+    /// each item was visited.
+    private func visits(_ count: Int) -> [Int] {
+        var seen = [Int](repeating: 0, count: count)
+        seen.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!   // chunks are disjoint: no two threads write one entry
+            Parallel.forEachChunk(count, costPerItem: 1 << 20) { range in
+                for i in range { base[i] += 1 }
+            }
+        }
+        return seen
+    }
+
+    func testEveryItemOnceAcrossManyRegions() {
+        for count in [1, 2, 3, 7, 64, 1001] {
+            XCTAssertEqual(visits(count), [Int](repeating: 1, count: count), "count \(count)")
+        }
+        // Back-to-back regions while the pool threads spin, then after they have gone to sleep.
+        for _ in 0..<20_000 where visits(5) != [1, 1, 1, 1, 1] { return XCTFail("a region lost or repeated an item") }
+        for _ in 0..<5 {
+            usleep(2_000)
+            XCTAssertEqual(visits(9), [Int](repeating: 1, count: 9))
+        }
+    }
+
+    func testNestedRegionsRunInline() {
+        var inner = [Int](repeating: 0, count: 4 * 100)
+        inner.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            Parallel.forEachChunk(4, costPerItem: 1 << 20) { outer in
+                for o in outer {
+                    Parallel.forEachChunk(100, costPerItem: 1 << 20) { range in
+                        for i in range { base[o * 100 + i] += 1 }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(inner, [Int](repeating: 1, count: 400))
+    }
+
+    func testRegionsFromSeveralThreadsAtOnce() {
+        let failures = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+        failures.initialize(repeating: 0, count: 4)
+        defer { failures.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 4) { caller in
+            for round in 0..<500 where visits(3 + round % 50) != [Int](repeating: 1, count: 3 + round % 50) {
+                failures[caller] += 1
+            }
+        }
+        XCTAssertEqual((0..<4).map { failures[$0] }, [0, 0, 0, 0])
+    }
+}

@@ -4,4 +4,5 @@
 #include "skinny_gemm.h"
 #include "vector_math.h"
 #include "row_statistics.h"
+#include "worker_pool.h"
 #endif
