@@ -97,6 +97,33 @@ static float dot_avx512(int k, const float *a, const float *b) {
     return _mm512_reduce_add_ps(acc);
 }
 
+/* One input row against four weight rows: the rows a 4-row tile leaves (a batch
+   whose size is not a multiple of 4, a group of 3 query heads). Five loads feed
+   four FMAs, and the four sums share one reduction. */
+__attribute__((target("avx512f,avx2,fma")))
+static void row_1x4(int k, const float *x, const float *w0, float *y, int accumulate) {
+    const int kv = k & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (k - kv)) - 1u);
+    const float *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+    int p = 0;
+    for (; p < kv; p += 16) {
+        const __m512 a = _mm512_loadu_ps(x + p);
+        c0 = _mm512_fmadd_ps(a, _mm512_loadu_ps(w0 + p), c0);
+        c1 = _mm512_fmadd_ps(a, _mm512_loadu_ps(w1 + p), c1);
+        c2 = _mm512_fmadd_ps(a, _mm512_loadu_ps(w2 + p), c2);
+        c3 = _mm512_fmadd_ps(a, _mm512_loadu_ps(w3 + p), c3);
+    }
+    if (tail) {
+        const __m512 a = _mm512_maskz_loadu_ps(tail, x + p);
+        c0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(tail, w0 + p), c0);
+        c1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(tail, w1 + p), c1);
+        c2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(tail, w2 + p), c2);
+        c3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(tail, w3 + p), c3);
+    }
+    store_row4(y, c0, c1, c2, c3, accumulate);
+}
+
 /* The blocking both vector kernels share. Rows come in blocks small enough to
    stay in L2 while 4 (or 3) weight rows at a time pass over them from L1, and
    the weight columns in panels that stay in L2 across the row blocks, so each
@@ -105,6 +132,7 @@ static float dot_avx512(int k, const float *a, const float *b) {
    the product itself below a few dozen rows). */
 typedef void (*wb_tile_fn)(int k, const float *x, const float *w, float *y, int ldy, int accumulate);
 typedef float (*wb_dot_fn)(int k, const float *a, const float *b);
+typedef void (*wb_row_fn)(int k, const float *x, const float *w, float *y, int accumulate);
 
 static inline int wb_round_down(int value, int multiple, int at_least) {
     int r = value / multiple * multiple;
@@ -112,7 +140,7 @@ static inline int wb_round_down(int value, int multiple, int at_least) {
 }
 
 static void skinny_blocked(int m, int k, int j_begin, int j_end, const float *x, const float *w,
-                           float *y, int ldy, int accumulate, int tile_w, wb_tile_fn tile, wb_dot_fn dot) {
+                           float *y, int ldy, int accumulate, int tile_w, wb_tile_fn tile, wb_row_fn row, wb_dot_fn dot) {
     const size_t row_bytes = (size_t)k * sizeof(float);
     const int row_block = wb_round_down((int)((96u << 10) / row_bytes), 4, 4);
     const int panel = wb_round_down((int)((128u << 10) / row_bytes), tile_w, tile_w);
@@ -127,11 +155,7 @@ static void skinny_blocked(int m, int k, int j_begin, int j_end, const float *x,
                 for (int i = ib; i < ib4; i += 4)
                     tile(k, x + (size_t)i * k, wj, y + (size_t)i * ldy + j, ldy, accumulate);
                 for (int i = ib4; i < ib_end; i++)
-                    for (int q = 0; q < tile_w; q++) {
-                        float v = dot(k, x + (size_t)i * k, wj + (size_t)q * k);
-                        float *d = y + (size_t)i * ldy + j + q;
-                        *d = accumulate ? *d + v : v;
-                    }
+                    row(k, x + (size_t)i * k, wj, y + (size_t)i * ldy + j, accumulate);
             }
             for (; j < jp_end; j++)
                 for (int i = ib; i < ib_end; i++) {
@@ -203,6 +227,29 @@ static void tile_4x3_avx2(int k, const float *x, const float *w0, float *y, int 
     store3(y + 3 * (size_t)ldy, sum4_256(c30, c31, c32, c32), accumulate);
 }
 
+/* One input row against three weight rows (see row_1x4). */
+__attribute__((target("avx2,fma")))
+static void row_1x3_avx2(int k, const float *x, const float *w0, float *y, int accumulate) {
+    const int kv = k & ~7;
+    const float *w1 = w0 + k, *w2 = w1 + k;
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0;
+    int p = 0;
+    for (; p < kv; p += 8) {
+        const __m256 a = _mm256_loadu_ps(x + p);
+        c0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w0 + p), c0);
+        c1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w1 + p), c1);
+        c2 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w2 + p), c2);
+    }
+    if (kv < k) {
+        const __m256i tail = tail_mask256(k - kv);
+        const __m256 a = _mm256_maskload_ps(x + p, tail);
+        c0 = _mm256_fmadd_ps(a, _mm256_maskload_ps(w0 + p, tail), c0);
+        c1 = _mm256_fmadd_ps(a, _mm256_maskload_ps(w1 + p, tail), c1);
+        c2 = _mm256_fmadd_ps(a, _mm256_maskload_ps(w2 + p, tail), c2);
+    }
+    store3(y, sum4_256(c0, c1, c2, c2), accumulate);
+}
+
 __attribute__((target("avx2,fma")))
 static float dot_avx2(int k, const float *a, const float *b) {
     const int kv = k & ~7;
@@ -221,11 +268,11 @@ int wb_skinny_gemm_nt_isa(int isa, int m, int k, int j_begin, int j_end,
                           const float *x, const float *w, float *y, int ldy, int accumulate) {
 #if defined(__x86_64__)
     if (isa == WB_SKINNY_AVX512 && __builtin_cpu_supports("avx512f")) {
-        skinny_blocked(m, k, j_begin, j_end, x, w, y, ldy, accumulate, 4, tile_4x4, dot_avx512);
+        skinny_blocked(m, k, j_begin, j_end, x, w, y, ldy, accumulate, 4, tile_4x4, row_1x4, dot_avx512);
         return 1;
     }
     if (isa == WB_SKINNY_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        skinny_blocked(m, k, j_begin, j_end, x, w, y, ldy, accumulate, 3, tile_4x3_avx2, dot_avx2);
+        skinny_blocked(m, k, j_begin, j_end, x, w, y, ldy, accumulate, 3, tile_4x3_avx2, row_1x3_avx2, dot_avx2);
         return 1;
     }
 #endif

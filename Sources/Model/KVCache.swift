@@ -61,11 +61,16 @@ public final class KVCache {
     func compact(keeping rows: [Int]) {
         precondition(zip(rows, rows.dropFirst()).allSatisfy { $0 < $1 } && (rows.last ?? -1) < batchSize,
                      "rows to keep must be ascending sequences of the cache")
-        let block = kvHeads * capacity * headDim
+        // Only the filled slots move: each KV head's first `length` rows of its [capacity, headDim]
+        // block (a rollout's cache is mostly empty slots until its last steps).
+        let (headBlock, filled) = (capacity * headDim, length * headDim)
         for (b, source) in rows.enumerated() where b != source {
             for layer in 0..<keys.count {
-                (keys[layer].mutableData + b * block).update(from: keys[layer].data + source * block, count: block)
-                (values[layer].mutableData + b * block).update(from: values[layer].data + source * block, count: block)
+                for head in 0..<kvHeads {
+                    let (to, from) = ((b * kvHeads + head) * headBlock, (source * kvHeads + head) * headBlock)
+                    (keys[layer].mutableData + to).update(from: keys[layer].data + from, count: filled)
+                    (values[layer].mutableData + to).update(from: values[layer].data + from, count: filled)
+                }
             }
             for s in 0..<capacity { slotIsReal[b * capacity + s] = slotIsReal[source * capacity + s] }
         }
