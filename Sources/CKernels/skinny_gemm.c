@@ -3,10 +3,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/* Register block of 4 input rows x 4 weight rows: 16 accumulators, and 8
-   loads feed 16 FMAs. The four weight rows (4 * k floats) stay in L1 while
-   the blocks of input rows pass over them, so each weight is read from memory
-   once. */
 __attribute__((target("avx2,fma")))
 static inline __m128 sum4_256(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
     /* Horizontal adds pair the lanes up until each 128-bit half holds a partial
@@ -33,6 +29,10 @@ static inline void store_row4(float *y, __m512 a0, __m512 a1, __m512 a2, __m512 
     store4(y, sum4_256(fold512(a0), fold512(a1), fold512(a2), fold512(a3)), accumulate);
 }
 
+/* Register block of 4 input rows x 4 weight rows: 16 accumulators, and 8
+   loads feed 16 FMAs. The four weight rows (4 * k floats) stay in L1 while
+   the blocks of input rows pass over them, so each weight is read from memory
+   once. */
 __attribute__((target("avx512f,avx2,fma")))
 static void tile_4x4(int k, const float *x, const float *w0, float *y, int ldy, int accumulate) {
     const int kv = k & ~15;
@@ -84,7 +84,8 @@ static void tile_4x4(int k, const float *x, const float *w0, float *y, int ldy, 
     store_row4(y + 3 * (size_t)ldy, c30, c31, c32, c33, accumulate);
 }
 
-/* One input row against one weight row: the edges the 4x4 tiles leave. */
+/* One input row against one weight row: the columns the tiles leave (n not a multiple of
+   the tile width: 4, or 3 for AVX2). */
 __attribute__((target("avx512f")))
 static float dot_avx512(int k, const float *a, const float *b) {
     const int kv = k & ~15;
