@@ -48,6 +48,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed training steps (after one warm-up step).") var trainSteps: Int = 3
 
     func run() throws {
+        let sizes = [("--prefill", prefill), ("--batch", batch), ("--prompt", prompt), ("--new", new), ("--repeats", repeats),
+                     ("--train-batch", trainBatch), ("--train-length", trainLength), ("--train-steps", trainSteps)]
+        for (name, value) in sizes where value < 1 {
+            throw WorkbenchError("\(name) must be at least 1, got \(value)")
+        }
         if train {
             guard adapter == nil else { throw WorkbenchError("--adapter measures inference; --train measures full training") }
             return try runTraining()

@@ -400,5 +400,6 @@ final class CLITests: XCTestCase {
                            containing: "\(corpus): --repeat: no document has source 'code'")
         assertOneLineError(try run(["pretrain", "--corpus", corpus, "--out", dir + "/run", "--repeat", "wiki"]),
                            containing: "--repeat expects source=N, got 'wiki'")
+        assertOneLineError(try run(["bench", "--batch", "0"]), containing: "--batch must be at least 1, got 0")
     }
 }
